@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Release builds are numeric code: unchecked arithmetic, AVX2/FMA code generation for C and Swift
+/// SIMD, and cross-module optimisation so small kernels inline across module boundaries.
+let fast: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-cross-module-optimization", "-Xcc", "-march=x86-64-v3"],
+                 .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "dlp",
+    products: [
+        .executable(name: "dlp", targets: ["dlp"]),
+        .library(name: "DLPKit", targets: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer"]),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .target(name: "TensorCore", swiftSettings: fast),
+        .target(name: "Kernels", dependencies: ["TensorCore", "COpenBLAS"], swiftSettings: fast),
+        .target(name: "TensorIO", dependencies: ["TensorCore"], swiftSettings: fast),
+        .target(name: "Tokenization", dependencies: ["TensorIO"], swiftSettings: fast),
+        .target(name: "Transformer", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization"],
+                swiftSettings: fast),
+        .executableTarget(name: "dlp", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer"],
+                          swiftSettings: fast),
+        .target(name: "_TestSupport", dependencies: ["TensorCore", "Kernels", "TensorIO"], swiftSettings: fast),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"], swiftSettings: fast),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "_TestSupport"], swiftSettings: fast),
+        .testTarget(name: "TensorIOTests", dependencies: ["TensorIO", "_TestSupport"], swiftSettings: fast),
+        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "_TestSupport"], swiftSettings: fast),
+        .testTarget(name: "TransformerTests", dependencies: ["Transformer", "_TestSupport"], swiftSettings: fast),
+    ]
+)

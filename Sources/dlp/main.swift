@@ -1,0 +1,59 @@
+import Foundation
+
+/// Every verb of the tool, in the order `dlp --help` lists them.
+enum Verbs {
+    static let all: [any Command.Type] = [InspectCommand.self, BenchCommand.self]
+}
+
+/// OpenBLAS picks its kernels from `OPENBLAS_CORETYPE` when the library loads, before `main`.
+/// An inherited value such as `Haswell` halves GEMM speed on AVX-512 machines, so the tool
+/// re-executes itself once without it and lets OpenBLAS detect the CPU.
+func reexecWithoutForcedBLASCore() {
+    guard let forced = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], !forced.isEmpty,
+          ProcessInfo.processInfo.environment["DLP_KEEP_OPENBLAS_CORETYPE"] == nil else { return }
+    unsetenv("OPENBLAS_CORETYPE")
+    let args = CommandLine.arguments
+    var cArgs = args.map { strdup($0) } + [nil]
+    execv("/proc/self/exe", &cArgs)
+    // execv only returns on failure: carry on with the slower kernels.
+}
+
+func printUsage() {
+    var text = "usage: dlp VERB [options]   (dlp VERB --help for details)\n\nverbs:\n"
+    for command in Verbs.all { text += "  \(command.name.padding(toLength: 12, withPad: " ", startingAt: 0))\(command.summary)\n" }
+    FileHandle.standardError.write(Data(text.utf8))
+}
+
+func main() -> Int32 {
+    reexecWithoutForcedBLASCore()
+    var args = Array(CommandLine.arguments.dropFirst())
+    guard let verb = args.first, verb != "--help", verb != "-h" else {
+        printUsage()
+        return args.isEmpty ? 64 : 0
+    }
+    args.removeFirst()
+    guard let type = Verbs.all.first(where: { $0.name == verb }) else {
+        FileHandle.standardError.write(Data("dlp: unknown verb '\(verb)'\n".utf8))
+        printUsage()
+        return 64
+    }
+    if args.contains("--help") || args.contains("-h") {
+        print(type.usage)
+        return 0
+    }
+    do {
+        var arguments = Arguments(args)
+        let command = try type.init(arguments: &arguments)
+        try arguments.finish()
+        try command.run()
+        return 0
+    } catch let error as UsageError {
+        FileHandle.standardError.write(Data("dlp \(verb): \(error.description)\n\n\(type.usage)\n".utf8))
+        return 64
+    } catch {
+        FileHandle.standardError.write(Data("dlp \(verb): error: \(error)\n".utf8))
+        return 1
+    }
+}
+
+exit(main())
