@@ -18,7 +18,8 @@ public enum SoftmaxKernel {
         var maxLanes = V(repeating: -.infinity)
         var i = 0
         while i < body {
-            maxLanes = pointwiseMax(maxLanes, VectorMath.load(row + i))
+            let v = VectorMath.load(row + i)
+            maxLanes.replace(with: v, where: v .> maxLanes)
             i += width
         }
         var m = maxLanes.max()
