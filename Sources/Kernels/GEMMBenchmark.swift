@@ -99,8 +99,8 @@ public enum GEMMBenchmark {
         return best
     }
 
-    /// Measures the square peak (`peakSizes`, best kept) and then every shape, for each thread
-    /// count. `progress` receives one line per measurement (for stderr).
+    /// Measures, for each thread count, the square peak (`peakSizes`, best kept, before and after
+    /// the shapes) and every shape. `progress` receives one line per measurement (for stderr).
     public static func run(shapes: [Shape] = llmShapes, tokens: Int = 2048,
                            threadCounts: [ComputeThreads] = [ComputeThreads(1), ComputeThreads(2)],
                            peakSizes: [Int] = [2048, 3072], minimumSeconds: Double = 0.5,
@@ -110,26 +110,42 @@ public enum GEMMBenchmark {
         var peaks: [Measurement] = []
         var rows: [Measurement] = []
         for threads in threadCounts {
-            var peak: Measurement?
-            for size in peakSizes {
-                let seconds = time(m: size, k: size, n: size, threads: threads, minimumSeconds: minimumSeconds)
-                let gflops = flops(m: size, k: size, n: size) / seconds / 1e9
-                let candidate = Measurement(label: "square \(size)", m: size, k: size, n: size, threads: threads.count,
-                                            seconds: seconds, gflops: gflops, ratioToPeak: 1)
-                progress?(candidate)
-                if gflops > (peak?.gflops ?? 0) { peak = candidate }
+            // The peak is measured before and after the shapes and the best kept, so a burst of
+            // load from other processes during one of them does not set the reference.
+            func measurePeak() -> Measurement? {
+                var best: Measurement?
+                for size in peakSizes {
+                    let seconds = time(m: size, k: size, n: size, threads: threads, minimumSeconds: minimumSeconds)
+                    let candidate = Measurement(label: "square \(size)", m: size, k: size, n: size,
+                                                threads: threads.count, seconds: seconds,
+                                                gflops: flops(m: size, k: size, n: size) / seconds / 1e9, ratioToPeak: 1)
+                    progress?(candidate)
+                    if candidate.gflops > (best?.gflops ?? 0) { best = candidate }
+                }
+                return best
             }
-            let peakGflops = peak?.gflops ?? .nan
-            if let peak { peaks.append(peak) }
+            let before = measurePeak()
+            var measured: [Measurement] = []
             for shape in shapes {
                 let seconds = time(m: tokens, k: shape.inputSize, n: shape.outputSize, threads: threads,
                                    minimumSeconds: minimumSeconds)
-                let gflops = flops(m: tokens, k: shape.inputSize, n: shape.outputSize) / seconds / 1e9
                 let row = Measurement(label: "\(shape.model) \(shape.layer)", m: tokens, k: shape.inputSize,
                                       n: shape.outputSize, threads: threads.count, seconds: seconds,
-                                      gflops: gflops, ratioToPeak: gflops / peakGflops)
+                                      gflops: flops(m: tokens, k: shape.inputSize, n: shape.outputSize) / seconds / 1e9,
+                                      ratioToPeak: .nan)
                 progress?(row)
-                rows.append(row)
+                measured.append(row)
+            }
+            let after = measurePeak()
+            guard let peak = [before, after].compactMap({ $0 }).max(by: { $0.gflops < $1.gflops }) else {
+                rows += measured
+                continue
+            }
+            peaks.append(peak)
+            rows += measured.map { row in
+                var row = row
+                row.ratioToPeak = row.gflops / peak.gflops
+                return row
             }
         }
         return Report(coreName: BLASRuntime.coreName, tokens: tokens, peaks: peaks, rows: rows)
