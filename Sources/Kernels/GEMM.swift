@@ -1,0 +1,155 @@
+import COpenBLAS
+import TensorCore
+
+/// Matrix products through OpenBLAS `sgemm`, for the row-major layout of `Matrix`.
+///
+/// Letters: `T` tokens (rows of activations), `in`/`out` a linear layer's input and output
+/// sizes; `m, n, k` the general product `C[m, n] = op(A)[m, k] · op(B)[k, n]`. A linear weight
+/// is `[out, in]` (Hugging Face layout), so a linear layer is `Y = X · Wᵀ`.
+///
+/// The pointer forms take caller-owned buffers (the forward pass's preallocated scratch); the
+/// `Matrix` forms are conveniences over them. Threads: OpenBLAS's own count
+/// (`ComputeThreads.applyToBLAS()`).
+public enum GEMM {
+    /// General product `C = α · op(A) · op(B) + β · C`, row-major, where `op(A)` is `[m, k]`
+    /// (A stored `[m, k]`, or `[k, m]` when `transposeA`) and `op(B)` is `[k, n]` (B stored
+    /// `[k, n]`, or `[n, k]` when `transposeB`). `lda`, `ldb`, `ldc` are the row strides of the
+    /// stored matrices. With `k == 0` this scales C by β.
+    public static func multiply(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "negative GEMM dimension m=\(m) n=\(n) k=\(k)")
+        precondition(lda >= (transposeA ? m : k) && ldb >= (transposeB ? k : n) && ldc >= n,
+                     "GEMM leading dimension too small")
+        guard m > 0, n > 0 else { return }
+        guard k > 0 else {
+            for i in 0..<m { scale(c + i * ldc, count: n, by: beta) }
+            return
+        }
+        cblas_sgemm(CblasRowMajor,
+                    transposeA ? CblasTrans : CblasNoTrans,
+                    transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k),
+                    alpha, a, Int32(max(1, lda)), b, Int32(max(1, ldb)),
+                    beta, c, Int32(max(1, ldc)))
+    }
+
+    /// Linear layer `Y = X · Wᵀ + bias`, or `Y += X · Wᵀ + bias` when `accumulate`.
+    ///
+    /// - Parameters:
+    ///   - x: input, `[tokens, inputSize]`, contiguous rows.
+    ///   - weight: `[outputSize, inputSize]`, contiguous rows.
+    ///   - bias: `[outputSize]`, added to every row, or nil.
+    ///   - y: output, `[tokens, outputSize]`, contiguous rows; must not overlap `x` or `weight`.
+    public static func linear(
+        input x: UnsafePointer<Float>, tokens: Int, inputSize: Int,
+        weight: UnsafePointer<Float>, outputSize: Int, bias: UnsafePointer<Float>? = nil,
+        output y: UnsafeMutablePointer<Float>, accumulate: Bool = false
+    ) {
+        var beta: Float = accumulate ? 1 : 0
+        if let bias {
+            // Start from the bias (or add it to Y): one pass over Y, then sgemm with β = 1.
+            for t in 0..<tokens {
+                let row = y + t * outputSize
+                if accumulate {
+                    for j in 0..<outputSize { row[j] += bias[j] }
+                } else {
+                    row.update(from: bias, count: outputSize)
+                }
+            }
+            beta = 1
+        }
+        multiply(transposeA: false, transposeB: true, m: tokens, n: outputSize, k: inputSize,
+                 a: x, lda: inputSize, b: weight, ldb: inputSize, beta: beta, c: y, ldc: outputSize)
+    }
+
+    /// Linear layer `Y = X · Wᵀ + bias`. `x` is `[T, in]`, `weight` `[out, in]`, `bias` `[out]`;
+    /// the result is `[T, out]`.
+    public static func linear(_ x: Matrix, weight: Matrix, bias: [Float]? = nil) -> Matrix {
+        var y = Matrix(rows: x.rows, columns: weight.rows)
+        linear(x, weight: weight, bias: bias, into: &y)
+        return y
+    }
+
+    /// Linear layer into an existing `[T, out]` matrix: `Y = X · Wᵀ + bias`, or
+    /// `Y += X · Wᵀ + bias` when `accumulate`.
+    public static func linear(_ x: Matrix, weight: Matrix, bias: [Float]? = nil,
+                              into y: inout Matrix, accumulate: Bool = false) {
+        precondition(x.columns == weight.columns,
+                     "linear: input has \(x.columns) features, weight expects \(weight.columns)")
+        precondition(y.rows == x.rows && y.columns == weight.rows,
+                     "linear: output is [\(y.rows), \(y.columns)], expected [\(x.rows), \(weight.rows)]")
+        precondition(bias.map { $0.count == weight.rows } ?? true, "linear: bias length mismatch")
+        guard y.count > 0 else { return }
+        let (tokens, inputSize, outputSize) = (x.rows, x.columns, weight.rows)
+        x.storage.withUnsafeBufferPointer { xb in
+            weight.storage.withUnsafeBufferPointer { wb in
+                y.storage.withUnsafeMutableBufferPointer { yb in
+                    guard let yp = yb.baseAddress else { return }
+                    guard let xp = xb.baseAddress, let wp = wb.baseAddress else {
+                        // inputSize == 0: the product is empty, only the bias remains.
+                        withOptionalPointer(bias) { bp in
+                            linearBiasOnly(tokens: tokens, outputSize: outputSize, bias: bp,
+                                           output: yp, accumulate: accumulate)
+                        }
+                        return
+                    }
+                    withOptionalPointer(bias) { bp in
+                        linear(input: xp, tokens: tokens, inputSize: inputSize, weight: wp,
+                               outputSize: outputSize, bias: bp, output: yp, accumulate: accumulate)
+                    }
+                }
+            }
+        }
+    }
+
+    /// General product of matrices: `op(A) · op(B)`, where `op` transposes when asked.
+    /// `op(A)` must be `[m, k]` and `op(B)` `[k, n]`; the result is `[m, n]`.
+    public static func multiply(_ a: Matrix, _ b: Matrix,
+                                transposeA: Bool = false, transposeB: Bool = false) -> Matrix {
+        let m = transposeA ? a.columns : a.rows
+        let k = transposeA ? a.rows : a.columns
+        let kb = transposeB ? b.columns : b.rows
+        let n = transposeB ? b.rows : b.columns
+        precondition(k == kb, "multiply: inner dimensions differ (\(k) vs \(kb))")
+        var c = Matrix(rows: m, columns: n)
+        guard m > 0, n > 0, k > 0 else { return c }
+        a.storage.withUnsafeBufferPointer { ab in
+            b.storage.withUnsafeBufferPointer { bb in
+                c.storage.withUnsafeMutableBufferPointer { cb in
+                    guard let ap = ab.baseAddress, let bp = bb.baseAddress, let cp = cb.baseAddress else { return }
+                    multiply(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                             a: ap, lda: a.columns, b: bp, ldb: b.columns, beta: 0, c: cp, ldc: n)
+                }
+            }
+        }
+        return c
+    }
+
+    static func scale(_ p: UnsafeMutablePointer<Float>, count: Int, by factor: Float) {
+        if factor == 0 {
+            p.update(repeating: 0, count: count)
+        } else if factor != 1 {
+            for i in 0..<count { p[i] *= factor }
+        }
+    }
+
+    static func linearBiasOnly(tokens: Int, outputSize: Int, bias: UnsafePointer<Float>?,
+                               output y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        for t in 0..<tokens {
+            let row = y + t * outputSize
+            if !accumulate { row.update(repeating: 0, count: outputSize) }
+            if let bias { for j in 0..<outputSize { row[j] += bias[j] } }
+        }
+    }
+}
+
+/// Calls `body` with a pointer to `values`' storage, or nil when `values` is nil or empty.
+@inline(__always)
+func withOptionalPointer<R>(_ values: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let values else { return body(nil) }
+    return values.withUnsafeBufferPointer { body($0.baseAddress) }
+}
