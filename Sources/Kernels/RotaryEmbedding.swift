@@ -2,7 +2,7 @@ import Foundation
 import TensorCore
 
 /// The two ways a head's `d` values are paired for rotation.
-public enum RotaryConvention: Sendable, Equatable {
+public enum RotaryConvention: String, Sendable, Equatable, Codable {
     /// Adjacent pairs `(x[2i], x[2i+1])` rotate by angle `p·ωᵢ` (GGUF `llama`, Meta's original
     /// code). GGUF stores q/k rows permuted for this convention.
     case interleaved
@@ -60,6 +60,9 @@ public struct RotaryEmbedding: Sendable {
         }
         guard maxPositions > 0 else { throw .invalid("maximum positions", "\(maxPositions)", "a positive integer") }
         try scaling.validate()
+        if case .frequencyFactors(let factors) = scaling, factors.count != headDimension / 2 {
+            throw .invalid("rope frequency factors", "\(factors.count) values", "one per rotated pair (\(headDimension / 2))")
+        }
         self.base = base
         self.headDimension = headDimension
         self.maxPositions = maxPositions

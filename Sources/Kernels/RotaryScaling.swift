@@ -2,7 +2,7 @@ import Foundation
 
 /// How rotary frequencies are rescaled for longer contexts (`rope_scaling` in a Hugging Face
 /// `config.json`, `rope.scaling.*` in GGUF metadata).
-public enum RotaryScaling: Sendable, Equatable {
+public enum RotaryScaling: Sendable, Equatable, Codable {
     /// Plain RoPE: `ωᵢ = θ^(−2i/d)`.
     case none
     /// Position interpolation (`rope_type: "linear"`): `ωᵢ / factor`, i.e. positions divided by
@@ -17,6 +17,9 @@ public enum RotaryScaling: Sendable, Equatable {
     ///   `(1 − s)·ωᵢ/factor + s·ωᵢ`.
     case llama3(factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double,
                 originalMaxPositions: Int)
+    /// Per-frequency divisors stored with the model (GGUF `rope_freqs.weight`, `[d/2]`, written
+    /// by llama.cpp's converter for LLaMA 3): `ωᵢ / factorsᵢ`.
+    case frequencyFactors([Double])
 
     /// Applies the scaling to the unscaled inverse frequencies `ω` (`[d/2]`).
     public func apply(to inverseFrequencies: [Double]) -> [Double] {
@@ -35,6 +38,8 @@ public enum RotaryScaling: Sendable, Equatable {
                 let smooth = (Double(original) / wavelength - low) / (high - low)
                 return (1 - smooth) * omega / factor + smooth * omega
             }
+        case .frequencyFactors(let factors):
+            return zip(inverseFrequencies, factors).map { $0 / $1 }
         }
     }
 
@@ -52,6 +57,10 @@ public enum RotaryScaling: Sendable, Equatable {
             }
             guard original > 0 else {
                 throw .invalid("llama3 original_max_position_embeddings", "\(original)", "a positive integer")
+            }
+        case .frequencyFactors(let factors):
+            guard factors.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+                throw .invalid("rope frequency factors", "\(factors.prefix(4))…", "positive finite numbers")
             }
         }
     }

@@ -44,11 +44,3 @@ public struct BlockWeights: Sendable {
         }
     }
 }
-
-/// Which rotary convention the q/k rows of loaded weights follow (see ``QKRowPermutation``).
-public enum RotaryLayout: String, Sendable, Codable {
-    /// Rotate adjacent pairs `(x[2i], x[2i+1])`: GGUF `llama` files.
-    case interleaved
-    /// Rotate halves `(x[i], x[i + d/2])`: Hugging Face checkpoints, GGUF `qwen2` files.
-    case halves
-}

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import TensorCore
 import TensorIO
 
@@ -14,7 +15,7 @@ public final class Checkpoint: Sendable {
     public let format: CheckpointFormat
     public let configuration: ModelConfiguration
     /// The rotary convention of the q/k rows as stored.
-    public let rotaryLayout: RotaryLayout
+    public let rotaryConvention: RotaryConvention
     /// The underlying tensors.
     public let source: any TensorSource
 
@@ -36,7 +37,7 @@ public final class Checkpoint: Sendable {
         self.format = format
         self.configuration = configuration
         self.source = source
-        self.rotaryLayout = (format == .gguf && configuration.architecture == .llama) ? .interleaved : .halves
+        self.rotaryConvention = (format == .gguf && configuration.architecture == .llama) ? .interleaved : .halfSplit
         try Self.verifyTensors(source.tensors, format: format, configuration: configuration, origin: url.path)
     }
 
@@ -70,7 +71,7 @@ public final class Checkpoint: Sendable {
         return Matrix(rows: shape[0], columns: shape[1], storage: try tensor(role, block: block))
     }
 
-    /// Decodes block `index` (q/k rows in this checkpoint's ``rotaryLayout``).
+    /// Decodes block `index` (q/k rows in this checkpoint's ``rotaryConvention``).
     public func block(_ index: Int) throws -> BlockWeights {
         precondition(index >= 0 && index < configuration.layerCount, "block \(index) out of range")
         let bias = configuration.architecture.hasAttentionBias

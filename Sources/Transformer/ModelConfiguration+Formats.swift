@@ -1,3 +1,4 @@
+import Kernels
 import TensorIO
 
 extension ModelConfiguration {
@@ -14,15 +15,15 @@ extension ModelConfiguration {
         guard let embedding = tensors.first(where: { $0.name == TensorRole.tokenEmbedding.ggufName() }) else {
             throw ModelError.missingTensor(name: TensorRole.tokenEmbedding.ggufName(), origin: origin)
         }
-        var scaling = RopeScaling.none
+        var scaling = RotaryScaling.none
         if tensors.contains(where: { $0.name == "rope_freqs.weight" }) {
-            scaling = .frequencyFactors(try ropeFrequencies())
+            scaling = .frequencyFactors(try ropeFrequencies().map(Double.init))
         } else if let type = metadata.string("\(a).rope.scaling.type"), type != "none" {
             guard type == "linear", let factor = metadata.float("\(a).rope.scaling.factor"), factor > 0 else {
                 throw ModelError.invalidValue(key: "\(a).rope.scaling.type", value: type, origin: origin,
                                               reason: "only linear scaling (with a positive factor) and rope_freqs are supported")
             }
-            scaling = .linear(factor: factor)
+            scaling = .linear(factor: Double(factor))
         }
         self.init(
             architecture: arch,
@@ -56,19 +57,19 @@ extension ModelConfiguration {
             throw ModelError.invalidValue(key: flag, value: "true", origin: origin,
                                           reason: "LLaMA variants with biases are not supported")
         }
-        var scaling = RopeScaling.none
+        var scaling = RotaryScaling.none
         if config.contains("rope_scaling.factor") {
             let kind = config.string("rope_scaling.rope_type") ?? config.string("rope_scaling.type") ?? "default"
             let factor = try config.requireFloat("rope_scaling.factor", origin: origin)
             switch kind {
             case "default": break
-            case "linear": scaling = .linear(factor: factor)
+            case "linear": scaling = .linear(factor: Double(factor))
             case "llama3":
                 scaling = .llama3(
-                    factor: factor,
-                    lowFrequencyFactor: try config.requireFloat("rope_scaling.low_freq_factor", origin: origin),
-                    highFrequencyFactor: try config.requireFloat("rope_scaling.high_freq_factor", origin: origin),
-                    originalContextLength: try config.requireInt("rope_scaling.original_max_position_embeddings", origin: origin))
+                    factor: Double(factor),
+                    lowFrequencyFactor: Double(try config.requireFloat("rope_scaling.low_freq_factor", origin: origin)),
+                    highFrequencyFactor: Double(try config.requireFloat("rope_scaling.high_freq_factor", origin: origin)),
+                    originalMaxPositions: try config.requireInt("rope_scaling.original_max_position_embeddings", origin: origin))
             default:
                 throw ModelError.invalidValue(key: "rope_scaling.rope_type", value: kind, origin: origin,
                                               reason: "supported: default, linear, llama3")

@@ -1,3 +1,5 @@
+import Kernels
+
 /// Hyperparameters of a decoder, independent of the file format it came from.
 ///
 /// Shapes that follow (with `D = hiddenSize`, `F = intermediateSize`, `H = headCount`,
@@ -15,7 +17,7 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     public var vocabularySize: Int
     public var rmsNormEpsilon: Float
     public var ropeTheta: Float
-    public var ropeScaling: RopeScaling
+    public var ropeScaling: RotaryScaling
     /// Longest context the model was trained for (informational; windows are not limited by it).
     public var contextLength: Int
     /// The LM head reuses the token embedding matrix.
@@ -23,7 +25,7 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
 
     public init(architecture: Architecture, layerCount: Int, hiddenSize: Int, intermediateSize: Int,
                 headCount: Int, keyValueHeadCount: Int, headDimension: Int, vocabularySize: Int,
-                rmsNormEpsilon: Float, ropeTheta: Float, ropeScaling: RopeScaling = .none,
+                rmsNormEpsilon: Float, ropeTheta: Float, ropeScaling: RotaryScaling = .none,
                 contextLength: Int, tiedEmbeddings: Bool) {
         self.architecture = architecture
         self.layerCount = layerCount
@@ -83,16 +85,4 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
         let embedding = vocabularySize * hiddenSize
         return embedding * (tiedEmbeddings ? 1 : 2) + hiddenSize + layerCount * parametersPerBlock
     }
-}
-
-/// How rotary frequencies are rescaled for long contexts.
-public enum RopeScaling: Sendable, Codable, Equatable {
-    /// Frequencies `θ^(-2i/d)` as they are.
-    case none
-    /// Positions divided by `factor` (all frequencies divided by `factor`).
-    case linear(factor: Float)
-    /// LLaMA 3.1's piecewise scaling (transformers' `rope_type = "llama3"`).
-    case llama3(factor: Float, lowFrequencyFactor: Float, highFrequencyFactor: Float, originalContextLength: Int)
-    /// Per-frequency divisors stored with the model (GGUF `rope_freqs.weight`, `[d/2]`).
-    case frequencyFactors([Float])
 }

@@ -86,7 +86,7 @@ func ggufTensors(_ c: ModelConfiguration) -> [TensorInfo] {
             "rope_scaling.original_max_position_embeddings": 8192,
         ]
         let c = try ModelConfiguration(huggingFace: DictionaryMetadata(values: config), origin: "config.json")
-        #expect(c.ropeScaling == .llama3(factor: 32, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContextLength: 8192))
+        #expect(c.ropeScaling == .llama3(factor: 32, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalMaxPositions: 8192))
         #expect(c.tiedEmbeddings && c.keyValueHeadCount == 8)
     }
 
@@ -153,7 +153,7 @@ func ggufTensors(_ c: ModelConfiguration) -> [TensorInfo] {
     @Test func ggufLlamaIsInterleavedQwenIsNot() throws {
         let c = try Checkpoint(url: URL(fileURLWithPath: "/t.gguf"), format: .gguf, configuration: config,
                                source: ListedTensors(tensors: ggufTensors(config)))
-        #expect(c.rotaryLayout == .interleaved)
+        #expect(c.rotaryConvention == .interleaved)
     }
 }
 
