@@ -54,8 +54,8 @@ enum DequantizeKQuants {
                 let shift0 = UInt8(2 * g), shift1 = UInt8(2 * g + 1)
                 for j in 0 ..< 32 {
                     let byte = q.byte(j), high = qh.byte(j)
-                    let low = (byte & 0x0F) | (((high >> shift0) & 1) << 4)
-                    let top = (byte >> 4) | (((high >> shift1) & 1) << 4)
+                    let low = (byte & 0x0F) | (((high &>> shift0) & 1) << 4)
+                    let top = (byte >> 4) | (((high &>> shift1) & 1) << 4)
                     o[j] = d0 * Float(low) - dm0
                     o[j + 32] = d1 * Float(top) - dm1
                 }
@@ -72,13 +72,15 @@ enum DequantizeKQuants {
                 let ql = block + 64 * h, qh = block + 128 + 32 * h, o = out + 128 * h
                 for k in 0 ..< 4 {
                     let lows = ql + 32 * (k & 1), nibbleShift = UInt8(k < 2 ? 0 : 4), highShift = UInt8(2 * k)
-                    let scaleIndex = 8 * h + 2 * k
-                    let da = d * Float(Int8(bitPattern: scales.byte(scaleIndex)))
-                    let db = d * Float(Int8(bitPattern: scales.byte(scaleIndex + 1)))
                     let ok = o + 32 * k
-                    for j in 0 ..< 32 {
-                        let q = Int32((lows.byte(j) >> nibbleShift) & 0x0F) | (Int32((qh.byte(j) >> highShift) & 3) << 4)
-                        ok[j] = (j < 16 ? da : db) * Float(q - 32)
+                    for half in 0 ..< 2 {
+                        let scale = d * Float(Int8(bitPattern: scales.byte(8 * h + 2 * k + half)))
+                        let base = 16 * half
+                        for j in base ..< base + 16 {
+                            let low = Int32((lows.byte(j) &>> nibbleShift) & 0x0F)
+                            let high = Int32((qh.byte(j) &>> highShift) & 3) &<< 4
+                            ok[j] = scale * Float((low | high) &- 32)
+                        }
                     }
                 }
             }

@@ -49,8 +49,8 @@ enum DequantizeLegacy {
             let qs = block + 6
             for j in 0 ..< 16 {
                 let byte = UInt32(qs.byte(j))
-                let low = (byte & 0x0F) | (((qh >> UInt32(j)) & 1) << 4)
-                let high = (byte >> 4) | (((qh >> UInt32(j + 16)) & 1) << 4)
+                let low = (byte & 0x0F) | (((qh &>> UInt32(j)) & 1) << 4)
+                let high = (byte >> 4) | (((qh &>> UInt32(j + 16)) & 1) << 4)
                 out[j] = d * Float(Int32(low) - 16)
                 out[j + 16] = d * Float(Int32(high) - 16)
             }
@@ -65,8 +65,8 @@ enum DequantizeLegacy {
             let qs = block + 8
             for j in 0 ..< 16 {
                 let byte = UInt32(qs.byte(j))
-                let low = (byte & 0x0F) | (((qh >> UInt32(j)) & 1) << 4)
-                let high = (byte >> 4) | (((qh >> UInt32(j + 16)) & 1) << 4)
+                let low = (byte & 0x0F) | (((qh &>> UInt32(j)) & 1) << 4)
+                let high = (byte >> 4) | (((qh &>> UInt32(j + 16)) & 1) << 4)
                 out[j] = d * Float(low) + m
                 out[j + 16] = d * Float(high) + m
             }

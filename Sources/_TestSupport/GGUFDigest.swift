@@ -71,8 +71,8 @@ public struct GGUFDigest {
                     for t in 0 ..< 16 { w[t] = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self)) }
                     for t in 16 ..< 64 {
                         let a = w[t - 15], b = w[t - 2]
-                        let s0 = a.rotr(7) ^ a.rotr(18) ^ (a >> 3)
-                        let s1 = b.rotr(17) ^ b.rotr(19) ^ (b >> 10)
+                        let s0 = a.rotr(7) ^ a.rotr(18) ^ (a &>> 3)
+                        let s1 = b.rotr(17) ^ b.rotr(19) ^ (b &>> 10)
                         w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
                     }
                     var a = h0, b = h1, c = h2, d = h3, e = h4, f = h5, g = h6, h = h7
@@ -90,7 +90,7 @@ public struct GGUFDigest {
 }
 
 extension UInt32 {
-    @inline(__always) fileprivate func rotr(_ n: UInt32) -> UInt32 { (self >> n) | (self << (32 - n)) }
+    @inline(__always) fileprivate func rotr(_ n: UInt32) -> UInt32 { (self &>> n) | (self &<< (32 &- n)) }
 }
 
 extension String {
