@@ -94,7 +94,9 @@ struct GGUFCursor {
             }
             let count = try readCount("array length", minimumSize: elementType.minimumSize, subject: key)
             var elements: [GGUFValue] = []
-            elements.reserveCapacity(count)
+            // The count is bounded by the file size; reserving lazily keeps a hostile count from
+            // reserving memory for values that are never parsed.
+            elements.reserveCapacity(min(count, 1 << 16))
             for _ in 0 ..< count {
                 elements.append(try readValue(elementType, key: key, depth: depth + 1))
             }
