@@ -1,0 +1,44 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A whole file mapped read-only into memory (`mmap`, `PROT_READ`, `MAP_PRIVATE`); pages are read
+/// from disk on first touch, so opening a multi-gigabyte model costs no RAM up front.
+///
+/// Immutable after creation, hence safe to share across threads.
+final class GGUFMappedFile: @unchecked Sendable {
+    /// The mapped bytes (`count` is the file size).
+    let bytes: UnsafeRawBufferPointer
+    let path: String
+
+    init(url: URL) throws {
+        path = url.path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            throw GGUFError(.io, file: path, actual: String(cString: strerror(errno)),
+                            hint: "check that the file exists and is readable")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw GGUFError(.io, file: path, actual: String(cString: strerror(errno)), hint: "check the file")
+        }
+        let size = Int(info.st_size)
+        guard size > 0 else {
+            throw GGUFError(.truncated, file: path, offset: 0, expected: "at least 24 header bytes",
+                            actual: "an empty file", hint: "the download or copy was interrupted; fetch the model again")
+        }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw GGUFError(.io, file: path, actual: "mmap failed: \(String(cString: strerror(errno)))",
+                            hint: "check that the path is a regular file")
+        }
+        bytes = UnsafeRawBufferPointer(start: base, count: size)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+}
