@@ -20,6 +20,11 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
     public var offset: Int
     public var reason: Reason
 
+    public init(offset: Int, reason: Reason) {
+        self.offset = offset
+        self.reason = reason
+    }
+
     public var description: String {
         switch reason {
         case .unexpectedEnd: return "unexpected end of JSON at byte \(offset)"
