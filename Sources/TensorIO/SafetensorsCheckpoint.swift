@@ -60,6 +60,13 @@ public struct SafetensorsCheckpoint: TensorSource {
         return try file.floats(name)
     }
 
+    /// Decodes tensor `name` into `destination` (exactly `elementCount` values); see
+    /// `SafetensorsFile.decode(_:into:)`.
+    public func decode(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws(SafetensorsError) {
+        guard let file = file(containing: name) else { throw .tensorNotFound(file: directory.path, tensor: name) }
+        try file.decode(name, into: destination)
+    }
+
     /// Reads the index, opens each shard once and cross-checks index against shard contents.
     private static func openShards(indexURL: URL, directory: URL) throws(SafetensorsError) -> ([SafetensorsFile], [String: Int]) {
         let indexPath = indexURL.path

@@ -37,6 +37,8 @@ public enum SafetensorsError: Error, Sendable, Equatable, CustomStringConvertibl
     case uncoveredData(file: String, gap: Range<Int>, dataSize: Int)
     /// No tensor of that name.
     case tensorNotFound(file: String, tensor: String)
+    /// A caller's output buffer holds `actual` values; the tensor has `expected` elements.
+    case destinationSizeMismatch(tensor: String, expected: Int, actual: Int)
 
     // MARK: Checkpoint directory
     /// The directory has no `config.json`.
@@ -112,6 +114,9 @@ public enum SafetensorsError: Error, Sendable, Equatable, CustomStringConvertibl
                 + "to no tensor; the safetensors format forbids holes and trailing bytes. Re-export the checkpoint."
         case .tensorNotFound(let file, let tensor):
             return "\(file): no tensor named \"\(tensor)\". List the file's tensors (`dlp inspect`) to check the name."
+        case .destinationSizeMismatch(let tensor, let expected, let actual):
+            return "tensor \"\(tensor)\" has \(expected) elements but the output buffer holds \(actual). "
+                + "Allocate the buffer from the tensor's shape."
         case .missingConfig(let directory):
             return "\(directory): no config.json. A Hugging Face checkpoint directory needs it; copy it from the original model."
         case .invalidConfig(let file, let detail):

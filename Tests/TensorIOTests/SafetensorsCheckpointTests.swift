@@ -52,6 +52,9 @@ import _TestSupport
         #expect(checkpoint.tensors.map(\.name) == ["a", "b", "c"])
         #expect(try checkpoint.floats("b") == [2])
         #expect(try checkpoint.floats("c") == [1])
+        var buffer: [Float] = [0]
+        try buffer.withUnsafeMutableBufferPointer { output throws(SafetensorsError) in try checkpoint.decode("b", into: output) }
+        #expect(buffer == [2])
         #expect(checkpoint.configJSON["hidden_size"]?.intValue == 576)
         #expect(checkpoint.configJSON["tie_word_embeddings"]?.boolValue == true)
         #expect(checkpoint.configJSON["rope_scaling"]?["rope_type"]?.stringValue == "llama3")

@@ -53,6 +53,17 @@ import _TestSupport
         }
     }
 
+    @Test func decodesIntoACallersBuffer() throws {
+        let file = try SafetensorsFile(url: url)
+        var buffer = [Float](repeating: .nan, count: 10)
+        try buffer.withUnsafeMutableBufferPointer { output throws(SafetensorsError) in try file.decode("layer.f16", into: output) }
+        #expect(buffer.map(\.bitPattern) == (try file.floats("layer.f16")).map(\.bitPattern))
+        var wrong = [Float](repeating: 0, count: 9)
+        #expect(throws: SafetensorsError.destinationSizeMismatch(tensor: "layer.f16", expected: 10, actual: 9)) {
+            try wrong.withUnsafeMutableBufferPointer { output throws(SafetensorsError) in try file.decode("layer.f16", into: output) }
+        }
+    }
+
     @Test func emptyTensorDecodesToNoValues() throws {
         #expect(try SafetensorsFile(url: url).floats("empty.f16").isEmpty)
     }
