@@ -10,8 +10,8 @@ import TensorCore
 /// (`HalfConversion`). F32, F16, BF16 and F64 tensors can be written.
 ///
 /// Every file is written atomically (temporary file, `fsync`, rename). Tensors are requested from
-/// the `values` closure one at a time while writing, so exporting a large model needs only one
-/// tensor's `Float` values in memory at once.
+/// the `values` closure one at a time while writing, in storage order, so exporting a large model
+/// needs only one tensor's `Float` values in memory at once.
 ///
 /// Metadata gets `"format": "pt"` unless it sets `format`: `transformers` refuses safetensors
 /// files whose metadata lacks a known format.
