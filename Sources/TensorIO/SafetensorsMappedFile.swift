@@ -1,0 +1,44 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A whole file mapped read-only into memory; unmapped when the last reference goes.
+///
+/// Pages are loaded by the kernel on first touch, so opening a multi-gigabyte checkpoint costs
+/// nothing until tensors are decoded. The mapping is immutable, hence `@unchecked Sendable`.
+/// Truncating the file while it is mapped makes later reads fault (SIGBUS): checkpoints are
+/// assumed not to change under the reader.
+final class SafetensorsMappedFile: @unchecked Sendable {
+    /// Start of the mapping; nil for an empty file (which cannot be mapped).
+    let base: UnsafeRawPointer?
+    /// File size in bytes.
+    let count: Int
+
+    init(path: String) throws(SafetensorsError) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw .cannotOpen(file: path, reason: Self.errnoText()) }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw .cannotOpen(file: path, reason: Self.errnoText()) }
+        guard (status.st_mode & S_IFMT) == S_IFREG else { throw .cannotOpen(file: path, reason: "not a regular file") }
+        count = Int(status.st_size)
+        guard count > 0 else { base = nil; return }
+        let address = mmap(nil, count, PROT_READ, MAP_PRIVATE, descriptor, 0)
+        guard let address, address != MAP_FAILED else { throw .cannotOpen(file: path, reason: "mmap: \(Self.errnoText())") }
+        base = UnsafeRawPointer(address)
+    }
+
+    deinit {
+        if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+    }
+
+    /// Bytes `range` of the file; the caller has checked `range` lies within `0..<count`.
+    func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer {
+        guard let base, !range.isEmpty else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count)
+    }
+
+    private static func errnoText() -> String { String(cString: strerror(errno)) }
+}
