@@ -111,3 +111,16 @@ extension PreTokenizer {
         return whitespace(t, i, end)
     }
 }
+
+extension PreTokenizer {
+    /// The pre-tokens of `text`, in order (for inspection and tests; encoders use the scanner directly).
+    public func preTokenize(_ text: String) -> [String] {
+        let scalars = ScalarText(text)
+        var pieces: [String] = []
+        split(scalars, 0..<scalars.count) { range in
+            let bytes = scalars.bytes[scalars.byteOffsets[range.lowerBound]..<scalars.byteOffsets[range.upperBound]]
+            pieces.append(String(decoding: bytes, as: UTF8.self))
+        }
+        return pieces
+    }
+}
