@@ -1,21 +1,72 @@
-/// `dlp inspect MODEL [--json]`: what a checkpoint holds.
+import Foundation
+import Transformer
+
+/// `dlp inspect MODEL [--json]`: what a checkpoint holds and what pruning it would need.
 struct InspectCommand: Command {
     static let name = "inspect"
     static let summary = "describe a model: architecture, sizes, tensor types, memory"
     static let usage = """
-        usage: dlp inspect MODEL [--json]
-          MODEL   a GGUF file, a safetensors directory, or a fetched model's short name (smollm2-135m)
-          --json  machine-readable output
+        usage: dlp inspect MODEL [--samples N] [--seqlen T] [--json]
+          MODEL        a GGUF file, a safetensors directory, or a fetched model's short name (smollm2-135m)
+          --samples N  calibration sequences for the memory estimate (default 128)
+          --seqlen T   calibration sequence length for the memory estimate (default 2048)
+          --json       machine-readable output on stdout
         """
     let model: String
+    let samples: Int
+    let sequenceLength: Int
     let json: Bool
 
     init(arguments: inout Arguments) throws {
         json = arguments.flag("--json")
+        samples = try arguments.option("--samples", positiveInt) ?? 128
+        sequenceLength = try arguments.option("--seqlen", positiveInt) ?? 2048
         model = try arguments.positional("MODEL")
     }
 
     func run() throws {
-        throw UsageError("inspect: not implemented yet")
+        let checkpoint = try Checkpoint.open(model)
+        let summary = ModelSummary(checkpoint, calibrationSamples: samples, calibrationSequenceLength: sequenceLength)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+        } else {
+            print(Self.text(summary))
+        }
     }
+
+    static func text(_ s: ModelSummary) -> String {
+        let types = s.tensorTypes.sorted { $0.value > $1.value }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+        let m = s.pruningMemory
+        return """
+            \(s.name.map { "\($0) — " } ?? "")\(s.path)
+              format            \(s.format.rawValue), \(formatBytes(s.fileBytes)), \(s.tensorCount) tensors: \(types)
+              architecture      \(s.architecture.rawValue), \(s.layerCount) blocks
+              hidden / FFN      \(s.hiddenSize) / \(s.intermediateSize)
+              heads             \(s.headCount) query, \(s.keyValueHeadCount) key/value, head dimension \(s.headDimension)
+              vocabulary        \(s.vocabularySize), embeddings \(s.tiedEmbeddings ? "tied to the LM head" : "separate from the LM head")
+              rotary            θ = \(s.ropeTheta), \(s.rotaryConvention) pairs; RMSNorm ε = \(s.rmsNormEpsilon); context \(s.contextLength)
+              parameters        \(formatCount(s.parameterCount)) (\(formatCount(s.prunableParameterCount)) in block linears, prunable)
+              pruning memory    \(formatBytes(s.pruningMemoryBytes)) for \(s.calibrationSamples) × \(s.calibrationSequenceLength) calibration tokens:
+                                activations \(formatBytes(m.calibrationActivations)), scratch \(formatBytes(m.forwardScratch)), \
+            block weights \(formatBytes(m.blockWeights)), Hessians \(formatBytes(m.hessians)), embedding \(formatBytes(m.embedding))
+            """
+    }
+}
+
+/// `1.23 GiB`-style byte counts.
+func formatBytes(_ bytes: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(bytes), unit = 0
+    while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+    return unit == 0 ? "\(bytes) B" : String(format: "%.2f %@", value, units[unit])
+}
+
+/// `134.5M`-style counts.
+func formatCount(_ n: Int) -> String {
+    if n >= 1_000_000_000 { return String(format: "%.2fB", Double(n) / 1e9) }
+    if n >= 1_000_000 { return String(format: "%.1fM", Double(n) / 1e6) }
+    if n >= 1_000 { return String(format: "%.1fk", Double(n) / 1e3) }
+    return "\(n)"
 }

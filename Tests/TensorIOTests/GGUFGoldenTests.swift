@@ -57,7 +57,7 @@ import _TestSupport
             try file.floats(expected.name, into: values)
             decodeSeconds += Date().timeIntervalSince(decodeStart)
             elements += n
-            let identical = GGUFDigest.hex(UnsafeRawBufferPointer(values)) == expected.sha256
+            let identical = SHA256Digest.hex(UnsafeRawBufferPointer(values)) == expected.sha256
             identicalByType[expected.type, default: (0, 0)].total += 1
             if identical {
                 identicalByType[expected.type, default: (0, 0)].identical += 1

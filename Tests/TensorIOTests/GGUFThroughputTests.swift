@@ -33,7 +33,7 @@ import _TestSupport
         let seconds = Date().timeIntervalSince(start)
         let values = file.tensors.map(\.elementCount).reduce(0, +)
         let digestStart = Date()
-        _ = GGUFDigest.hex(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[0 ..< largest])))
+        _ = SHA256Digest.hex(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[0 ..< largest])))
         let digestRate = Double(largest * 4) / Date().timeIntervalSince(digestStart) / 1e6
         let types = perType.keys.sorted { $0.rawValue < $1.rawValue }.map {
             "\($0.rawValue) \(String(format: "%.0f", Double(perType[$0]!.values) / perType[$0]!.seconds / 1e6)) M/s"

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TensorIO
 import Tokenization
 import _TestSupport
 
@@ -17,7 +18,7 @@ struct ReferenceAgreementTests {
     @Test("ids, digests and round trip match the reference", .enabled(if: allPresent()), arguments: models)
     func agreesWithReference(model: String) throws {
         let fixture = try ReferenceFixture.load(model)
-        let definition = try TokenizerDefinition(metadata: try GGUFMetadataStub(url: TestAssets.model(model)))
+        let definition = try TokenizerDefinition(metadata: try GGUFFile(url: TestAssets.model(model)))
         let tokenizer = try definition.makeTokenizer()
 
         for item in fixture.stress {
@@ -29,7 +30,7 @@ struct ReferenceAgreementTests {
             let text = try ReferenceFixture.corpus(name)
             let ids = tokenizer.encode(text, addSpecial: true)
             #expect(ids.count == expected.count, "\(model) \(name) token count")
-            #expect(SHA256.hex(ids: ids) == expected.sha256, "\(model) \(name) id digest")
+            #expect(idDigest(ids) == expected.sha256, "\(model) \(name) id digest")
             let body = definition.addBOS ? Array(ids.dropFirst()) : ids
             let decoded = tokenizer.decode(body)
             let mismatch = zip(decoded.unicodeScalars, text.unicodeScalars).enumerated().first { $0.element.0 != $0.element.1 }?.offset
@@ -43,7 +44,7 @@ struct ReferenceAgreementTests {
                                       ReferenceFixture.tokenizerJSON("smollm2-135m"), ReferenceFixture.tokenizerJSON("qwen2.5-coder-0.5b"))),
           arguments: ["smollm2-135m", "qwen2.5-coder-0.5b"])
     func tokenizerJSONMatchesGGUF(model: String) throws {
-        let fromGGUF = try TokenizerDefinition(metadata: try GGUFMetadataStub(url: TestAssets.model(model)))
+        let fromGGUF = try TokenizerDefinition(metadata: try GGUFFile(url: TestAssets.model(model)))
         let fromJSON = try TokenizerDefinition(tokenizerJSON: try Data(contentsOf: ReferenceFixture.tokenizerJSON(model)))
         #expect(fromJSON.model == fromGGUF.model)
         #expect(fromJSON.preTokenizer == fromGGUF.preTokenizer)

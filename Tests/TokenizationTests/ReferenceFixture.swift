@@ -1,4 +1,5 @@
 import Foundation
+import TensorIO
 import Tokenization
 import _TestSupport
 
@@ -29,7 +30,7 @@ struct ReferenceFixture: Decodable {
     ]
 
     static func corpus(_ name: String) throws -> String {
-        guard let url = corpusFiles[name] else { throw GGUFMetadataStub.Failure(description: "unknown corpus \(name)") }
+        guard let url = corpusFiles[name] else { throw FixtureError(description: "unknown corpus \(name)") }
         let text = try String(contentsOf: url, encoding: .utf8)
         switch name {
         case "wikitext2":
@@ -46,4 +47,15 @@ struct ReferenceFixture: Decodable {
     static func tokenizerJSON(_ model: String) -> URL {
         TestAssets.home.appendingPathComponent("tokenizers/\(model).json")
     }
+}
+
+/// A fixture that cannot be used as it is.
+struct FixtureError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// SHA-256 of token ids written as little-endian int32, as the reference script hashes them.
+func idDigest(_ ids: [Int32]) -> String {
+    let bytes = ids.map { $0.littleEndian }
+    return bytes.withUnsafeBytes { SHA256Digest.hex($0) }
 }

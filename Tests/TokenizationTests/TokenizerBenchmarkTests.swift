@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TensorIO
 import Tokenization
 import _TestSupport
 
@@ -10,7 +11,7 @@ struct TokenizerBenchmarkTests {
                                                              TestAssets.model("qwen2.5-coder-0.5b"), TestAssets.model("gemma3-270m"))),
           arguments: ["smollm2-135m", "qwen2.5-coder-0.5b", "gemma3-270m"])
     func wikitext2(model: String) throws {
-        let tokenizer = try TokenizerDefinition(metadata: try GGUFMetadataStub(url: TestAssets.model(model))).makeTokenizer()
+        let tokenizer = try TokenizerDefinition(metadata: try GGUFFile(url: TestAssets.model(model))).makeTokenizer()
         let text = try ReferenceFixture.corpus("wikitext2")
         let result = TokenizerBenchmark.measure(tokenizer, text: text, repetitions: 3)
         print("tokenizer benchmark \(model): \(result.bytes) bytes → \(result.tokens) tokens in \(String(format: "%.3f", result.seconds)) s = \(String(format: "%.2f", result.megabytesPerSecond)) MB/s")

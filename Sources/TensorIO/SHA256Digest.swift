@@ -1,8 +1,8 @@
-/// SHA-256 (FIPS 180-4) for comparing decoded tensors with the golden fixtures' digests.
+/// SHA-256 (FIPS 180-4): model file digests for manifests and caches, and golden-fixture digests in tests.
 ///
 /// A straightforward implementation over raw buffers, fast enough to hash whole decoded models in
 /// release builds (no Foundation or CryptoKit digest is available on Linux).
-public struct GGUFDigest {
+public struct SHA256Digest {
     private var state: [UInt32] = [
         0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
     ]
@@ -24,7 +24,7 @@ public struct GGUFDigest {
 
     /// The hex digest of `bytes`.
     public static func hex(_ bytes: UnsafeRawBufferPointer) -> String {
-        var digest = GGUFDigest()
+        var digest = SHA256Digest()
         digest.update(bytes)
         return digest.finalize().map { String($0, radix: 16).leftPadded(to: 2) }.joined()
     }

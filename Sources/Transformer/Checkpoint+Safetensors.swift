@@ -1,0 +1,31 @@
+import Foundation
+import TensorIO
+
+/// A `config.json` read through dotted keys: `rope_scaling.factor` is member `factor` of the
+/// object `rope_scaling`.
+struct JSONConfiguration: MetadataLookup {
+    let root: JSONValue
+
+    func value(_ key: String) -> JSONValue? {
+        var current: JSONValue? = root
+        for part in key.split(separator: ".") { current = current?[String(part)] }
+        return current.flatMap { $0.isNull ? nil : $0 }
+    }
+
+    func int(_ key: String) -> Int? { value(key)?.intValue }
+    func float(_ key: String) -> Float? { value(key)?.doubleValue.map(Float.init) }
+    func string(_ key: String) -> String? { value(key)?.stringValue }
+    func bool(_ key: String) -> Bool? { value(key)?.boolValue }
+    func contains(_ key: String) -> Bool { value(key) != nil }
+}
+
+extension Checkpoint {
+    /// Opens a Hugging Face directory: `config.json` plus `model.safetensors` or a sharded
+    /// `model.safetensors.index.json` (memory-mapped).
+    public static func openSafetensors(_ url: URL) throws -> Checkpoint {
+        let directory = try SafetensorsCheckpoint(directory: url)
+        let origin = url.appendingPathComponent(SafetensorsCheckpoint.configFileName).path
+        let configuration = try ModelConfiguration(huggingFace: JSONConfiguration(root: directory.configJSON), origin: origin)
+        return try Checkpoint(url: url, format: .safetensors, configuration: configuration, source: directory)
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import TensorIO
+
+/// What `dlp inspect` reports about a checkpoint.
+public struct ModelSummary: Sendable, Codable {
+    public var path: String
+    public var format: CheckpointFormat
+    public var name: String?
+    public var architecture: Architecture
+    public var layerCount: Int
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var headCount: Int
+    public var keyValueHeadCount: Int
+    public var headDimension: Int
+    public var vocabularySize: Int
+    public var tiedEmbeddings: Bool
+    public var ropeTheta: Float
+    public var rotaryConvention: String
+    public var rmsNormEpsilon: Float
+    public var contextLength: Int
+    /// Stored tensors per element type, e.g. `["Q4_1": 210, "F32": 61]`.
+    public var tensorTypes: [String: Int]
+    public var tensorCount: Int
+    /// Parameters of the stored tensors the architecture uses (a tied head counted once).
+    public var parameterCount: Int
+    /// Parameters of the block linears, the weights pruning acts on.
+    public var prunableParameterCount: Int
+    public var fileBytes: Int
+    /// Peak memory estimate of a pruning run with `calibrationSamples × calibrationSequenceLength`.
+    public var pruningMemory: MemoryEstimate
+    public var pruningMemoryBytes: Int
+    public var calibrationSamples: Int
+    public var calibrationSequenceLength: Int
+
+    /// Summarises `checkpoint`, estimating memory for the given calibration size.
+    public init(_ checkpoint: Checkpoint, calibrationSamples: Int = 128, calibrationSequenceLength: Int = 2048) {
+        let c = checkpoint.configuration
+        path = checkpoint.url.path
+        format = checkpoint.format
+        name = (checkpoint.source as? GGUFFile)?.string("general.name")
+        architecture = c.architecture
+        layerCount = c.layerCount
+        hiddenSize = c.hiddenSize
+        intermediateSize = c.intermediateSize
+        headCount = c.headCount
+        keyValueHeadCount = c.keyValueHeadCount
+        headDimension = c.headDimension
+        vocabularySize = c.vocabularySize
+        tiedEmbeddings = c.tiedEmbeddings
+        ropeTheta = c.ropeTheta
+        rotaryConvention = checkpoint.rotaryConvention.rawValue
+        rmsNormEpsilon = c.rmsNormEpsilon
+        contextLength = c.contextLength
+        var types = [String: Int]()
+        for t in checkpoint.source.tensors { types[t.dtype.rawValue, default: 0] += 1 }
+        tensorTypes = types
+        tensorCount = checkpoint.source.tensors.count
+        let used = Set(TensorRole.allCases.filter { $0.isPresent(in: c) }.flatMap { role in
+            (role.isPerBlock ? Array(0..<c.layerCount) : [0]).map { role.name(in: checkpoint.format, block: $0) }
+        })
+        parameterCount = checkpoint.source.tensors.filter { used.contains($0.name) }.reduce(0) { $0 + $1.elementCount }
+        prunableParameterCount = c.layerCount * c.linearParametersPerBlock
+        fileBytes = Self.diskSize(checkpoint.url)
+        pruningMemory = MemoryEstimate(configuration: c, samples: calibrationSamples, sequenceLength: calibrationSequenceLength)
+        pruningMemoryBytes = pruningMemory.total
+        self.calibrationSamples = calibrationSamples
+        self.calibrationSequenceLength = calibrationSequenceLength
+    }
+
+    /// Size of a file, or of the regular files directly inside a directory.
+    static func diskSize(_ url: URL) -> Int {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: url.path, isDirectory: &isDirectory) else { return 0 }
+        let files = isDirectory.boolValue
+            ? ((try? fm.contentsOfDirectory(at: url, includingPropertiesForKeys: nil)) ?? [])
+            : [url]
+        return files.reduce(0) { total, file in
+            total + (((try? fm.attributesOfItem(atPath: file.path))?[.size] as? NSNumber)?.intValue ?? 0)
+        }
+    }
+}
