@@ -12,7 +12,8 @@ let package = Package(
     name: "dlp",
     products: [
         .executable(name: "dlp", targets: ["dlp"]),
-        .library(name: "DLPKit", targets: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer"]),
+        .library(name: "DLPKit", targets: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer",
+                                                   "Evaluation"]),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
@@ -22,13 +23,17 @@ let package = Package(
         .target(name: "Tokenization", dependencies: ["TensorIO"], swiftSettings: fast),
         .target(name: "Transformer", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization"],
                 swiftSettings: fast),
-        .executableTarget(name: "dlp", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer"],
+        .target(name: "Evaluation", dependencies: ["Kernels", "Tokenization", "Transformer"], swiftSettings: fast),
+        .executableTarget(name: "dlp", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer",
+                                                      "Evaluation"],
                           swiftSettings: fast),
         .target(name: "_TestSupport", dependencies: ["TensorCore", "Kernels", "TensorIO"], swiftSettings: fast),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "TensorIOTests", dependencies: ["TensorIO", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "_TestSupport"], swiftSettings: fast),
-        .testTarget(name: "TransformerTests", dependencies: ["Transformer", "_TestSupport"], swiftSettings: fast),
+        .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Tokenization", "_TestSupport"],
+                    swiftSettings: fast),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "_TestSupport"], swiftSettings: fast),
     ]
 )

@@ -12,6 +12,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(name: String, expected: [Int], actual: [Int], origin: String)
     /// Tensors the architecture does not use (loading is strict: nothing is silently ignored).
     case unexpectedTensors(names: [String], origin: String)
+    /// A file the checkpoint needs beside its weights is absent.
+    case missingFile(path: String, purpose: String)
     /// A model name or path that resolves to nothing.
     case modelNotFound(reference: String, searched: [String])
 
@@ -30,6 +32,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case let .unexpectedTensors(names, origin):
             let shown = names.prefix(5).joined(separator: ", ") + (names.count > 5 ? ", … (\(names.count) in all)" : "")
             return "\(origin): tensors not used by the architecture: \(shown); the checkpoint holds more than this architecture defines"
+        case let .missingFile(path, purpose):
+            return "\(path) is missing; it is needed for \(purpose)"
         case let .modelNotFound(reference, searched):
             return "model '\(reference)' not found; looked at: \(searched.joined(separator: ", ")). Give a GGUF file, a safetensors directory, or fetch the model with `make assets` (scripts/assets.py)"
         }

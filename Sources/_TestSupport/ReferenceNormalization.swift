@@ -24,6 +24,12 @@ extension Reference {
         return e.map { $0 / sum }
     }
 
+    /// `log Σ e^x` in Double, max-subtracted.
+    public static func logSumExp(_ values: [Float]) -> Double {
+        let m = Double(values.max() ?? 0)
+        return m + log(values.reduce(0.0) { $0 + exp(Double($1) - m) })
+    }
+
     /// `x·σ(x) = x / (1 + e^(−x))`, in Double.
     public static func silu(_ x: Float) -> Double {
         let v = Double(x)

@@ -1,23 +1,32 @@
 import Foundation
+import Evaluation
 import Kernels
+import Transformer
 
-/// `dlp bench gemm [--threads N] [--tokens T] [--json]`: GEMM throughput for LLM-shaped products.
+/// `dlp bench gemm|forward ...`: GEMM throughput for LLM-shaped products, and the forward pass
+/// against it.
 struct BenchCommand: Command {
     static let name = "bench"
-    static let summary = "benchmarks: gemm"
+    static let summary = "benchmarks: gemm (BLAS on LLM shapes), forward (model vs GEMM peak)"
     static let usage = """
         usage: dlp bench gemm [--threads N] [--tokens T] [--seconds S] [--json]
+               dlp bench forward [--model MODEL] [--windows W] [--tokens T] [--threads N] [--json]
           gemm         Y = X·Wᵀ for the SmolLM2-135M and Qwen2.5-1.5B linear shapes, X [T, in],
                        next to the best square GEMM of the same run (ratio = shape / square)
-          --threads N  OpenBLAS threads to measure (default: 1 and 2)
-          --tokens T   rows of X (default 2048)
+          forward      full forward pass (blocks, LM head, log-softmax) on W windows of T tokens of
+                       the C4 excerpt: tokens/s, effective GFLOP/s, ratio to the square GEMM peak of
+                       the same run and threads, time per kernel, peak memory
+          --model M    model for forward (default smollm2-135m)
+          --windows W  windows for forward (default 2)
+          --threads N  OpenBLAS threads to measure (default: gemm 1 and 2, forward 2)
+          --tokens T   rows of X / window length (default 2048)
           --seconds S  minimum timing per product, seconds (default 0.5)
           --json       machine-readable report on stdout
         """
 
     /// The benchmarks this verb knows.
     enum Benchmark: String, CaseIterable {
-        case gemm
+        case gemm, forward
 
         static func parse(_ text: String) throws -> Benchmark {
             guard let value = Benchmark(rawValue: text) else {
@@ -32,9 +41,13 @@ struct BenchCommand: Command {
     let tokens: Int
     let minimumSeconds: Double
     let json: Bool
+    let model: String
+    let windows: Int
 
     init(arguments: inout Arguments) throws {
         json = arguments.flag("--json")
+        model = try arguments.option("--model") ?? "smollm2-135m"
+        windows = try arguments.option("--windows", positiveInt) ?? 2
         let threads = try arguments.option("--threads", positiveInt)
         threadCounts = threads.map { [ComputeThreads($0)] } ?? [ComputeThreads(1), ComputeThreads(2)]
         tokens = try arguments.option("--tokens", positiveInt) ?? 2048
@@ -44,12 +57,13 @@ struct BenchCommand: Command {
             }
             return value
         } ?? 0.5
-        benchmark = try Benchmark.parse(try arguments.positional("benchmark name (gemm)"))
+        benchmark = try Benchmark.parse(try arguments.positional("benchmark name (gemm, forward)"))
     }
 
     func run() throws {
         switch benchmark {
         case .gemm: runGEMM()
+        case .forward: try runForward()
         }
     }
 
@@ -78,6 +92,35 @@ struct BenchCommand: Command {
         for row in report.rows {
             print(pad(row.label, 34) + String(format: " %6d %6d %4d %10.1f %7.0f%%", row.k, row.n,
                                               row.threads, row.gflops, row.ratioToPeak * 100))
+        }
+    }
+
+    private func runForward() throws {
+        let threads = threadCounts.count == 1 ? threadCounts[0] : ComputeThreads(2)
+        let checkpoint = try Checkpoint.open(model)
+        let c4 = ModelReference.home().appendingPathComponent("data/c4.utf8")
+        guard let text = try? String(contentsOf: c4, encoding: .utf8) else {
+            throw UsageError("forward benchmark reads \(c4.path); fetch it with `make assets`")
+        }
+        let ids = try checkpoint.tokenizer().encode(text, addSpecial: false)
+        guard ids.count >= windows * tokens else { throw UsageError("the C4 excerpt has fewer than \(windows) × \(tokens) tokens") }
+        let chunks = (0..<windows).map { Array(ids[($0 * tokens)..<(($0 + 1) * tokens)]) }
+        let model = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: tokens)
+        FileHandle.standardError.write(Data("forward: \(windows) × \(tokens) tokens, \(threads), OpenBLAS core \(BLASRuntime.coreName)\n".utf8))
+        let r = try ForwardBenchmark.run(model: model, windows: chunks, threads: threads)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(r), as: UTF8.self))
+            return
+        }
+        print("forward pass, \(r.model): \(r.windows) windows × \(r.tokens) tokens, \(r.threads) threads")
+        print(String(format: "  %.0f tokens/s, %.2f GFLOP/token, %.1f GFLOP/s effective", r.tokensPerSecond, r.flopsPerToken / 1e9, r.gflops))
+        print(String(format: "  GEMM peak (2048³, same threads, same run): %.1f GFLOP/s → forward at %.0f%% of peak", r.gemmPeakGflops, r.ratioToPeak * 100))
+        print(String(format: "  peak resident memory %.0f MiB; wall %.2f s", Double(r.peakResidentBytes) / 1048576, r.seconds))
+        print("  time per part:")
+        for (part, seconds) in r.breakdown.sorted(by: { $0.value > $1.value }) {
+            print("    " + pad(part, 28) + String(format: "%7.3f s  %5.1f%%", seconds, seconds / r.seconds * 100))
         }
     }
 

@@ -95,4 +95,17 @@ import _TestSupport
         masked.withUnsafeMutableBufferPointer { SoftmaxKernel.applyRow($0.baseAddress!, count: $0.count) }
         #expect(masked.allSatisfy { $0 == 0 })
     }
+
+    /// log-sum-exp: the exponentials carry the softmax bound above (relative to the sum), which
+    /// becomes an absolute error of that size after the logarithm; the max itself is exact.
+    @Test(arguments: sizes + [49_152])
+    func logSumExpMatchesReference(count: Int) {
+        var generator = SeededGenerator(seed: UInt64(40 + count))
+        let scale: Float = 20
+        let x = randomMatrix(1, count, scale: scale, &generator)
+        let got = x.storage.withUnsafeBufferPointer { SoftmaxKernel.logSumExp($0.baseAddress!, count: count) }
+        let expected = Reference.logSumExp(x.storage)
+        let bound = (4 + 2 * Double(scale) + Double(count).squareRoot() * 4) * unitRoundoff * 2
+        #expect(abs(got - expected) <= bound, "logSumExp n=\(count): \(got) vs \(expected)")
+    }
 }

@@ -1,0 +1,51 @@
+import Kernels
+
+/// Scratch buffers for running one decoder block on up to `capacity` tokens, allocated once and
+/// reused for every block and window (T = tokens of the current call, `capacity` at most).
+///
+/// Letters: T tokens, D hidden, F intermediate, H query heads, K key/value heads, d head width,
+/// C query rows per attention tile.
+public final class BlockWorkspace: @unchecked Sendable {
+    /// Largest number of tokens one call may pass.
+    public let capacity: Int
+    /// Query rows per attention tile.
+    public let tileRows: Int
+    /// Threads for the parts that are not BLAS calls (attention heads, LM-head rows).
+    public let threads: ComputeThreads
+    let normed: UnsafeMutablePointer<Float>     // [T, D]
+    let query: UnsafeMutablePointer<Float>      // [T, H·d]
+    let key: UnsafeMutablePointer<Float>        // [T, K·d]
+    let value: UnsafeMutablePointer<Float>      // [T, K·d]
+    let context: UnsafeMutablePointer<Float>    // [T, H·d]
+    let gate: UnsafeMutablePointer<Float>       // [T, F]
+    let up: UnsafeMutablePointer<Float>         // [T, F]
+    let scores: UnsafeMutablePointer<Float>     // [threads][C, T]
+    private let sizes: [Int]
+    /// When set, the block forward pass records its time per part here.
+    public var profile: ForwardProfile?
+
+    /// Buffers for `configuration` and windows of up to `capacity` tokens.
+    public init(configuration c: ModelConfiguration, capacity: Int, threads: ComputeThreads, tileRows: Int = 128) {
+        precondition(capacity > 0 && tileRows > 0, "workspace capacity and tile rows must be positive")
+        self.capacity = capacity
+        self.tileRows = tileRows
+        self.threads = threads
+        let q = c.headCount * c.headDimension, kv = c.keyValueHeadCount * c.headDimension
+        sizes = [capacity * c.hiddenSize, capacity * q, capacity * kv, capacity * kv, capacity * q,
+                 capacity * c.intermediateSize, capacity * c.intermediateSize, threads.count * tileRows * capacity]
+        let buffers = sizes.map { size -> UnsafeMutablePointer<Float> in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: size)
+            p.initialize(repeating: 0, count: size)
+            return p
+        }
+        (normed, query, key, value, context, gate, up, scores) =
+            (buffers[0], buffers[1], buffers[2], buffers[3], buffers[4], buffers[5], buffers[6], buffers[7])
+    }
+
+    /// Bytes held by the buffers.
+    public var byteCount: Int { sizes.reduce(0, +) * MemoryLayout<Float>.size }
+
+    deinit {
+        for p in [normed, query, key, value, context, gate, up, scores] { p.deallocate() }
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import Kernels
+import TensorCore
+
+/// A decoder ready to run: the embedding, the final norm and LM head decoded once, the blocks
+/// decoded on demand (``layer(_:)``), so callers walk the model block by block (embed → block
+/// `0..<L` → ``negativeLogLikelihoods(_:tokens:targets:threads:)``).
+public final class LanguageModel: Sendable {
+    public let checkpoint: Checkpoint
+    public let configuration: ModelConfiguration
+    /// Cos/sin tables for positions `0..<maxSequenceLength`.
+    public let rotary: RotaryEmbedding
+    /// Longest sequence the model will be asked to run.
+    public let maxSequenceLength: Int
+    let embedding: Matrix            // [V, D]
+    let head: Matrix?                // [V, D]; nil when tied to the embedding
+    let finalNorm: [Float]           // [D]
+
+    /// Decodes the model-level tensors of `checkpoint` for sequences of up to `maxSequenceLength`.
+    public init(checkpoint: Checkpoint, maxSequenceLength: Int) throws {
+        let c = checkpoint.configuration
+        self.checkpoint = checkpoint
+        configuration = c
+        self.maxSequenceLength = maxSequenceLength
+        rotary = try RotaryEmbedding(base: Double(c.ropeTheta), headDimension: c.headDimension,
+                                     maxPositions: maxSequenceLength, scaling: c.ropeScaling)
+        embedding = try checkpoint.tokenEmbedding()
+        head = c.tiedEmbeddings ? nil : try checkpoint.outputHead()
+        finalNorm = try checkpoint.outputNorm()
+    }
+
+    /// Block `index`, decoded from the checkpoint.
+    public func layer(_ index: Int) throws -> DecoderLayer {
+        DecoderLayer(weights: try checkpoint.block(index), configuration: configuration, rotary: rotary,
+                     convention: checkpoint.rotaryConvention)
+    }
+
+    /// Writes the embeddings of `tokens` to `hidden` (`[T, D]`). Ids must be in `0..<V`.
+    public func embed(_ tokens: [Int32], into hidden: UnsafeMutablePointer<Float>) throws {
+        let d = configuration.hiddenSize
+        try embedding.storage.withUnsafeBufferPointer { table in
+            for (t, id) in tokens.enumerated() {
+                guard id >= 0, Int(id) < configuration.vocabularySize else {
+                    throw ModelError.invalidValue(key: "token[\(t)]", value: "\(id)", origin: checkpoint.url.path,
+                                                  reason: "token ids must lie in 0..<\(configuration.vocabularySize)")
+                }
+                (hidden + t * d).update(from: table.baseAddress! + Int(id) * d, count: d)
+            }
+        }
+    }
+
+    /// Final norm and LM head over `hidden` (`[T, D]`, not modified): for each position `t` with
+    /// `targets[t] >= 0`, `−log softmax(logits[t])[targets[t]]` in Double; other positions give 0.
+    /// Logits are computed `rows` at a time (`[rows, V]` scratch), never for the whole window.
+    public func negativeLogLikelihoods(_ hidden: UnsafePointer<Float>, tokens t: Int, targets: [Int32],
+                                       threads: ComputeThreads, rows chunk: Int = 128) -> [Double] {
+        precondition(targets.count == t, "one target per position")
+        let c = configuration, d = c.hiddenSize, v = c.vocabularySize
+        let head = self.head ?? embedding
+        var result = [Double](repeating: 0, count: t)
+        let normed = UnsafeMutablePointer<Float>.allocate(capacity: chunk * d)
+        let logits = UnsafeMutablePointer<Float>.allocate(capacity: chunk * v)
+        defer { normed.deallocate(); logits.deallocate() }
+        head.storage.withUnsafeBufferPointer { hb in
+            result.withUnsafeMutableBufferPointer { rb in
+                let (la, ra) = (UInt(bitPattern: logits), UInt(bitPattern: rb.baseAddress!))
+                for r0 in stride(from: 0, to: t, by: chunk) {
+                    let rows = min(chunk, t - r0)
+                    RMSNormKernel.apply(input: hidden + r0 * d, rows: rows, columns: d, weight: finalNorm,
+                                        epsilon: c.rmsNormEpsilon, output: normed)
+                    GEMM.linear(input: normed, tokens: rows, inputSize: d, weight: hb.baseAddress!, outputSize: v,
+                                output: logits)
+                    // Each worker reads its own logits rows and writes its own result entries.
+                    parallelFor(0..<rows, threads: threads) { range in
+                        let logits = UnsafePointer<Float>(bitPattern: la)!
+                        let out = UnsafeMutablePointer<Double>(bitPattern: ra)!
+                        for i in range where targets[r0 + i] >= 0 {
+                            let row = logits + i * v
+                            out[r0 + i] = SoftmaxKernel.logSumExp(row, count: v) - Double(row[Int(targets[r0 + i])])
+                        }
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// Logits at the given positions of `hidden` (`[T, D]`, after the last block). `[rows.count, V]`
+    public func logits(_ hidden: UnsafePointer<Float>, rows: [Int]) -> Matrix {
+        let c = configuration, d = c.hiddenSize
+        var normed = Matrix(rows: rows.count, columns: d)
+        for (i, r) in rows.enumerated() {
+            normed.storage.withUnsafeMutableBufferPointer { nb in
+                RMSNormKernel.apply(input: hidden + r * d, rows: 1, columns: d, weight: finalNorm,
+                                    epsilon: c.rmsNormEpsilon, output: nb.baseAddress! + i * d)
+            }
+        }
+        return GEMM.linear(normed, weight: head ?? embedding)
+    }
+}
