@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+import Kernels
+import TensorCore
+import TensorIO
+import Transformer
+import _TestSupport
+
+/// Loading, summarising and running the real GGUF models of the asset cache.
+@Suite struct RealModelTests {
+    static let smol = TestAssets.model("smollm2-135m")
+    static let qwen = TestAssets.model("qwen2.5-coder-0.5b")
+
+    @Test(.enabled(if: TestAssets.has(smol)))
+    func smolLM2Summary() throws {
+        let s = ModelSummary(try Checkpoint.openGGUF(Self.smol))
+        #expect(s.architecture == .llama && s.layerCount == 30 && s.hiddenSize == 576 && s.intermediateSize == 1536)
+        #expect(s.headCount == 9 && s.keyValueHeadCount == 3 && s.headDimension == 64 && s.vocabularySize == 49152)
+        #expect(s.tiedEmbeddings && s.rotaryConvention == "interleaved")
+        #expect(s.parameterCount == 134_515_008)  // about 134.5M, counted from the stored tensors
+        #expect(s.tensorTypes == ["Q4_1": 210, "F32": 61, "Q8_0": 1])
+    }
+
+    @Test(.enabled(if: TestAssets.has(qwen)))
+    func qwen2Summary() throws {
+        let s = ModelSummary(try Checkpoint.openGGUF(Self.qwen))
+        #expect(s.architecture == .qwen2 && s.layerCount == 24 && s.hiddenSize == 896 && s.headCount == 14)
+        #expect(s.keyValueHeadCount == 2 && s.rotaryConvention == "halfSplit" && !s.tiedEmbeddings)
+    }
+
+    /// The same model read from GGUF and from its Hugging Face export computes the same block
+    /// outputs: this exercises the tensor-name table, the q/k row permutation (llama) and the
+    /// biases (qwen2). Tolerance: both paths run identical float operations except for the
+    /// permuted row order of q/k, which changes no sum; 1e-5 relative leaves room for BLAS
+    /// choosing different kernels for different leading dimensions.
+    @Test(.enabled(if: TestAssets.has(smol, qwen)), arguments: ["smollm2-135m", "qwen2.5-coder-0.5b"])
+    func ggufAndSafetensorsAgree(model: String) throws {
+        let gguf = try Checkpoint.openGGUF(TestAssets.model(model))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dlp-export-\(model)-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try HuggingFaceExport.write(gguf, to: directory, blockCount: 2)
+        let hf = try Checkpoint.openSafetensors(directory)
+        var expected = gguf.configuration
+        expected.layerCount = 2
+        #expect(hf.configuration.hiddenSize == expected.hiddenSize && hf.configuration.ropeTheta == expected.ropeTheta)
+        #expect(hf.configuration.tiedEmbeddings == expected.tiedEmbeddings && hf.rotaryConvention == .halfSplit)
+
+        let t = 37, c = expected
+        var generator = SeededGenerator(seed: 7)
+        let input = Matrix(rows: t, columns: c.hiddenSize, storage: generator.uniform(count: t * c.hiddenSize))
+        let a = try LanguageModel(checkpoint: gguf, maxSequenceLength: 64)
+        let b = try LanguageModel(checkpoint: hf, maxSequenceLength: 64)
+        let workspace = BlockWorkspace(configuration: c, capacity: t, threads: .single)
+        var x = input, y = input
+        for block in 0..<2 {
+            try a.layer(block).forward(&x, workspace: workspace)
+            try b.layer(block).forward(&y, workspace: workspace)
+        }
+        let scale = x.storage.map(abs).max() ?? 1
+        let difference = zip(x.storage, y.storage).map { abs($0 - $1) }.max() ?? 0
+        #expect(difference <= 1e-5 * scale, "\(model): max |Δ| \(difference) at scale \(scale)")
+    }
+
+    /// Causality: changing the last token changes no earlier position's output.
+    @Test(.enabled(if: TestAssets.has(smol)))
+    func blocksAreCausal() throws {
+        let model = try LanguageModel(checkpoint: try Checkpoint.openGGUF(Self.smol), maxSequenceLength: 300)
+        let c = model.configuration, t = 300
+        let workspace = BlockWorkspace(configuration: c, capacity: t, threads: ComputeThreads(2), tileRows: 64)
+        var tokens = (0..<t).map { Int32(($0 * 7919) % c.vocabularySize) }
+        func run() throws -> Matrix {
+            var hidden = Matrix(rows: t, columns: c.hiddenSize)
+            try hidden.storage.withUnsafeMutableBufferPointer { try model.embed(tokens, into: $0.baseAddress!) }
+            for block in 0..<3 { try model.layer(block).forward(&hidden, workspace: workspace) }
+            return hidden
+        }
+        let before = try run()
+        tokens[t - 1] = 1
+        let after = try run()
+        let prefix = (t - 1) * c.hiddenSize
+        #expect(Array(before.storage[..<prefix]) == Array(after.storage[..<prefix]))
+        #expect(Array(before.storage[prefix...]) != Array(after.storage[prefix...]))
+    }
+}
