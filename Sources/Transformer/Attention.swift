@@ -2,53 +2,77 @@ import Kernels
 
 /// Causal grouped-query self-attention over already projected and rotated q, k, v.
 ///
-/// For query head `h` (key/value head `g = h / (H/K)`), row `t`:
+/// For query head `h` (key/value head `g = h / G`, `G = H/K` query heads per group), row `t`:
 /// `context[t, h] = Σ_{s ≤ t} softmax_s(q[t,h]·k[s,g] / √d) · v[s,g]`.
-/// Queries are processed in tiles of `C` rows; a tile starting at row `r` only multiplies
-/// against keys `0..<r+C`, so the causal half of `QKᵀ` is (almost) never computed. Heads run in
-/// parallel, each tile's two products through single-threaded BLAS.
-enum Attention {
+///
+/// Work is cut into tiles of `C` query rows per key/value group. A tile stacks the `G` heads
+/// of its group into one `[G·C, d]` block, so the two products (`QKᵀ` over keys `0..<r+C` only,
+/// which skips the masked upper triangle, then `·V`) are single BLAS calls with `G·C` rows
+/// rather than `G` calls with `C` rows. Tiles are dealt to threads largest first, each thread
+/// running single-threaded BLAS on its own scratch.
+public enum Attention {
+    /// Scratch floats one worker needs: packed queries and context `[G·C, d]` each, scores `[G·C, T]`.
+    public static func scratchPerWorker(configuration c: ModelConfiguration, tileRows: Int, capacity: Int) -> Int {
+        let rows = (c.headCount / c.keyValueHeadCount) * tileRows
+        return rows * (2 * c.headDimension + capacity)
+    }
+
     /// - Parameters: q `[T, H·d]`, k and v `[T, K·d]`, context `[T, H·d]` (written).
-    static func apply(query q: UnsafePointer<Float>, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>,
+    public static func apply(query q: UnsafePointer<Float>, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>,
                       context: UnsafeMutablePointer<Float>, tokens t: Int, configuration c: ModelConfiguration,
                       workspace: BlockWorkspace) {
-        let d = c.headDimension, heads = c.headCount
-        let qStride = heads * d, kvStride = c.keyValueHeadCount * d
-        let group = heads / c.keyValueHeadCount
+        let d = c.headDimension, groups = c.keyValueHeadCount
+        let qStride = c.headCount * d, kvStride = groups * d
+        let perGroup = c.headCount / groups
         let scale = 1 / Float(d).squareRoot()
         let tile = workspace.tileRows
-        let capacity = workspace.capacity
+        let scratchSize = scratchPerWorker(configuration: c, tileRows: tile, capacity: workspace.capacity)
+        let tiles = (t + tile - 1) / tile
+        // Work items (group, tile), the most expensive (latest) tiles first, dealt round-robin.
+        let items = (0..<tiles).reversed().flatMap { r in (0..<groups).map { (g: $0, r: r) } }
         let threads = workspace.threads
-        // Raw addresses cross into the parallel body; each worker writes its own heads' columns
-        // of `context` and its own scores buffer.
+        let workers = min(threads.count, items.count)
         let (qa, ka, va, ca, sa) = (UInt(bitPattern: q), UInt(bitPattern: k), UInt(bitPattern: v),
                                     UInt(bitPattern: context), UInt(bitPattern: workspace.scores))
         let blasThreads = BLASRuntime.threadCount
-        if threads.count > 1 { BLASRuntime.setThreadCount(1) }
-        defer { if threads.count > 1 { BLASRuntime.setThreadCount(blasThreads) } }
-        let workers = min(threads.count, heads)
+        if workers > 1 { BLASRuntime.setThreadCount(1) }
+        defer { if workers > 1 { BLASRuntime.setThreadCount(blasThreads) } }
         parallelFor(0..<workers, threads: threads) { workerRange in
+            // Each worker writes only its own tiles' rows and columns of `context` and its own scratch.
+            let q = UnsafePointer<Float>(bitPattern: qa)!, k = UnsafePointer<Float>(bitPattern: ka)!
+            let v = UnsafePointer<Float>(bitPattern: va)!, context = UnsafeMutablePointer<Float>(bitPattern: ca)!
             for worker in workerRange {
-                let q = UnsafePointer<Float>(bitPattern: qa)!, k = UnsafePointer<Float>(bitPattern: ka)!
-                let v = UnsafePointer<Float>(bitPattern: va)!, context = UnsafeMutablePointer<Float>(bitPattern: ca)!
-                let scores = UnsafeMutablePointer<Float>(bitPattern: sa)! + worker * tile * capacity
-                for h in stride(from: worker, to: heads, by: workers) {
-                    let g = h / group
-                    for r0 in stride(from: 0, to: t, by: tile) {
-                        let rows = min(tile, t - r0), keys = r0 + rows
-                        // scores[rows, keys] = q[r0..<r0+rows, h] · k[0..<keys, g]ᵀ / √d
-                        GEMM.multiply(transposeA: false, transposeB: true, m: rows, n: keys, k: d, alpha: scale,
-                                      a: q + r0 * qStride + h * d, lda: qStride, b: k + g * d, ldb: kvStride,
-                                      beta: 0, c: scores, ldc: keys)
+                let scratch = UnsafeMutablePointer<Float>(bitPattern: sa)! + worker * scratchSize
+                let packed = scratch, packedContext = scratch + perGroup * tile * d
+                let scores = packedContext + perGroup * tile * d
+                for item in stride(from: worker, to: items.count, by: workers) {
+                    let (g, r0) = (items[item].g, items[item].r * tile)
+                    let rows = min(tile, t - r0), keys = r0 + rows, m = perGroup * rows
+                    // packed[j·rows + i] = q[r0 + i, head g·G + j]
+                    for j in 0..<perGroup {
+                        let head = g * perGroup + j
                         for i in 0..<rows {
-                            let row = scores + i * keys, visible = r0 + i + 1
+                            (packed + (j * rows + i) * d).update(from: q + (r0 + i) * qStride + head * d, count: d)
+                        }
+                    }
+                    // scores[G·rows, keys] = packed · k[0..<keys, g]ᵀ / √d
+                    GEMM.multiply(transposeA: false, transposeB: true, m: m, n: keys, k: d, alpha: scale,
+                                  a: packed, lda: d, b: k + g * d, ldb: kvStride, beta: 0, c: scores, ldc: keys)
+                    for j in 0..<perGroup {
+                        for i in 0..<rows {
+                            let row = scores + (j * rows + i) * keys, visible = r0 + i + 1
                             SoftmaxKernel.applyRow(row, count: visible)
                             if visible < keys { (row + visible).update(repeating: 0, count: keys - visible) }
                         }
-                        // context[r0..<r0+rows, h] = scores · v[0..<keys, g]
-                        GEMM.multiply(transposeA: false, transposeB: false, m: rows, n: d, k: keys,
-                                      a: scores, lda: keys, b: v + g * d, ldb: kvStride,
-                                      beta: 0, c: context + r0 * qStride + h * d, ldc: qStride)
+                    }
+                    // packedContext[G·rows, d] = scores · v[0..<keys, g]
+                    GEMM.multiply(transposeA: false, transposeB: false, m: m, n: d, k: keys,
+                                  a: scores, lda: keys, b: v + g * d, ldb: kvStride, beta: 0, c: packedContext, ldc: d)
+                    for j in 0..<perGroup {
+                        let head = g * perGroup + j
+                        for i in 0..<rows {
+                            (context + (r0 + i) * qStride + head * d).update(from: packedContext + (j * rows + i) * d, count: d)
+                        }
                     }
                 }
             }

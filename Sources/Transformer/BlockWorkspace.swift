@@ -19,7 +19,7 @@ public final class BlockWorkspace: @unchecked Sendable {
     let context: UnsafeMutablePointer<Float>    // [T, H·d]
     let gate: UnsafeMutablePointer<Float>       // [T, F]
     let up: UnsafeMutablePointer<Float>         // [T, F]
-    let scores: UnsafeMutablePointer<Float>     // [threads][C, T]
+    let scores: UnsafeMutablePointer<Float>     // [threads][attention scratch]
     private let sizes: [Int]
     /// When set, the block forward pass records its time per part here.
     public var profile: ForwardProfile?
@@ -32,7 +32,8 @@ public final class BlockWorkspace: @unchecked Sendable {
         self.threads = threads
         let q = c.headCount * c.headDimension, kv = c.keyValueHeadCount * c.headDimension
         sizes = [capacity * c.hiddenSize, capacity * q, capacity * kv, capacity * kv, capacity * q,
-                 capacity * c.intermediateSize, capacity * c.intermediateSize, threads.count * tileRows * capacity]
+                 capacity * c.intermediateSize, capacity * c.intermediateSize,
+                 threads.count * Attention.scratchPerWorker(configuration: c, tileRows: tileRows, capacity: capacity)]
         let buffers = sizes.map { size -> UnsafeMutablePointer<Float> in
             let p = UnsafeMutablePointer<Float>.allocate(capacity: size)
             p.initialize(repeating: 0, count: size)

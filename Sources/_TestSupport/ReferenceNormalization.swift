@@ -39,3 +39,32 @@ extension Reference {
     /// `silu(gate)·up`, in Double.
     public static func swiGLU(gate: Float, up: Float) -> Double { silu(gate) * Double(up) }
 }
+
+extension Reference {
+    /// Causal grouped-query attention in Double, straight from the definition:
+    /// `context[t, h] = Σ_{s ≤ t} softmax_s(q[t,h]·k[s,g]/√d) v[s,g]`, `g = h / (H/K)`.
+    /// q `[T, H·d]`, k and v `[T, K·d]`; returns `[T, H·d]`.
+    public static func causalAttention(q: [Float], k: [Float], v: [Float], tokens t: Int, heads: Int,
+                                       keyValueHeads: Int, headDimension d: Int) -> [Double] {
+        var out = [Double](repeating: 0, count: t * heads * d)
+        let group = heads / keyValueHeads
+        for h in 0..<heads {
+            let g = h / group
+            for i in 0..<t {
+                var logits = [Double](repeating: 0, count: i + 1)
+                for s in 0...i {
+                    var dot = 0.0
+                    for j in 0..<d { dot += Double(q[i * heads * d + h * d + j]) * Double(k[s * keyValueHeads * d + g * d + j]) }
+                    logits[s] = dot / Double(d).squareRoot()
+                }
+                let m = logits.max() ?? 0
+                let e = logits.map { exp($0 - m) }
+                let sum = e.reduce(0, +)
+                for s in 0...i {
+                    for j in 0..<d { out[i * heads * d + h * d + j] += e[s] / sum * Double(v[s * keyValueHeads * d + g * d + j]) }
+                }
+            }
+        }
+        return out
+    }
+}

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TensorCore
 import TensorIO
-@testable import Transformer
+import Transformer
 
 /// Metadata from a literal dictionary.
 struct DictionaryMetadata: MetadataLookup {
