@@ -13,7 +13,7 @@ let package = Package(
     products: [
         .executable(name: "dlp", targets: ["dlp"]),
         .library(name: "DLPKit", targets: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer",
-                                                   "Evaluation"]),
+                                                   "Evaluation", "Pruning"]),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
@@ -24,8 +24,9 @@ let package = Package(
         .target(name: "Transformer", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization"],
                 swiftSettings: fast),
         .target(name: "Evaluation", dependencies: ["Kernels", "Tokenization", "Transformer"], swiftSettings: fast),
+        .target(name: "Pruning", dependencies: ["TensorCore", "Kernels", "Transformer"], swiftSettings: fast),
         .executableTarget(name: "dlp", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer",
-                                                      "Evaluation"],
+                                                      "Evaluation", "Pruning"],
                           swiftSettings: fast),
         .target(name: "_TestSupport", dependencies: ["TensorCore", "Kernels", "TensorIO"], swiftSettings: fast),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"], swiftSettings: fast),
@@ -35,5 +36,6 @@ let package = Package(
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Tokenization", "_TestSupport"],
                     swiftSettings: fast),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "_TestSupport"], swiftSettings: fast),
+        .testTarget(name: "PruningTests", dependencies: ["Pruning", "_TestSupport"], swiftSettings: fast),
     ]
 )
