@@ -1,3 +1,5 @@
+import Foundation
+
 /// SHA-256 (FIPS 180-4): model file digests for manifests and caches, and golden-fixture digests in tests.
 ///
 /// A straightforward implementation over raw buffers, fast enough to hash whole decoded models in
@@ -96,5 +98,30 @@ extension UInt32 {
 extension String {
     fileprivate func leftPadded(to width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
+
+extension SHA256Digest {
+    /// Hex digest of a file's contents, read in 4 MiB chunks (constant memory).
+    public static func file(_ url: URL) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+            throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: url.path])
+        }
+        defer { try? handle.close() }
+        var digest = SHA256Digest()
+        while let chunk = try handle.read(upToCount: 4 << 20), !chunk.isEmpty {
+            chunk.withUnsafeBytes { digest.update($0) }
+        }
+        return digest.finalizeHex()
+    }
+
+    /// Finishes the digest and returns it as lowercase hex.
+    public mutating func finalizeHex() -> String {
+        finalize().map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+    }
+
+    /// Hex digest of a string's UTF-8 bytes.
+    public static func hex(_ text: String) -> String {
+        Array(text.utf8).withUnsafeBytes { hex($0) }
     }
 }
