@@ -34,6 +34,7 @@ public struct GGUFWriter: Sendable {
         case bytes([UInt8])
         case floats([Float])
         case copy(GGUFFile, String)
+        case deferred(@Sendable () throws -> [Float])
     }
 
     private static let origin = "(GGUF writer)"
@@ -75,6 +76,18 @@ public struct GGUFWriter: Sendable {
         }
         let byteCount = try checkedByteCount(name: name, shape: shape, dtype: dtype, elements: values.count)
         append(Pending(name: name, shape: shape, dtype: dtype, byteCount: byteCount, payload: .floats(values)))
+    }
+
+    /// Adds a tensor of row-major `shape` whose values `values()` produces only when the file is
+    /// written (one tensor in memory at a time), stored as `dtype` (F32, F16 or BF16).
+    public mutating func addTensor(name: String, shape: [Int], as dtype: DType = .f32,
+                                   values: @escaping @Sendable () throws -> [Float]) throws {
+        guard dtype == .f32 || dtype == .f16 || dtype == .bf16 else {
+            throw GGUFError(.unknownType, file: Self.origin, subject: name, expected: "F32, F16 or BF16",
+                            actual: dtype.rawValue, hint: "quantized tensors are added as raw bytes")
+        }
+        let byteCount = try checkedByteCount(name: name, shape: shape, dtype: dtype, elements: nil)
+        append(Pending(name: name, shape: shape, dtype: dtype, byteCount: byteCount, payload: .deferred(values)))
     }
 
     /// Adds a tensor of row-major `shape` whose stored bytes (in `dtype`'s layout) are `bytes`.
@@ -207,6 +220,15 @@ extension GGUFWriter {
                                 expected: "\(tensor.byteCount) bytes", actual: "\(bytes.count)", hint: "the source changed")
             }
             try withExtendedLifetime(source) { try handle.write(contentsOf: Data(bytes)) }
+        case .deferred(let produce):
+            let values = try produce()
+            guard let bytes = tensor.dtype.byteCount(elements: values.count), bytes == tensor.byteCount else {
+                throw GGUFError(.shapeMismatch, file: Self.origin, subject: tensor.name,
+                                expected: "\(tensor.byteCount) bytes for \(tensor.shape)", actual: "\(values.count) values",
+                                hint: "the value producer must return one value per element")
+            }
+            try writePayload(Pending(name: tensor.name, shape: tensor.shape, dtype: tensor.dtype, byteCount: tensor.byteCount,
+                                     payload: .floats(values)), to: handle)
         case .floats(let values):
             let chunk = 1 << 20
             var start = 0

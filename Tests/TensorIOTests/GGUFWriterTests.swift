@@ -85,6 +85,24 @@ import _TestSupport
         #expect(copy.metadata["test.nested"] == source.metadata["test.nested"])
     }
 
+    /// Deferred tensors are produced at write time; a producer returning the wrong count fails
+    /// the write and leaves no file behind.
+    @Test func deferredTensorsAreProducedWhenWritten() throws {
+        let (directory, url) = try temporaryURL("deferred.gguf")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var writer = try GGUFWriter()
+        try writer.addTensor(name: "w", shape: [2, 3], as: .f16) { [1, 2, 3, 4, 5, -6] }
+        try writer.write(to: url)
+        #expect(try GGUFFile(url: url).floats("w") == [1, 2, 3, 4, 5, -6])
+
+        var bad = try GGUFWriter()
+        try bad.addTensor(name: "w", shape: [2, 3]) { [1, 2] }
+        let other = directory.appendingPathComponent("bad.gguf")
+        #expect(throws: GGUFError.self) { try bad.write(to: other) }
+        #expect(!FileManager.default.fileExists(atPath: other.path))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["deferred.gguf"])
+    }
+
     @Test func rejectsInvalidTensorsAndValues() throws {
         var writer = try GGUFWriter()
         try writer.addTensor(name: "a", shape: [2], floats: [1, 2])
