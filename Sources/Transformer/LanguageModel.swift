@@ -15,9 +15,13 @@ public final class LanguageModel: Sendable {
     let embedding: Matrix            // [V, D]
     let head: Matrix?                // [V, D]; nil when tied to the embedding
     let finalNorm: [Float]           // [D]
+    /// Where block weights come from: the checkpoint, or replacements (a pruned model).
+    let blockWeights: @Sendable (Int) throws -> BlockWeights
 
     /// Decodes the model-level tensors of `checkpoint` for sequences of up to `maxSequenceLength`.
-    public init(checkpoint: Checkpoint, maxSequenceLength: Int) throws {
+    /// `blockWeights`, when given, supplies the blocks instead of the checkpoint (pruned weights).
+    public init(checkpoint: Checkpoint, maxSequenceLength: Int,
+                blockWeights: (@Sendable (Int) throws -> BlockWeights)? = nil) throws {
         let c = checkpoint.configuration
         self.checkpoint = checkpoint
         configuration = c
@@ -27,11 +31,12 @@ public final class LanguageModel: Sendable {
         embedding = try checkpoint.tokenEmbedding()
         head = c.tiedEmbeddings ? nil : try checkpoint.outputHead()
         finalNorm = try checkpoint.outputNorm()
+        self.blockWeights = blockWeights ?? { try checkpoint.block($0) }
     }
 
-    /// Block `index`, decoded from the checkpoint.
+    /// Block `index`, decoded from the checkpoint (or taken from the replacement weights).
     public func layer(_ index: Int) throws -> DecoderLayer {
-        DecoderLayer(weights: try checkpoint.block(index), configuration: configuration, rotary: rotary,
+        DecoderLayer(weights: try blockWeights(index), configuration: configuration, rotary: rotary,
                      convention: checkpoint.rotaryConvention)
     }
 

@@ -1,8 +1,8 @@
 /// Peak memory of a block-by-block pruning run, estimated from the configuration before any
 /// work starts (bytes, `Float` storage). With `N` calibration sequences of `T` tokens:
 ///
-/// - calibration activations: the current block's inputs and outputs for every sequence,
-///   `2·N·T·D` floats (the sequential pipeline keeps exactly these two buffers);
+/// - calibration activations: the hidden states of every sequence, `N·T·D` floats (blocks run
+///   in place), plus one sequence `T·D` for the observing pass;
 /// - forward scratch for one sequence: q, k, v and attention output `T·(2·H·d + 2·K·d)`, one
 ///   head's attention scores `T²`, and the MLP's gate and up activations `2·T·F`;
 /// - one block's weights in `Float`, twice (the weights being pruned and the copy that is
@@ -26,7 +26,7 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
     public init(configuration c: ModelConfiguration, samples: Int, sequenceLength t: Int) {
         let f = MemoryLayout<Float>.size
         let q = c.headCount * c.headDimension, kv = c.keyValueHeadCount * c.headDimension
-        calibrationActivations = 2 * samples * t * c.hiddenSize * f
+        calibrationActivations = (samples + 1) * t * c.hiddenSize * f
         forwardScratch = (t * (2 * q + 2 * kv) + t * t + 2 * t * c.intermediateSize) * f
         blockWeights = 2 * c.parametersPerBlock * f
         hessians = (2 * c.hiddenSize * c.hiddenSize + q * q + c.intermediateSize * c.intermediateSize) * f
