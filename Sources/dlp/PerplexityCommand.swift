@@ -49,10 +49,9 @@ struct PerplexityCommand: Command {
         let checkpoint = try Checkpoint.open(model)
         let tokenizer = try checkpoint.tokenizer()
         let languageModel = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: evaluation.sequenceLength)
-        var bar: ProgressBar?
+        let bar = ProgressBar(label: "perplexity", unit: "tok")
         let result = try evaluation.evaluate(model: languageModel, tokenizer: tokenizer, dataset: dataset) { step in
-            if bar == nil { bar = ProgressBar(label: "perplexity", unit: "tok", unitsPerStep: step.tokensPerStep) }
-            bar?.update(step.done, of: step.total)
+            bar.update(step.done, of: step.total, unitsPerStep: step.tokensPerStep)
         }
         if json {
             let encoder = JSONEncoder()

@@ -5,19 +5,18 @@ import Foundation
 final class ProgressBar {
     private let label: String
     private let unit: String
-    private let unitsPerStep: Double
     private let start = Date()
     private let interactive = isatty(STDERR_FILENO) != 0
     private var lastDecile = -1
 
-    /// - Parameters: `unitsPerStep` converts steps to the throughput unit (e.g. tokens per step).
-    init(label: String, unit: String, unitsPerStep: Double) {
+    /// Starts the clock: create the bar when the work starts.
+    init(label: String, unit: String) {
         self.label = label
         self.unit = unit
-        self.unitsPerStep = unitsPerStep
     }
 
-    func update(_ done: Int, of total: Int) {
+    /// `unitsPerStep` converts steps to the throughput unit (e.g. tokens per step).
+    func update(_ done: Int, of total: Int, unitsPerStep: Double = 1) {
         guard total > 0 else { return }
         let fraction = Double(done) / Double(total)
         let elapsed = Date().timeIntervalSince(start)
