@@ -17,13 +17,3 @@ public enum PruningMethod: String, Sendable, Codable, CaseIterable {
     }
 }
 
-/// Errors of pruning settings and results.
-public enum PruningError: Error, CustomStringConvertible, Equatable {
-    case invalidSetting(name: String, value: String, valid: String)
-
-    public var description: String {
-        switch self {
-        case let .invalidSetting(name, value, valid): return "\(name) '\(value)' is not valid; valid: \(valid)"
-        }
-    }
-}
