@@ -32,6 +32,17 @@ public struct BlockScoreStatistics: Sendable, Equatable, Codable {
     /// OWL's `D`, in percent.
     public var outlierRatio: Double
 
+    /// Statistics with known values (tests, or values read back from a manifest).
+    public init(count: Int, median: Double, mean: Double, maximum: Double, outlierThreshold: Double,
+                outlierRatio: Double) {
+        self.count = count
+        self.median = median
+        self.mean = mean
+        self.maximum = maximum
+        self.outlierThreshold = outlierThreshold
+        self.outlierRatio = outlierRatio
+    }
+
     /// One linear layer's contribution: its weight `[out, in]` and the squared input norms
     /// `s` (`[in]`, ``InputNormObserver/squaredNorms(for:)``).
     public struct Linear: Sendable {

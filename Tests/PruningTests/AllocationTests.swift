@@ -1,6 +1,6 @@
 import Testing
 import Foundation
-@testable import Pruning
+import Pruning
 
 @Suite struct AllocationTests {
     static let scores: [Double] = [0.8, 1.3, 1.1, 2.0, 1.7, 0.95, 1.45]

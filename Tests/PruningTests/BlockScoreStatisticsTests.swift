@@ -1,7 +1,7 @@
 import Testing
 import TensorCore
 import Kernels
-@testable import Pruning
+import Pruning
 
 @Suite struct BlockScoreStatisticsTests {
     func linears(seed: UInt64, extraElement: Bool) -> [BlockScoreStatistics.Linear] {

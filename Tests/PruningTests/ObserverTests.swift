@@ -2,7 +2,7 @@ import Testing
 import TensorCore
 import Kernels
 import Transformer
-@testable import Pruning
+import Pruning
 
 @Suite struct ObserverTests {
     @Test func inputNormsDivideBySequences() throws {

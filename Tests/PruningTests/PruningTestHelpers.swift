@@ -1,7 +1,7 @@
 import Testing
 import TensorCore
 import Kernels
-@testable import Pruning
+import Pruning
 
 /// A `[rows, columns]` matrix of uniform values in `[-scale, scale)`.
 func randomMatrix(_ rows: Int, _ columns: Int, scale: Float = 1, _ generator: inout SeededGenerator) -> Matrix {

@@ -2,7 +2,7 @@ import Testing
 import TensorCore
 import Kernels
 import _TestSupport
-@testable import Pruning
+import Pruning
 
 @Suite struct ScoreMaskPrunerTests {
     static let shapes: [(rows: Int, columns: Int, ratio: Double)] = [(7, 37, 0.5), (13, 101, 0.7), (5, 64, 0.29), (3, 9, 0)]

@@ -2,7 +2,7 @@ import Testing
 import TensorCore
 import Kernels
 import _TestSupport
-@testable import Pruning
+import Pruning
 
 @Suite struct SparseGPTPrunerTests {
     /// A synthetic layer: weight `[rows, columns]`, correlated calibration inputs `[tokens, columns]`.

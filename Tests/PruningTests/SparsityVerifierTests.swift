@@ -1,7 +1,7 @@
 import Testing
 import TensorCore
 import Kernels
-@testable import Pruning
+import Pruning
 
 @Suite struct SparsityVerifierTests {
     @Test func preexistingZerosDoNotFailTheCheck() throws {
