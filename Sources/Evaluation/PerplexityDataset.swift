@@ -2,7 +2,7 @@ import Foundation
 
 /// A perplexity corpus and how its text is assembled before tokenization (the protocol of
 /// Wanda, SparseGPT, OWL and DLP; `DLP-METHOD.md` §8).
-public enum PerplexityDataset: Sendable, Equatable {
+public enum PerplexityDataset: Sendable, Hashable {
     /// WikiText-2 raw test: lines joined with `"\n\n"`. The user supplies the file.
     case wikitext2(URL)
     /// Penn Treebank test: stripped lines joined with `" "`.

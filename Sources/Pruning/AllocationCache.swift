@@ -13,6 +13,13 @@ public struct AllocationCache: Sendable {
         public var ratios: [Double]
         /// The per-block statistic the allocation ranked by, if it has one.
         public var statistics: [Double]?
+
+        public init(key: String, description: String, ratios: [Double], statistics: [Double]?) {
+            self.key = key
+            self.description = description
+            self.ratios = ratios
+            self.statistics = statistics
+        }
     }
 
     public let directory: URL

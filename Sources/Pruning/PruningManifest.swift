@@ -11,6 +11,15 @@ public struct PruningManifest: Sendable, Codable {
         public var architecture: String
         public var layerCount: Int
         public var prunableParameters: Int
+
+        public init(path: String, format: String, sha256: String, architecture: String, layerCount: Int, prunableParameters: Int) {
+            self.path = path
+            self.format = format
+            self.sha256 = sha256
+            self.architecture = architecture
+            self.layerCount = layerCount
+            self.prunableParameters = prunableParameters
+        }
     }
 
     public struct Settings: Sendable, Codable {
@@ -21,12 +30,27 @@ public struct PruningManifest: Sendable, Codable {
         public var targetSparsity: Double
         public var pattern: String
         public var threads: Int
+
+        public init(method: String, allocation: String, allocationParameters: [String: String], targetSparsity: Double, pattern: String, threads: Int) {
+            self.method = method
+            self.allocation = allocation
+            self.allocationParameters = allocationParameters
+            self.targetSparsity = targetSparsity
+            self.pattern = pattern
+            self.threads = threads
+        }
     }
 
     public struct Calibration: Sendable, Codable {
         public var settings: CalibrationSettings
         public var sourceSHA256: String
         public var windowsSHA256: String
+
+        public init(settings: CalibrationSettings, sourceSHA256: String, windowsSHA256: String) {
+            self.settings = settings
+            self.sourceSHA256 = sourceSHA256
+            self.windowsSHA256 = windowsSHA256
+        }
     }
 
     /// One weight matrix after pruning.
@@ -35,6 +59,13 @@ public struct PruningManifest: Sendable, Codable {
         public var zeros: Int
         public var count: Int
         public var sparsity: Double
+
+        public init(role: String, zeros: Int, count: Int, sparsity: Double) {
+            self.role = role
+            self.zeros = zeros
+            self.count = count
+            self.sparsity = sparsity
+        }
     }
 
     /// One block after pruning.
@@ -49,6 +80,15 @@ public struct PruningManifest: Sendable, Codable {
         public var statistic: Double?
         /// Notes such as raised SparseGPT damping.
         public var notes: [String]
+
+        public init(block: Int, requestedRatio: Double, measuredSparsity: Double, matrices: [MatrixOutcome], statistic: Double?, notes: [String]) {
+            self.block = block
+            self.requestedRatio = requestedRatio
+            self.measuredSparsity = measuredSparsity
+            self.matrices = matrices
+            self.statistic = statistic
+            self.notes = notes
+        }
     }
 
     public struct Evaluation: Sendable, Codable {
@@ -58,11 +98,25 @@ public struct PruningManifest: Sendable, Codable {
         public var windows: Int
         public var densePerplexity: Double?
         public var prunedPerplexity: Double
+
+        public init(dataset: String, protocolDescription: String, sequenceLength: Int, windows: Int, densePerplexity: Double?, prunedPerplexity: Double) {
+            self.dataset = dataset
+            self.protocolDescription = protocolDescription
+            self.sequenceLength = sequenceLength
+            self.windows = windows
+            self.densePerplexity = densePerplexity
+            self.prunedPerplexity = prunedPerplexity
+        }
     }
 
     public struct Output: Sendable, Codable {
         public var file: String
         public var bytes: Int
+
+        public init(file: String, bytes: Int) {
+            self.file = file
+            self.bytes = bytes
+        }
     }
 
     public var tool: String
@@ -81,4 +135,21 @@ public struct PruningManifest: Sendable, Codable {
     public var timings: [String: Double]
     public var peakResidentBytes: Int
     public var outputs: [Output]
+
+    public init(tool: String, createdAt: String, command: [String], model: Model, settings: Settings, calibration: Calibration, allocationCacheHit: Bool, allocationCacheKey: String?, blocks: [BlockOutcome], overallSparsity: Double, evaluation: [Evaluation], timings: [String: Double], peakResidentBytes: Int, outputs: [Output]) {
+        self.tool = tool
+        self.createdAt = createdAt
+        self.command = command
+        self.model = model
+        self.settings = settings
+        self.calibration = calibration
+        self.allocationCacheHit = allocationCacheHit
+        self.allocationCacheKey = allocationCacheKey
+        self.blocks = blocks
+        self.overallSparsity = overallSparsity
+        self.evaluation = evaluation
+        self.timings = timings
+        self.peakResidentBytes = peakResidentBytes
+        self.outputs = outputs
+    }
 }

@@ -75,3 +75,9 @@ func positiveInt(_ text: String) throws -> Int {
     guard let value = Int(text), value > 0 else { throw UsageError("expected a positive integer") }
     return value
 }
+
+/// Parses a finite number ≥ 0.
+func nonNegative(_ text: String) throws -> Double {
+    guard let value = Double(text), value.isFinite, value >= 0 else { throw UsageError("expected a number ≥ 0") }
+    return value
+}

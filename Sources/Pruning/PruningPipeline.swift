@@ -1,0 +1,135 @@
+import Foundation
+import Kernels
+import TensorCore
+import Transformer
+
+/// The sequential layer-wise procedure of Wanda, SparseGPT, OWL and DLP (`DLP-METHOD.md` §3, §5),
+/// walking the model block by block over the calibration windows:
+///
+/// 1. **Allocation pass** (DLP, OWL): the calibration windows run through the *dense* model;
+///    block `l`'s input norms (``InputNormObserver``) and weights give its pooled-score
+///    statistics (``BlockScoreStatistics``), from which an allocation computes per-block ratios.
+/// 2. **Pruning pass**: block `l` first runs on the outputs of the already-pruned blocks
+///    `0..<l` with the observers its pruner needs (on a copy, so its inputs stay), each of its
+///    seven linears is pruned to block `l`'s target and verified, and the pruned block is re-run
+///    in place to produce block `l + 1`'s inputs.
+///
+/// Memory: one `[N·T, D]` activation buffer (blocks run in place) plus one sequence of scratch,
+/// one block's weights and its observers.
+public final class PruningPipeline {
+    public let model: LanguageModel
+    public let windows: [[Int32]]
+    public let threads: ComputeThreads
+
+    /// Where the pipeline stands: `phase` ("allocation pass", "pruning pass"), `block` of `blocks` finished.
+    public struct Progress: Sendable {
+        public var phase: String
+        public var block: Int
+        public var blocks: Int
+        /// Calibration tokens one finished block stands for (one forward of every window).
+        public var tokensPerBlock: Int
+    }
+
+    /// What pruning did to one block.
+    public struct BlockResult: Sendable {
+        public var block: Int
+        public var target: SparsityTarget
+        /// Zeros and element counts per linear, ``TensorRole/linears`` order.
+        public var zeros: [Int]
+        public var counts: [Int]
+        public var notes: [String]
+
+        public var sparsity: Double { Double(zeros.reduce(0, +)) / Double(max(counts.reduce(0, +), 1)) }
+    }
+
+    public init(model: LanguageModel, windows: [[Int32]], threads: ComputeThreads) {
+        precondition(!windows.isEmpty, "calibration needs at least one window")
+        self.model = model
+        self.windows = windows
+        self.threads = threads
+    }
+
+    private var tokens: Int { windows[0].count }
+
+    private func embedded() throws -> ActivationBuffer {
+        let buffer = ActivationBuffer(sequences: windows.count, tokens: tokens, hiddenSize: model.configuration.hiddenSize)
+        try model.embed(windows, into: buffer)
+        return buffer
+    }
+
+    /// Allocation pass over the dense model: per-block statistics of the pooled Wanda scores.
+    public func blockStatistics(outlierThreshold: Double = 5,
+                                progress: (Progress) -> Void = { _ in }) throws -> [BlockScoreStatistics] {
+        threads.applyToBLAS()
+        let c = model.configuration
+        let buffer = try embedded()
+        let workspace = BlockWorkspace(configuration: c, capacity: tokens, threads: threads)
+        var statistics = [BlockScoreStatistics]()
+        for l in 0..<c.layerCount {
+            let layer = try model.layer(l)
+            let norms = InputNormObserver(sequenceCount: windows.count)
+            for s in 0..<windows.count {
+                layer.forward(buffer.sequence(s), tokens: tokens, workspace: workspace, observer: norms)
+            }
+            statistics.append(try BlockScoreStatistics.compute(weights: layer.weights, inputNorms: norms, block: l,
+                                                               outlierThreshold: outlierThreshold, threads: threads))
+            progress(Progress(phase: "allocation pass", block: l + 1, blocks: c.layerCount, tokensPerBlock: windows.count * tokens))
+        }
+        return statistics
+    }
+
+    /// Pruning pass: prunes every block to `targets.targets[l]` with `pruner`, verifies each
+    /// linear, saves the pruned block to `store`, and re-runs it to feed the next block.
+    public func prune(targets: BlockTargets, pruner: LinearPruner, store: PrunedWeightStore,
+                      progress: (Progress) -> Void = { _ in }) throws -> [BlockResult] {
+        threads.applyToBLAS()
+        let c = model.configuration, t = tokens, d = c.hiddenSize
+        precondition(targets.targets.count == c.layerCount, "one target per block")
+        let buffer = try embedded()
+        let workspace = BlockWorkspace(configuration: c, capacity: t, threads: threads)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: t * d)
+        defer { scratch.deallocate() }
+        var results = [BlockResult]()
+        for l in 0..<c.layerCount {
+            var layer = try model.layer(l)
+            let need = pruner.method.calibrationNeed
+            let norms = need == .inputNorms ? InputNormObserver(sequenceCount: windows.count) : nil
+            let hessians = need == .hessian ? HessianObserver(sequenceCount: windows.count) : nil
+            let observer: (any LinearInputObserver)? = norms ?? hessians
+            if let observer {
+                for s in 0..<windows.count {
+                    scratch.update(from: buffer.sequence(s), count: t * d)
+                    layer.forward(scratch, tokens: t, workspace: workspace, observer: observer)
+                }
+            }
+            var weights = layer.weights
+            var zeros = [Int](), counts = [Int](), notes = [String]()
+            for role in TensorRole.linears {
+                let name = role.name(in: model.checkpoint.format, block: l)
+                let calibration: LinearCalibration
+                switch need {
+                case .none: calibration = .none
+                case .inputNorms: calibration = .inputNorms(try norms!.squaredNorms(for: role))
+                case .hessian: calibration = .hessian(try hessians!.takeHessian(for: role))
+                }
+                var matrix = weights[linear: role]
+                let outcome = try pruner.prune(&matrix, target: targets.targets[l], calibration: calibration, name: name)
+                try SparsityVerifier.verify(outcome, weight: matrix, name: name)
+                if let diagnostics = outcome.sparseGPT, diagnostics.dampingRaises > 0 {
+                    notes.append("\(role.rawValue): Cholesky failed, damping raised \(diagnostics.dampingRaises)× to "
+                                 + String(format: "%.3g", diagnostics.dampingFraction) + " of mean(diag H)")
+                }
+                zeros.append(SparsityReport.zeroCount(matrix))
+                counts.append(matrix.count)
+                weights[linear: role] = matrix
+            }
+            try store.save(weights, block: l)
+            layer.weights = weights
+            for s in 0..<windows.count { layer.forward(buffer.sequence(s), tokens: t, workspace: workspace) }
+            results.append(BlockResult(block: l, target: targets.targets[l], zeros: zeros, counts: counts, notes: notes))
+            progress(Progress(phase: "pruning pass", block: l + 1, blocks: c.layerCount,
+                              tokensPerBlock: windows.count * t * (observer == nil ? 1 : 2)))
+        }
+        return results
+    }
+}
