@@ -170,10 +170,12 @@ def logits_case(model, name, ids, probes):
     post = out.hidden_states[-1][0]                     # after the final RMSNorm
     lsm = torch.log_softmax(logits.double(), dim=-1)
     mx, am = logits.max(dim=-1)
+    top2 = logits.topk(2, dim=-1).values
     t = len(ids)
     return {
         "name": name, "ids": ids,
         "logit_max": [r7(v) for v in mx], "argmax": [int(v) for v in am],
+        "top2_gap": [r7(a - b) for a, b in top2],
         "logsumexp": [r7(v) for v in torch.logsumexp(logits.double(), dim=-1)],
         "next_logprob": [r7(lsm[i, ids[i + 1]]) for i in range(t - 1)],
         "probe_logits": [[r7(v) for v in logits[i, probes]] for i in range(t)],
@@ -306,6 +308,8 @@ def main():
             fx["logits"] = {
                 "description": "per case: ids = input token ids (one sequence, positions 0..n-1, no BOS); per "
                                "position i: logit_max[i] = max_v logits[i,v], argmax[i] (lowest index on ties), "
+                               "top2_gap[i] = largest minus second-largest logit (argmax is ambiguous below the "
+                               "comparison tolerance), "
                                "logsumexp[i] = log sum_v exp(logits[i,v]), next_logprob[i] = log_softmax(logits[i])"
                                "[ids[i+1]] for i < n-1 (nats), probe_logits[i][j] = logits[i, probe_ids[j]], "
                                "hidden_norm_pre[i] = L2 norm of the residual stream after the last block (input of "
