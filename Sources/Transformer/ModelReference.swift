@@ -1,7 +1,8 @@
 import Foundation
 
-/// Resolves what a user typed for MODEL: a GGUF file, a safetensors directory, or the short
-/// name of a model fetched into the asset cache (`$DLP_HOME/models/<name>.gguf`, default home
+/// Resolves what a user typed for MODEL: a GGUF file, a safetensors directory, a directory
+/// written by `dlp prune` (its `model.gguf`, else its `hf/`), or the short name of a model
+/// fetched into the asset cache (`$DLP_HOME/models/<name>.gguf`, default home
 /// `~/.cache/dlp`).
 public enum ModelReference {
     /// Short names `scripts/assets.py` fetches.
@@ -21,7 +22,12 @@ public enum ModelReference {
         var isDirectory: ObjCBool = false
         if fm.fileExists(atPath: reference, isDirectory: &isDirectory) {
             let url = URL(fileURLWithPath: reference)
-            return (url, isDirectory.boolValue ? .safetensors : .gguf)
+            guard isDirectory.boolValue else { return (url, .gguf) }
+            // A directory written by `dlp prune`: its GGUF (which carries the tokenizer), else its hf/.
+            let gguf = url.appendingPathComponent("model.gguf"), hf = url.appendingPathComponent("hf")
+            if fm.fileExists(atPath: gguf.path) { return (gguf, .gguf) }
+            if fm.fileExists(atPath: hf.appendingPathComponent("config.json").path) { return (hf, .safetensors) }
+            return (url, .safetensors)
         }
         let cached = home(environment: environment).appendingPathComponent("models/\(reference).gguf")
         if !reference.contains("/"), fm.fileExists(atPath: cached.path) {
