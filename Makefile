@@ -11,9 +11,14 @@ TEST_ASSETS := default qwen qwen-large gemma
 
 .PHONY: demo test deps assets test-assets build bench clean
 
+# The main job, short: prune SmolLM2-135M to 70% with Wanda + DLP (32 × 512 calibration tokens of
+# C4), perplexity on PTB before and after, then the report. The full protocol is in the README.
+DEMO_OUT := out/smollm2-135m-wanda-dlp70
 demo: build assets
 	$(DLP) inspect smollm2-135m
-	$(DLP) bench gemm
+	$(DLP) prune smollm2-135m --method wanda --allocation dlp --sparsity 0.7 --samples 32 --seqlen 512 \
+	    --evaluate ptb --eval-windows 16 --eval-seqlen 512 --output $(DEMO_OUT) --force
+	@echo; cat $(DEMO_OUT)/report.md
 
 test: deps test-assets
 	DLP_REQUIRE_ASSETS=1 swift test -c release
