@@ -27,7 +27,8 @@ struct PruneCommand: Command {
                                   what to export (default both; GGUF needs a GGUF input)
           --json                  print the manifest as JSON on stdout
         Outputs in DIR: model.gguf (the input's names and metadata; dlp perplexity/eval accept DIR),
-        hf/ (config.json + model.safetensors for transformers), manifest.json, report.md, sparsity.svg.
+        hf/ (config.json, model.safetensors and tokenizer files for transformers), manifest.json, report.md,
+        sparsity.svg.
         Writing is atomic: everything is written to a temporary directory beside DIR, then renamed.
         """
     let options: PruningOptions
@@ -158,7 +159,9 @@ struct PruneCommand: Command {
                                      provenance: provenance, weights: { try store.load($0) })
             }
             if formats.contains("safetensors") {
-                try HuggingFaceExport.write(checkpoint, to: staging.appendingPathComponent("hf"), weights: { try store.load($0) })
+                let hf = staging.appendingPathComponent("hf")
+                try HuggingFaceExport.write(checkpoint, to: hf, weights: { try store.load($0) })
+                try tokenizer.definition.writeHuggingFaceFiles(to: hf)
             }
         }
         store.remove()
@@ -181,7 +184,7 @@ struct PruneCommand: Command {
             allocationCacheHit: allocation.cacheHit, allocationCacheKey: allocation.cacheKey, blocks: blockOutcomes,
             overallSparsity: Double(totalZeros) / Double(max(total, 1)), evaluation: evaluationRecords, timings: timings,
             peakResidentBytes: peakResidentBytes(), outputs: [])
-        for name in ["model.gguf", "hf/config.json", "hf/model.safetensors"] {
+        for name in ["model.gguf", "hf/config.json", "hf/model.safetensors", "hf/tokenizer.json"] {
             let url = staging.appendingPathComponent(name)
             if let size = (try? fm.attributesOfItem(atPath: url.path))?[.size] as? NSNumber {
                 outputs.append(.init(file: name, bytes: size.intValue))
