@@ -148,3 +148,29 @@ struct ZeroShotTaskTests {
         }
     }
 }
+
+/// `dlp eval` on a Hugging Face directory (what `dlp prune` writes) scores like the GGUF it came from.
+@Suite("Zero-shot on a safetensors directory")
+struct ZeroShotDirectoryTests {
+    static let modelURL = TestAssets.model("smollm2-135m")
+    static let tokenizerJSON = TestAssets.home.appendingPathComponent("tokenizers/smollm2-135m.json")
+
+    @Test("an F32 export with tokenizer.json gives the GGUF's log-likelihoods", .enabled(if: TestAssets.has(modelURL, tokenizerJSON)))
+    func safetensorsDirectory() throws {
+        let gguf = try Checkpoint.open(Self.modelURL.path)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dlp-zeroshot-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try HuggingFaceExport.write(gguf, to: directory)
+        try FileManager.default.copyItem(at: Self.tokenizerJSON, to: directory.appendingPathComponent("tokenizer.json"))
+        let exported = try Checkpoint.open(directory.path)
+        let items = [ZeroShotItem.multipleChoice(context: "Question: Which is a planet?\nAnswer:", choices: ["Mars", "the Moon"], gold: 0)]
+        let evaluation = ZeroShotEvaluation(scorer: ZeroShotScorer(maxLength: 64, threads: .single))
+        let a = try evaluation.score(items: items, model: LanguageModel(checkpoint: gguf, maxSequenceLength: 64),
+                                     tokenizer: gguf.tokenizer())
+        let b = try evaluation.score(items: items, model: LanguageModel(checkpoint: exported, maxSequenceLength: 64),
+                                     tokenizer: exported.tokenizer())
+        for (x, y) in zip(a[0].logLikelihoods, b[0].logLikelihoods) {
+            #expect(abs(x - y) < 1e-3, "GGUF \(x) vs safetensors \(y)")
+        }
+    }
+}
