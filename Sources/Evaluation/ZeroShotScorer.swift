@@ -122,6 +122,7 @@ public struct ZeroShotScorer: Sendable {
         var done = 0
         let workspace = BlockWorkspace(configuration: c, capacity: longest, threads: threads)
         threads.applyToBLAS()
+        progress(Progress(done: 0, total: total))
         for batch in batches {
             let width = batch[0].tokens.count
             let buffer = ActivationBuffer(sequences: batch.count, tokens: width, hiddenSize: d)
