@@ -9,9 +9,15 @@ import Transformer
 /// and tokens, from `scripts/reference/zeroshot_reference.py` (`Tests/Fixtures/zeroshot/smollm2-135m.json`).
 @Suite("Zero-shot scoring against transformers")
 struct ZeroShotReferenceTests {
-    /// Per-choice log-likelihood agreement (nats). Both sides are fp32 forwards with different GEMM
-    /// orders; summed over a continuation of up to ~40 tokens the differences stay well below this.
-    static let logLikelihoodTolerance = 2e-3
+    /// Per-choice log-likelihood agreement (nats) for a continuation of `tokens` tokens. Both sides
+    /// are fp32 forwards with different GEMM orders; the error grows with the tokens summed (measured
+    /// on the fixture's 40 items per task: at most 3.4e-4 except PIQA's long solutions, 9.3e-4).
+    static func logLikelihoodTolerance(tokens: Int) -> Double { max(2e-3, 3e-5 * Double(tokens)) }
+    /// Items per task checked by default (the fixture holds more; `DLP_ZEROSHOT_REFERENCE_ITEMS=N`
+    /// checks up to N), to keep the test to about a minute.
+    static var itemsChecked: Int {
+        ProcessInfo.processInfo.environment["DLP_ZEROSHOT_REFERENCE_ITEMS"].flatMap { Int($0) } ?? 20
+    }
     /// Answers may differ only where the reference's top two (normalised) scores are this close.
     static let tieTolerance = 4e-3
 
@@ -40,17 +46,19 @@ struct ZeroShotReferenceTests {
         let evaluation = ZeroShotEvaluation()
         for (name, expected) in fixture.tasks.sorted(by: { $0.key < $1.key }) {
             let task = try #require(ZeroShotTask(rawValue: name))
-            let dataset = try ZeroShotDataset(task: task, directory: Self.dataDirectory, limit: expected.gold.count)
+            let count = min(expected.gold.count, Self.itemsChecked)
+            let dataset = try ZeroShotDataset(task: task, directory: Self.dataDirectory, limit: count)
             let results = try evaluation.score(items: dataset.items, model: model, tokenizer: tokenizer)
-            #expect(results.count == expected.gold.count)
+            #expect(results.count == count)
             var worst = 0.0
             for (i, (result, item)) in zip(results, dataset.items).enumerated() {
                 #expect(result.gold == expected.gold[i], "\(name) item \(i): gold")
                 let counts = item.requests.map { ZeroShotTokenRequest($0, tokenizer: tokenizer).continuation.count }
                 #expect(counts == expected.n[i], "\(name) item \(i): continuation token counts")
-                for (got, want) in zip(result.logLikelihoods, expected.ll[i]) {
+                for (j, (got, want)) in zip(result.logLikelihoods, expected.ll[i]).enumerated() {
                     worst = max(worst, abs(got - want))
-                    #expect(abs(got - want) <= Self.logLikelihoodTolerance, "\(name) item \(i): ll \(got) vs \(want)")
+                    #expect(abs(got - want) <= Self.logLikelihoodTolerance(tokens: expected.n[i][j]),
+                            "\(name) item \(i) choice \(j): ll \(got) vs \(want)")
                 }
                 if let greedy = expected.greedy?[i] {
                     #expect(result.greedy == greedy, "\(name) item \(i): greedy")
