@@ -41,8 +41,8 @@ public struct ZeroShotScorer: Sendable {
         public var tokens: Int
     }
 
-    /// Where the scoring stands: `done` of `total` units of work (a unit is one token through one
-    /// block); `requests` is how many requests the whole call scores.
+    /// Where the scoring stands: `done` of `total` units of work (a unit is one sequence token
+    /// through one block, or through the final norm and LM head).
     public struct Progress: Sendable {
         public var done: Int
         public var total: Int

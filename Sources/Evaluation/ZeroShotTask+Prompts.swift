@@ -73,7 +73,7 @@ extension ZeroShotTask {
     /// a newline, as Python's `\[.*?\]`), then replace each double space by one space (one pass).
     public static func hellaSwagClean(_ text: String) -> String {
         let stripped = text.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: " [title]", with: ". ")
-        var scalars = Array(stripped.unicodeScalars)
+        let scalars = Array(stripped.unicodeScalars)
         var out = String.UnicodeScalarView()
         var i = 0
         while i < scalars.count {
@@ -88,7 +88,6 @@ extension ZeroShotTask {
             out.append(scalars[i])
             i += 1
         }
-        scalars = []
         return String(out).replacingOccurrences(of: "  ", with: " ")
     }
 
