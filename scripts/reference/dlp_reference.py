@@ -37,6 +37,23 @@ Procedure (as in the reference):
 * Evaluation: WikiText-2 test perplexity, protocol of forward_fixture.py (PPL_PROTOCOL there),
   first `--eval-windows` windows of 2048 tokens.
 
+Output JSON (floats to 9 significant digits unless noted):
+  generator, model, gguf_sha256, versions, threads, dtype, model_config
+  calibration: {settings (as exported), source_sha256, windows_sha256, samples, sequence_length}
+  settings: {sparsity, alpha, owl_M, owl_lambda, pruner}; procedure: the choices above, in words
+  blocks[l]: {index, numel (pooled scores), mean, mean_float32, median, max, std, outliers,
+              outliers_float32_threshold, owl_outlier_ratio (percent),
+              linears: {name: {shape [out, in], score_sum, s_sum, s_max, dead_inputs}}}
+  allocations.{uniform, dlp_mean, dlp_median, owl}: {ratios[l] (sparsity of block l), applied_by_reference,
+              reference_floor_triggered, above_one, min, max, mean, argmin, argmax,
+              pruned_per_row: {in: [int(in * R_l)]}, target}
+  timings_s: {load, allocation_pass}; peak_rss_mib (getrusage maxrss, whole process);
+  load_average_start / load_average_after_allocation (`uptime`)
+  with pruning: evaluation {dataset, protocol, T, windows, windows_total, token_count} and
+  results.{dense, uniform, dlp_median, owl, dlp_mean}: {ppl, mean_nll (full precision),
+              window_mean_nll, evaluation_s, load_average, and for pruned models pruning_pass_s,
+              block_sparsity[l] (zeros / numel over the 7 linears), global_sparsity}
+
 Usage:
   python3 scripts/reference/dlp_reference.py --model ~/.cache/dlp/models/smollm2-135m.gguf \\
       --calibration /tmp/cal-8x512.json --sparsity 0.7 --alpha 0.15 --no-prune \\
@@ -250,6 +267,46 @@ def evaluate(model, ids, T, n):
             "window_mean_nll": [float(f"{x:.10g}") for x in nlls], "seconds": round(time.time() - t0, 1)}
 
 
+def allocation_pass(args, fx, model, cfg, windows, n_seq, p, alpha):
+    """Dense sequential pass: block statistics and the four allocations, recorded into `fx`."""
+    # --- allocation pass (dense) ---
+    t0 = time.time()
+    runner = Runner(model, windows, args.batch)
+    hidden, blocks = runner.hidden, []
+    for l, layer in enumerate(runner.layers):
+        hidden, s = input_scalers(runner, l, hidden, n_seq)
+        blocks.append(block_statistics(layer, s, args.owl_m))
+        log(f"  block {l}: mean {blocks[-1]['mean']:.6g} median {blocks[-1]['median']:.6g} "
+            f"D {blocks[-1]['owl_outlier_ratio']:.4f}")
+    del hidden
+    fx["timings_s"]["allocation_pass"] = round(time.time() - t0, 1)
+    fx["load_average_after_allocation"] = uptime()
+    fx["blocks"] = [{"index": l, **{k: (r9(v) if isinstance(v, float) else v) for k, v in b.items()}}
+                    for l, b in enumerate(blocks)]
+    in_dims = [cfg.hidden_size, cfg.intermediate_size]
+    mean_s = [b["mean"] for b in blocks]
+    median_s = [b["median"] for b in blocks]
+    outl = [b["owl_outlier_ratio"] for b in blocks]
+    L = cfg.num_hidden_layers
+    alloc = {
+        "uniform": np.full(L, p),
+        "dlp_mean": dlp_ratios(mean_s, p, alpha),
+        "dlp_median": dlp_ratios(median_s, p, alpha),
+        "owl": owl_ratios(outl, p, args.owl_lambda),
+    }
+    notes = {"uniform": "every block at p",
+             "dlp_mean": "DLP, S_l = mean of pooled scores (released code)",
+             "dlp_median": "DLP, S_l = median of pooled scores (paper)",
+             "owl": f"OWL, M = {args.owl_m}, lambda = {args.owl_lambda}"}
+    fx["allocations"] = {k: describe(k, v, in_dims, p, notes[k]) for k, v in alloc.items()}
+    # The float32 mean path of the reference gives the same DLP ratios to ~1e-7:
+    fx["allocations"]["dlp_mean"]["max_abs_diff_vs_float32_mean"] = r9(np.abs(
+        dlp_ratios([b["mean_float32"] for b in blocks], p, alpha) - alloc["dlp_mean"]).max())
+    for k, v in alloc.items():
+        log(f"  {k}: min {v.min():.4f} max {v.max():.4f} mean {v.mean():.6f}")
+    return runner, alloc
+
+
 # ---------------------------------------------------------------------------------------------
 
 def main():
@@ -263,6 +320,9 @@ def main():
     ap.add_argument("--eval-windows", type=int, default=32)
     ap.add_argument("--eval-T", type=int, default=2048)
     ap.add_argument("--no-prune", action="store_true", help="allocation only (ratios + statistics)")
+    ap.add_argument("--ratios-from", default=None,
+                    help="skip the allocation pass: take blocks/allocations from this earlier output (same "
+                         "model and calibration) and add the pruning results to it")
     ap.add_argument("--allocations", default="dense,uniform,dlp_median,owl,dlp_mean",
                     help="order of the prune+evaluate stages")
     ap.add_argument("--batch", type=int, default=4)
@@ -322,42 +382,26 @@ def main():
                           "attn_implementation": cfg._attn_implementation}
     log(f"{mpath.name}: {cfg.num_hidden_layers} blocks; calibration {n_seq} x {T_cal}")
 
-    # --- allocation pass (dense) ---
-    t0 = time.time()
-    runner = Runner(model, windows, args.batch)
-    hidden, blocks = runner.hidden, []
-    for l, layer in enumerate(runner.layers):
-        hidden, s = input_scalers(runner, l, hidden, n_seq)
-        blocks.append(block_statistics(layer, s, args.owl_m))
-        log(f"  block {l}: mean {blocks[-1]['mean']:.6g} median {blocks[-1]['median']:.6g} "
-            f"D {blocks[-1]['owl_outlier_ratio']:.4f}")
-    del hidden
-    fx["timings_s"]["allocation_pass"] = round(time.time() - t0, 1)
-    fx["load_average_after_allocation"] = uptime()
-    fx["blocks"] = [{"index": l, **{k: (r9(v) if isinstance(v, float) else v) for k, v in b.items()}}
-                    for l, b in enumerate(blocks)]
-    in_dims = [cfg.hidden_size, cfg.intermediate_size]
-    mean_s = [b["mean"] for b in blocks]
-    median_s = [b["median"] for b in blocks]
-    outl = [b["owl_outlier_ratio"] for b in blocks]
-    L = cfg.num_hidden_layers
-    alloc = {
-        "uniform": np.full(L, p),
-        "dlp_mean": dlp_ratios(mean_s, p, alpha),
-        "dlp_median": dlp_ratios(median_s, p, alpha),
-        "owl": owl_ratios(outl, p, args.owl_lambda),
-    }
-    notes = {"uniform": "every block at p",
-             "dlp_mean": "DLP, S_l = mean of pooled scores (released code)",
-             "dlp_median": "DLP, S_l = median of pooled scores (paper)",
-             "owl": f"OWL, M = {args.owl_m}, lambda = {args.owl_lambda}"}
-    fx["allocations"] = {k: describe(k, v, in_dims, p, notes[k]) for k, v in alloc.items()}
-    # The float32 mean path of the reference gives the same DLP ratios to ~1e-7:
-    fx["allocations"]["dlp_mean"]["max_abs_diff_vs_float32_mean"] = r9(np.abs(
-        dlp_ratios([b["mean_float32"] for b in blocks], p, alpha) - alloc["dlp_mean"]).max())
-    for k, v in alloc.items():
-        log(f"  {k}: min {v.min():.4f} max {v.max():.4f} mean {v.mean():.6f}")
-    save()
+    if args.ratios_from:
+        base = json.loads(Path(args.ratios_from).read_text())
+        for key, mine in (("gguf_sha256", fx["gguf_sha256"]),):
+            if base[key] != mine:
+                raise SystemExit(f"{args.ratios_from}: {key} {base[key]} differs from {mine}")
+        if base["calibration"]["windows_sha256"] != cal["windows_sha256"]:
+            raise SystemExit(f"{args.ratios_from}: computed on other calibration windows")
+        base["load_average_start_pruning"] = fx["load_average_start"]
+        base["versions_pruning"] = fx["versions"]
+        fx = base
+        alloc = {k: np.asarray(a["ratios"], dtype=np.float64) for k, a in fx["allocations"].items()}
+        for k, a in fx["allocations"].items():   # 9-digit ratios must give the same kept counts
+            for dim, counts in a["pruned_per_row"].items():
+                if [int(int(dim) * x) for x in reference_applied(alloc[k])] != counts:
+                    raise SystemExit(f"{k}: rounded ratios change int(in * R) for in = {dim}")
+        runner = Runner(model, windows, args.batch)
+        log(f"allocations taken from {args.ratios_from}")
+    else:
+        runner, alloc = allocation_pass(args, fx, model, cfg, windows, n_seq, p, alpha)
+        save()
     if args.no_prune:
         log(f"wrote {out}")
         return
