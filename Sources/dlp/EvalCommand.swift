@@ -67,9 +67,9 @@ struct EvalCommand: Command {
             if barTask != step.task {
                 barTask = step.task
                 bar = ProgressBar(label: step.task.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0),
-                                  unit: "items", unitsPerStep: Double(step.items) / Double(max(step.total, 1)))
+                                  unit: "items")
             }
-            bar?.update(step.done, of: step.total)
+            bar?.update(step.done, of: step.total, unitsPerStep: Double(step.items) / Double(max(step.total, 1)))
         }
         if json {
             let encoder = JSONEncoder()
