@@ -6,8 +6,9 @@ SHELL := /bin/bash
 DLP_HOME ?= $(HOME)/.cache/dlp
 export DLP_HOME
 DLP := .build/release/dlp
-# Assets the test suite reads: the default model and text data, the Qwen2 models and Gemma's vocabulary.
-TEST_ASSETS := default qwen qwen-large gemma
+# Assets the test suite reads: the default model and text data, the Qwen2 models, Gemma's
+# vocabulary and the zero-shot task files.
+TEST_ASSETS := default qwen qwen-large gemma zeroshot
 
 .PHONY: demo test deps assets test-assets build bench clean
 

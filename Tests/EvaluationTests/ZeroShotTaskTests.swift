@@ -153,15 +153,14 @@ struct ZeroShotTaskTests {
 @Suite("Zero-shot on a safetensors directory")
 struct ZeroShotDirectoryTests {
     static let modelURL = TestAssets.model("smollm2-135m")
-    static let tokenizerJSON = TestAssets.home.appendingPathComponent("tokenizers/smollm2-135m.json")
 
-    @Test("an F32 export with tokenizer.json gives the GGUF's log-likelihoods", .enabled(if: TestAssets.has(modelURL, tokenizerJSON)))
+    @Test("an F32 export with tokenizer.json gives the GGUF's log-likelihoods", .enabled(if: TestAssets.has(modelURL)))
     func safetensorsDirectory() throws {
         let gguf = try Checkpoint.open(Self.modelURL.path)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dlp-zeroshot-\(UUID())")
         defer { try? FileManager.default.removeItem(at: directory) }
         try HuggingFaceExport.write(gguf, to: directory)
-        try FileManager.default.copyItem(at: Self.tokenizerJSON, to: directory.appendingPathComponent("tokenizer.json"))
+        try gguf.tokenizer().definition.writeHuggingFaceFiles(to: directory)
         let exported = try Checkpoint.open(directory.path)
         let items = [ZeroShotItem.multipleChoice(context: "Question: Which is a planet?\nAnswer:", choices: ["Mars", "the Moon"], gold: 0)]
         let evaluation = ZeroShotEvaluation(scorer: ZeroShotScorer(maxLength: 64, threads: .single))
