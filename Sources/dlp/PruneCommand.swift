@@ -54,8 +54,13 @@ struct PruneCommand: Command {
             throw UsageError("--output \(path) exists; choose another directory or pass --force to replace it")
         }
         let parent = output.deletingLastPathComponent()
+        if !fm.fileExists(atPath: parent.path) {
+            do { try fm.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
+                throw UsageError("--output \(path): cannot create the parent directory \(parent.path): \(error.localizedDescription)")
+            }
+        }
         guard fm.isWritableFile(atPath: parent.path) else {
-            throw UsageError("--output \(path): the parent directory \(parent.path) does not exist or is not writable")
+            throw UsageError("--output \(path): the parent directory \(parent.path) is not writable")
         }
         let home = ModelReference.home()
         evaluations = try (arguments.option("--evaluate").map { $0.split(separator: ",").map(String.init) } ?? []).map { spec in
