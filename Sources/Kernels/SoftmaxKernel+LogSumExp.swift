@@ -10,18 +10,10 @@ extension SoftmaxKernel {
         typealias V = VectorMath.Vector
         let width = VectorMath.width
         let body = count - count % width
-        var maxLanes = V(repeating: -.infinity)
-        var i = 0
-        while i < body {
-            let v = VectorMath.load(row + i)
-            maxLanes.replace(with: v, where: v .> maxLanes)
-            i += width
-        }
-        var m = maxLanes.max()
-        for j in body..<count { m = Swift.max(m, row[j]) }
+        let m = maximum(row, count: count)
         guard m > -.infinity else { return -.infinity }
         var sumLanes = V()
-        i = 0
+        var i = 0
         while i < body {
             sumLanes += VectorMath.exp(VectorMath.load(row + i) - m)
             i += width

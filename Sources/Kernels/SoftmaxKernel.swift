@@ -7,6 +7,23 @@ import TensorCore
 /// (relative error about `log₂(n)·2⁻²⁴`). Entries equal to `-∞` (masked) become exactly 0; a row
 /// that is entirely `-∞` becomes all zeros rather than NaN.
 public enum SoftmaxKernel {
+    /// The largest of `count > 0` values (`-∞` if all are), vectorised by masked replace
+    /// (`pointwiseMax` on SIMD16 compiles to scalar code).
+    public static func maximum(_ row: UnsafePointer<Float>, count: Int) -> Float {
+        let width = VectorMath.width
+        let body = count - count % width
+        var lanes = VectorMath.Vector(repeating: -.infinity)
+        var i = 0
+        while i < body {
+            let v = VectorMath.load(row + i)
+            lanes.replace(with: v, where: v .> lanes)
+            i += width
+        }
+        var m = lanes.max()
+        for j in body..<count { m = Swift.max(m, row[j]) }
+        return m
+    }
+
     /// Softmax of one row of `count` values, in place.
     public static func applyRow(_ row: UnsafeMutablePointer<Float>, count: Int) {
         guard count > 0 else { return }
@@ -15,22 +32,14 @@ public enum SoftmaxKernel {
         let body = count - count % width
         let tail = count - body
 
-        var maxLanes = V(repeating: -.infinity)
-        var i = 0
-        while i < body {
-            let v = VectorMath.load(row + i)
-            maxLanes.replace(with: v, where: v .> maxLanes)
-            i += width
-        }
-        var m = maxLanes.max()
-        for j in body..<count { m = Swift.max(m, row[j]) }
+        let m = maximum(row, count: count)
         guard m > -.infinity else {
             row.update(repeating: 0, count: count)
             return
         }
 
         var sumLanes = V()
-        i = 0
+        var i = 0
         while i < body {
             let e = VectorMath.exp(VectorMath.load(row + i) - m)
             sumLanes += e
