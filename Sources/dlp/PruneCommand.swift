@@ -188,7 +188,7 @@ struct PruneCommand: Command {
             calibration: .init(settings: calibration, sourceSHA256: set.sourceDigest, windowsSHA256: set.windowsDigest),
             allocationCacheHit: allocation.cacheHit, allocationCacheKey: allocation.cacheKey, blocks: blockOutcomes,
             overallSparsity: Double(totalZeros) / Double(max(total, 1)), evaluation: evaluationRecords, timings: timings,
-            peakResidentBytes: peakResidentBytes(), outputs: [])
+            peakResidentBytes: ForwardBenchmark.peakResidentBytes(), outputs: [])
         for name in ["model.gguf", "hf/config.json", "hf/model.safetensors", "hf/tokenizer.json"] {
             let url = staging.appendingPathComponent(name)
             if let size = (try? fm.attributesOfItem(atPath: url.path))?[.size] as? NSNumber {
@@ -233,11 +233,4 @@ struct PruneCommand: Command {
 /// The tool's name and version, recorded in manifests.
 enum DLPVersion {
     static let string = "dlp 0.1.0"
-}
-
-/// Peak resident set size of this process (`getrusage`, kilobytes on Linux).
-func peakResidentBytes() -> Int {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    return Int(usage.ru_maxrss) * 1024
 }
