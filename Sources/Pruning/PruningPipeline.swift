@@ -26,7 +26,8 @@ public final class PruningPipeline {
         public var phase: String
         public var block: Int
         public var blocks: Int
-        /// Calibration tokens one finished block stands for (one forward of every window).
+        /// Calibration tokens one finished block stands for (every forward of every window through it);
+        /// divided by `blocks`, whole-model tokens, for a tokens/s figure.
         public var tokensPerBlock: Int
     }
 
@@ -85,18 +86,19 @@ public final class PruningPipeline {
         threads.applyToBLAS()
         let c = model.configuration, t = tokens, d = c.hiddenSize
         precondition(targets.targets.count == c.layerCount, "one target per block")
-        let buffer = try embedded()
+        let need = pruner.method.calibrationNeed
+        // A pruner that needs no calibration (magnitude) never runs the model.
+        let buffer: ActivationBuffer? = need == .none ? nil : try embedded()
         let workspace = BlockWorkspace(configuration: c, capacity: t, threads: threads)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: t * d)
         defer { scratch.deallocate() }
         var results = [BlockResult]()
         for l in 0..<c.layerCount {
             var layer = try model.layer(l)
-            let need = pruner.method.calibrationNeed
             let norms = need == .inputNorms ? InputNormObserver(sequenceCount: windows.count) : nil
             let hessians = need == .hessian ? HessianObserver(sequenceCount: windows.count) : nil
             let observer: (any LinearInputObserver)? = norms ?? hessians
-            if let observer {
+            if let observer, let buffer {
                 for s in 0..<windows.count {
                     scratch.update(from: buffer.sequence(s), count: t * d)
                     layer.forward(scratch, tokens: t, workspace: workspace, observer: observer)
@@ -125,10 +127,12 @@ public final class PruningPipeline {
             }
             try store.save(weights, block: l)
             layer.weights = weights
-            for s in 0..<windows.count { layer.forward(buffer.sequence(s), tokens: t, workspace: workspace) }
+            if let buffer {
+                for s in 0..<windows.count { layer.forward(buffer.sequence(s), tokens: t, workspace: workspace) }
+            }
             results.append(BlockResult(block: l, target: targets.targets[l], zeros: zeros, counts: counts, notes: notes))
             progress(Progress(phase: "pruning pass", block: l + 1, blocks: c.layerCount,
-                              tokensPerBlock: windows.count * t * (observer == nil ? 1 : 2)))
+                              tokensPerBlock: buffer == nil ? 0 : windows.count * t * 2))
         }
         return results
     }

@@ -138,7 +138,7 @@ struct PruneCommand: Command {
         let pipeline = PruningPipeline(model: model, windows: set.windows, threads: options.threads)
         let bar = ProgressBar(label: "pruning pass", unit: "tok")
         let blocks = try timed("pruning pass") {
-            try pipeline.prune(targets: targets, pruner: pruner, store: store) { bar.update($0.block, of: $0.blocks, unitsPerStep: Double($0.tokensPerBlock)) }
+            try pipeline.prune(targets: targets, pruner: pruner, store: store) { bar.update($0.block, of: $0.blocks, unitsPerStep: Double($0.tokensPerBlock) / Double($0.blocks)) }
         }
 
         let pruned = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: evaluation.sequenceLength,

@@ -95,7 +95,7 @@ extension PruningOptions {
         let pipeline = PruningPipeline(model: model, windows: set.windows, threads: threads)
         let bar = ProgressBar(label: "allocation pass", unit: "tok")
         let statistics = try pipeline.blockStatistics(outlierThreshold: allocation.outlierThreshold) { p in
-            bar.update(p.block, of: p.blocks, unitsPerStep: Double(p.tokensPerBlock))
+            bar.update(p.block, of: p.blocks, unitsPerStep: Double(p.tokensPerBlock) / Double(p.blocks))
         }
         let ratios = try allocation.allocation.ratios(statistics, target: target)
         let ranking = statistics.compactMap(allocation.rankingStatistic)

@@ -4,7 +4,7 @@ import Foundation
 enum Verbs {
     static let all: [any Command.Type] = [
         InspectCommand.self, TokenizeCommand.self, PerplexityCommand.self, EvalCommand.self, PruneCommand.self,
-        AllocateCommand.self, CalibrationCommand.self, BenchCommand.self,
+        AllocateCommand.self, CalibrationCommand.self, ExperimentCommand.self, ResultsCommand.self, BenchCommand.self,
     ]
 }
 

@@ -1,0 +1,119 @@
+import Foundation
+import Pruning
+
+/// One pruned model of a plan: model × method × allocation × target × pattern, and what it is
+/// evaluated on. Its `id` names its folder, e.g. `wanda-dlp-a0.15-median-p70` or
+/// `sparsegpt-uniform-2of4`.
+public struct ExperimentCell: Sendable, Equatable {
+    public var model: String
+    public var method: PruningMethod
+    public var allocation: AllocationSpec
+    /// Target fraction of zeros (an N:M pattern's own fraction).
+    public var target: Double
+    public var pattern: SparsityPattern
+    public var evaluations: ExperimentPlan.Evaluations
+
+    public init(model: String, method: PruningMethod, allocation: AllocationSpec, target: Double, pattern: SparsityPattern,
+                evaluations: ExperimentPlan.Evaluations) {
+        self.model = model
+        self.method = method
+        self.allocation = allocation
+        self.target = target
+        self.pattern = pattern
+        self.evaluations = evaluations
+    }
+
+    /// `p70` for unstructured 70 %, `2of4` for 2:4.
+    public var patternTag: String {
+        switch pattern {
+        case .unstructured: return "p" + compactNumber((target * 1000).rounded() / 10)
+        case let .nm(zeros, group): return "\(group - zeros)of\(group)"
+        }
+    }
+
+    /// Folder name within the model's folder.
+    public var id: String { "\(method.rawValue)-\(allocation.tag)-\(patternTag)" }
+
+    /// How tables label the column: `70%` or `2:4`.
+    public var columnLabel: String {
+        switch pattern {
+        case .unstructured: return compactNumber((target * 1000).rounded() / 10) + "%"
+        case .nm: return pattern.description
+        }
+    }
+
+    /// The `dlp prune` arguments (after the verb) that make this cell's model in `output`.
+    public func pruneArguments(calibration c: ExperimentPlan.CalibrationSpec, output: String) -> [String] {
+        var args = [model, "--method", method.rawValue] + allocation.arguments
+        switch pattern {
+        case .unstructured: args += ["--sparsity", compactNumber(target)]
+        case .nm: args += ["--pattern", pattern.description]
+        }
+        args += ["--calibration", c.source, "--sampling", c.sampling, "--samples", "\(c.samples)", "--seqlen", "\(c.seqlen)",
+                 "--seed", "\(c.seed)", "--formats", "gguf", "--force", "--output", output]
+        return args
+    }
+
+    /// Why `manifest` was not made by this cell's settings, or nil when it was.
+    public func mismatch(_ manifest: PruningManifest, calibration c: ExperimentPlan.CalibrationSpec) -> String? {
+        let s = manifest.settings
+        if s.method != method.rawValue { return "method \(s.method), plan \(method.rawValue)" }
+        if s.allocation != allocation.choice.name || s.allocationParameters != allocation.choice.parameters {
+            return "allocation \(s.allocation) \(s.allocationParameters), plan \(allocation.choice.name) \(allocation.choice.parameters)"
+        }
+        if abs(s.targetSparsity - target) > 1e-12 { return "sparsity \(s.targetSparsity), plan \(target)" }
+        if s.pattern != pattern.description { return "pattern \(s.pattern), plan \(pattern)" }
+        let m = manifest.calibration.settings
+        if m.samples != c.samples || m.sequenceLength != c.seqlen || m.seed != c.seed || m.sampling.rawValue != c.sampling {
+            return "calibration \(m.samples)×\(m.sequenceLength) \(m.sampling.rawValue) seed \(m.seed), plan \(c.label)"
+        }
+        return nil
+    }
+}
+
+/// One evaluation of a model and the file its JSON result goes to.
+public enum Measurement: Sendable, Equatable, Hashable {
+    /// `dlp perplexity` on a dataset of the plan (by name) with the plan's window settings.
+    case perplexity(dataset: String, sequenceLength: Int, maxWindows: Int?)
+    /// `dlp eval` on the plan's task list.
+    case zeroshot(tasks: String, limit: Int?)
+
+    /// File name in the cell folder: `wikitext2-2048.json`, `ptb-2048-w16.json`, `zeroshot-all.json`,
+    /// `zeroshot-all-limit200.json`.
+    public var fileName: String {
+        switch self {
+        case let .perplexity(dataset, t, windows):
+            return "\(dataset)-\(t)" + (windows.map { "-w\($0)" } ?? "") + ".json"
+        case let .zeroshot(tasks, limit):
+            let tag = tasks.replacingOccurrences(of: ",", with: "+")
+            return "zeroshot-\(tag)" + (limit.map { "-limit\($0)" } ?? "") + ".json"
+        }
+    }
+
+    /// A short name for progress lines.
+    public var label: String {
+        switch self {
+        case let .perplexity(dataset, _, _): return "\(dataset) perplexity"
+        case let .zeroshot(tasks, _): return "zero-shot \(tasks)"
+        }
+    }
+
+    /// The `dlp` arguments (verb first) that measure `model`, with `datasets` mapping names to specs.
+    public func arguments(model: String, datasets: [String: String]) -> [String] {
+        switch self {
+        case let .perplexity(dataset, t, windows):
+            return ["perplexity", model, "--dataset", datasets[dataset] ?? dataset, "--seqlen", "\(t)"]
+                + (windows.map { ["--max-windows", "\($0)"] } ?? []) + ["--json"]
+        case let .zeroshot(tasks, limit):
+            return ["eval", model, "--tasks", tasks] + (limit.map { ["--limit", "\($0)"] } ?? []) + ["--json"]
+        }
+    }
+}
+
+extension ExperimentPlan {
+    /// The measurements `evaluations` asks for under this plan's settings.
+    public func measurements(_ evaluations: Evaluations) -> [Measurement] {
+        evaluations.perplexity.map { .perplexity(dataset: $0, sequenceLength: perplexity.seqlen, maxWindows: perplexity.maxWindows) }
+            + (evaluations.zeroshot ? [.zeroshot(tasks: zeroshot.tasks, limit: zeroshot.limit)] : [])
+    }
+}

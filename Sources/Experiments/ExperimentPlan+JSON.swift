@@ -1,0 +1,217 @@
+import Foundation
+import Pruning
+import TensorIO
+
+extension ExperimentPlan {
+    /// Reads and validates a plan file. Unknown keys are errors (a misspelt key would otherwise
+    /// silently run the wrong grid); dataset paths become absolute, relative to the plan's folder.
+    public static func load(from url: URL) throws -> ExperimentPlan {
+        let path = url.path
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ExperimentError.unreadablePlan(path: path, reason: "no such file or not readable")
+        }
+        let object: JSONValue
+        do { object = try JSONValue.parse([UInt8](data)) } catch {
+            throw ExperimentError.unreadablePlan(path: path, reason: "not valid JSON (\(error))")
+        }
+        return try parse(object, path: path, folder: url.deletingLastPathComponent())
+    }
+
+    /// Validates a decoded JSON object as a plan. `folder` anchors relative dataset paths.
+    public static func parse(_ object: JSONValue, path: String, folder: URL) throws -> ExperimentPlan {
+        let reader = Reader(path: path)
+        let root = try reader.dictionary(object, key: "plan",
+                                         allowed: ["name", "description", "calibration", "datasets", "perplexity",
+                                                   "zeroshot", "dense", "grids"])
+        let name = try reader.string(root["name"], key: "name")
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), !name.hasPrefix(".") else {
+            throw ExperimentError.invalidPlan(path: path, key: "name", reason: "use letters, digits, '-', '_' or '.' (it names the results folder)")
+        }
+        let description = try root["description"].map { try reader.string($0, key: "description") } ?? ""
+
+        var calibration = CalibrationSpec()
+        if let value = root["calibration"] {
+            let c = try reader.dictionary(value, key: "calibration", allowed: ["source", "sampling", "samples", "seqlen", "seed"])
+            if let v = c["source"] { calibration.source = try reader.string(v, key: "calibration.source") }
+            if let v = c["sampling"] {
+                calibration.sampling = try reader.string(v, key: "calibration.sampling")
+                guard ["stream", "documents"].contains(calibration.sampling) else {
+                    throw ExperimentError.invalidPlan(path: path, key: "calibration.sampling", reason: "expected stream or documents")
+                }
+            }
+            if let v = c["samples"] { calibration.samples = try reader.positiveInt(v, key: "calibration.samples") }
+            if let v = c["seqlen"] { calibration.seqlen = try reader.positiveInt(v, key: "calibration.seqlen") }
+            if let v = c["seed"] { calibration.seed = UInt64(try reader.nonNegativeInt(v, key: "calibration.seed")) }
+        }
+        if calibration.source != "c4", !calibration.source.hasPrefix("/") {
+            calibration.source = folder.appendingPathComponent(calibration.source).standardizedFileURL.path
+        }
+
+        var datasets = [String: String]()
+        if let value = root["datasets"] {
+            let d = try reader.dictionary(value, key: "datasets", allowed: ["wikitext2", "ptb", "c4"])
+            for (key, raw) in d.members {
+                let given = try reader.string(raw, key: "datasets.\(key)")
+                if given.isEmpty {
+                    guard key != "wikitext2" else {
+                        throw ExperimentError.invalidPlan(path: path, key: "datasets.wikitext2",
+                                                          reason: "needs the path of wiki.test.raw (WikiText-2 is not fetched)")
+                    }
+                    datasets[key] = key
+                } else {
+                    let file = given.hasPrefix("/") ? given : folder.appendingPathComponent(given).standardizedFileURL.path
+                    datasets[key] = "\(key):\(file)"
+                }
+            }
+        }
+
+        var perplexity = PerplexitySpec()
+        if let value = root["perplexity"] {
+            let p = try reader.dictionary(value, key: "perplexity", allowed: ["seqlen", "max_windows"])
+            if let v = p["seqlen"] { perplexity.seqlen = try reader.positiveInt(v, key: "perplexity.seqlen") }
+            if let v = p["max_windows"], !v.isNull { perplexity.maxWindows = try reader.positiveInt(v, key: "perplexity.max_windows") }
+        }
+        var zeroshot = ZeroShotSpec()
+        if let value = root["zeroshot"] {
+            let z = try reader.dictionary(value, key: "zeroshot", allowed: ["tasks", "limit"])
+            if let v = z["tasks"] { zeroshot.tasks = try reader.string(v, key: "zeroshot.tasks") }
+            if let v = z["limit"], !v.isNull { zeroshot.limit = try reader.positiveInt(v, key: "zeroshot.limit") }
+        }
+
+        func evaluations(_ object: JSONObject, key: String) throws -> Evaluations {
+            var e = Evaluations()
+            if let v = object["perplexity"] {
+                e.perplexity = try reader.strings(v, key: "\(key).perplexity")
+                for name in e.perplexity where datasets[name] == nil {
+                    throw ExperimentError.invalidPlan(path: path, key: "\(key).perplexity",
+                                                      reason: "dataset '\(name)' is not in \"datasets\" (\(datasets.keys.sorted().joined(separator: ", ")))")
+                }
+            }
+            if let v = object["zeroshot"] { e.zeroshot = try reader.bool(v, key: "\(key).zeroshot") }
+            return e
+        }
+
+        let dense = try root["dense"].map {
+            try evaluations(try reader.dictionary($0, key: "dense", allowed: ["perplexity", "zeroshot"]), key: "dense")
+        } ?? Evaluations()
+
+        guard let gridValues = root["grids"]?.arrayValue, !gridValues.isEmpty else {
+            throw ExperimentError.invalidPlan(path: path, key: "grids", reason: "expected a non-empty list of grids")
+        }
+        var grids = [Grid]()
+        for (i, value) in gridValues.enumerated() {
+            let key = "grids[\(i)]"
+            let g = try reader.dictionary(value, key: key, allowed: ["models", "methods", "allocations", "sparsities", "patterns",
+                                                                      "perplexity", "zeroshot"])
+            let models = try reader.strings(g["models"] ?? .array([]), key: "\(key).models")
+            guard !models.isEmpty else { throw ExperimentError.invalidPlan(path: path, key: "\(key).models", reason: "name at least one model") }
+            let methods = try reader.strings(g["methods"] ?? .array([]), key: "\(key).methods").map { text in
+                do { return try PruningMethod.parse(text) } catch {
+                    throw ExperimentError.invalidPlan(path: path, key: "\(key).methods", reason: "\(error)")
+                }
+            }
+            guard !methods.isEmpty else { throw ExperimentError.invalidPlan(path: path, key: "\(key).methods", reason: "name at least one method") }
+            guard let allocationValues = g["allocations"]?.arrayValue, !allocationValues.isEmpty else {
+                throw ExperimentError.invalidPlan(path: path, key: "\(key).allocations", reason: "expected a non-empty list")
+            }
+            let allocations = try allocationValues.enumerated().map { try reader.allocation($1, key: "\(key).allocations[\($0)]") }
+            let patterns = try reader.strings(g["patterns"] ?? .array([.string("unstructured")]), key: "\(key).patterns").map { text in
+                do { return try SparsityPattern.parse(text) } catch {
+                    throw ExperimentError.invalidPlan(path: path, key: "\(key).patterns", reason: "\(error)")
+                }
+            }
+            var sparsities = [Double]()
+            if let v = g["sparsities"] {
+                guard let list = v.arrayValue else { throw ExperimentError.invalidPlan(path: path, key: "\(key).sparsities", reason: "expected a list of numbers") }
+                sparsities = try list.map { item in
+                    guard let x = item.doubleValue, x > 0, x < 1 else {
+                        throw ExperimentError.invalidPlan(path: path, key: "\(key).sparsities", reason: "\(item.serialized()) is not a number in (0, 1)")
+                    }
+                    return x
+                }
+            }
+            if patterns.contains(.unstructured), sparsities.isEmpty {
+                throw ExperimentError.invalidPlan(path: path, key: "\(key).sparsities", reason: "unstructured cells need at least one sparsity")
+            }
+            grids.append(Grid(models: models, methods: methods, allocations: allocations, sparsities: sparsities,
+                              patterns: patterns, evaluations: try evaluations(g, key: key)))
+        }
+        return ExperimentPlan(name: name, description: description, calibration: calibration, datasets: datasets,
+                              perplexity: perplexity, zeroshot: zeroshot, dense: dense, grids: grids)
+    }
+}
+
+/// Typed access to a decoded JSON value, with errors naming the plan file and key.
+private struct Reader {
+    var path: String
+
+    func fail(_ key: String, _ reason: String) -> ExperimentError {
+        ExperimentError.invalidPlan(path: path, key: key, reason: reason)
+    }
+
+    func dictionary(_ value: JSONValue, key: String, allowed: Set<String>) throws -> JSONObject {
+        guard let d = value.objectValue else { throw fail(key, "expected an object, found \(value.kindName)") }
+        if let unknown = d.keys.first(where: { !allowed.contains($0) }) {
+            throw fail(key, "unknown key '\(unknown)'; valid: \(allowed.sorted().joined(separator: ", "))")
+        }
+        return d
+    }
+
+    func string(_ value: JSONValue?, key: String) throws -> String {
+        guard let s = value?.stringValue else { throw fail(key, "expected a string") }
+        return s
+    }
+
+    func strings(_ value: JSONValue, key: String) throws -> [String] {
+        guard let list = value.arrayValue else { throw fail(key, "expected a list of strings") }
+        return try list.map { item in
+            guard let s = item.stringValue else { throw fail(key, "expected a list of strings, found \(item.kindName)") }
+            return s
+        }
+    }
+
+    func bool(_ value: JSONValue, key: String) throws -> Bool {
+        guard let b = value.boolValue else { throw fail(key, "expected true or false") }
+        return b
+    }
+
+    func positiveInt(_ value: JSONValue, key: String) throws -> Int {
+        let n = try nonNegativeInt(value, key: key)
+        guard n > 0 else { throw fail(key, "expected a positive integer") }
+        return n
+    }
+
+    func nonNegativeInt(_ value: JSONValue, key: String) throws -> Int {
+        guard let n = value.intValue, n >= 0 else { throw fail(key, "expected a non-negative integer") }
+        return n
+    }
+
+    func number(_ value: JSONValue, key: String) throws -> Double {
+        guard let x = value.doubleValue, x.isFinite, x >= 0 else { throw fail(key, "expected a number ≥ 0") }
+        return x
+    }
+
+    func allocation(_ value: JSONValue, key: String) throws -> AllocationSpec {
+        var name: String
+        var alpha = 0.15, statistic = BlockStatistic.median, m = 5.0, lambda = 0.08
+        if let text = value.stringValue {
+            name = text
+        } else {
+            let d = try dictionary(value, key: key, allowed: ["name", "alpha", "statistic", "M", "lambda"])
+            name = try string(d["name"], key: "\(key).name")
+            if let v = d["alpha"] { alpha = try number(v, key: "\(key).alpha") }
+            if let v = d["statistic"] {
+                do { statistic = try BlockStatistic.parse(try string(v, key: "\(key).statistic")) } catch let e as PruningError {
+                    throw fail("\(key).statistic", e.description)
+                }
+            }
+            if let v = d["M"] { m = try number(v, key: "\(key).M") }
+            if let v = d["lambda"] { lambda = try number(v, key: "\(key).lambda") }
+        }
+        do {
+            return AllocationSpec(try AllocationChoice.parse(name, alpha: alpha, statistic: statistic, outlierThreshold: m, lambda: lambda))
+        } catch let e as PruningError {
+            throw fail(key, e.description)
+        }
+    }
+}

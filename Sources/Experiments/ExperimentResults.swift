@@ -1,0 +1,164 @@
+import Evaluation
+import Foundation
+import Pruning
+
+/// Everything a plan's finished steps measured, read back from its results folder. Written as
+/// `results.json` (nested) and `results.csv` (one row per cell and metric).
+public struct ExperimentResults: Sendable, Codable {
+    public var plan: String
+    public var description: String
+    public var calibration: String
+    public var perplexitySequenceLength: Int
+    public var perplexityMaxWindows: Int?
+    public var zeroshotTasks: String
+    public var zeroshotLimit: Int?
+    /// Unpruned models, one entry per model with any measurement.
+    public var dense: [Entry]
+    /// Pruned cells with a manifest, in plan order.
+    public var cells: [Entry]
+
+    /// Zero-shot accuracy of one task.
+    public struct TaskScore: Sendable, Codable, Equatable {
+        public var acc: Double
+        public var accNorm: Double
+        /// The metric the paper reports for this task (`acc` or `acc_norm`).
+        public var paper: Double
+        public var items: Int
+    }
+
+    /// One perplexity.
+    public struct PerplexityScore: Sendable, Codable, Equatable {
+        public var perplexity: Double
+        public var windows: Int
+        public var sequenceLength: Int
+        public var seconds: Double
+    }
+
+    /// One model (dense or a cell) and what was measured on it.
+    public struct Entry: Sendable, Codable {
+        public var model: String
+        /// `dense` or the cell id.
+        public var id: String
+        public var method: String?
+        public var allocation: String?
+        public var allocationTag: String?
+        public var allocationLabel: String?
+        public var allocationParameters: [String: String]?
+        public var target: Double?
+        public var pattern: String?
+        public var column: String?
+        public var measuredSparsity: Double?
+        /// Per-block ratios the allocation gave, and the sparsity measured per block.
+        public var ratios: [Double]?
+        public var blockSparsity: [Double]?
+        /// Seconds of the prune step by stage, and its peak resident memory.
+        public var timings: [String: Double]?
+        public var peakMiB: Double?
+        public var allocationCacheHit: Bool?
+        public var perplexity: [String: PerplexityScore]
+        public var zeroshot: [String: TaskScore]
+        /// Mean of the paper metric over the seven paper tasks, when all seven ran.
+        public var zeroshotMean: Double?
+        public var zeroshotSeconds: Double?
+    }
+
+    /// Decodes a `dlp prune` manifest.
+    static func readManifest(_ url: URL) throws -> PruningManifest {
+        try decode(PruningManifest.self, from: url)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from url: URL) throws -> T {
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw ExperimentError.unreadableResult(path: url.path, reason: "cannot read the file")
+        }
+        do { return try JSONDecoder().decode(type, from: data) } catch {
+            throw ExperimentError.unreadableResult(path: url.path, reason: "not a \(type) JSON file (\(error))")
+        }
+    }
+
+    /// Reads every finished step of `plan` under `directory`.
+    public static func collect(plan: ExperimentPlan, directory: URL) throws -> ExperimentResults {
+        let fm = FileManager.default
+        let runner = ExperimentRunner(plan: plan, directory: directory)
+        func measurements(into entry: inout Entry, folder: URL, evaluations: ExperimentPlan.Evaluations) throws {
+            for m in plan.measurements(evaluations) {
+                let url = folder.appendingPathComponent(m.fileName)
+                guard fm.fileExists(atPath: url.path) else { continue }
+                switch m {
+                case let .perplexity(dataset, _, _):
+                    let r = try decode(PerplexityResult.self, from: url)
+                    entry.perplexity[dataset] = PerplexityScore(perplexity: r.perplexity, windows: r.windows, sequenceLength: r.sequenceLength,
+                                                                seconds: r.forwardSeconds + r.tokenizeSeconds)
+                case .zeroshot:
+                    let r = try decode(ZeroShotReport.self, from: url)
+                    for t in r.tasks {
+                        entry.zeroshot[t.task.rawValue] = TaskScore(acc: t.acc, accNorm: t.accNorm, paper: t.value(t.paperMetric), items: t.items)
+                    }
+                    entry.zeroshotMean = r.paperMean
+                    entry.zeroshotSeconds = r.seconds
+                }
+            }
+        }
+        var dense = [Entry]()
+        for model in plan.models {
+            var entry = Entry(model: model, id: "dense", perplexity: [:], zeroshot: [:])
+            try measurements(into: &entry, folder: runner.cellDirectory(model: model, cell: "dense"), evaluations: plan.dense)
+            if !entry.perplexity.isEmpty || !entry.zeroshot.isEmpty { dense.append(entry) }
+        }
+        var cells = [Entry]()
+        for cell in plan.cells {
+            let folder = runner.cellDirectory(model: cell.model, cell: cell.id)
+            let manifestURL = folder.appendingPathComponent("pruned/manifest.json")
+            guard fm.fileExists(atPath: manifestURL.path) else { continue }
+            let manifest = try readManifest(manifestURL)
+            var entry = Entry(
+                model: cell.model, id: cell.id, method: cell.method.rawValue, allocation: cell.allocation.choice.name,
+                allocationTag: cell.allocation.tag, allocationLabel: cell.allocation.label,
+                allocationParameters: cell.allocation.choice.parameters, target: cell.target, pattern: cell.pattern.description,
+                column: cell.columnLabel, measuredSparsity: manifest.overallSparsity,
+                ratios: manifest.blocks.map(\.requestedRatio), blockSparsity: manifest.blocks.map(\.measuredSparsity),
+                timings: manifest.timings, peakMiB: Double(manifest.peakResidentBytes) / 1_048_576,
+                allocationCacheHit: manifest.allocationCacheHit, perplexity: [:], zeroshot: [:])
+            try measurements(into: &entry, folder: folder, evaluations: cell.evaluations)
+            cells.append(entry)
+        }
+        return ExperimentResults(plan: plan.name, description: plan.description, calibration: plan.calibration.label,
+                                 perplexitySequenceLength: plan.perplexity.seqlen, perplexityMaxWindows: plan.perplexity.maxWindows,
+                                 zeroshotTasks: plan.zeroshot.tasks, zeroshotLimit: plan.zeroshot.limit, dense: dense, cells: cells)
+    }
+
+    /// The CSV: `plan,model,cell,method,allocation,parameters,pattern,target,measured_sparsity,metric,value`.
+    public var csv: String {
+        var lines = ["plan,model,cell,method,allocation,parameters,pattern,target,measured_sparsity,metric,value"]
+        func fmt(_ x: Double?) -> String { x.map { String(format: "%.6g", $0) } ?? "" }
+        for e in dense + cells {
+            let params = (e.allocationParameters ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            let prefix = [plan, e.model, e.id, e.method ?? "dense", e.allocation ?? "", params, e.pattern ?? "",
+                          fmt(e.target), fmt(e.measuredSparsity)].joined(separator: ",")
+            for (dataset, p) in e.perplexity.sorted(by: { $0.key < $1.key }) {
+                lines.append(prefix + ",\(dataset)_ppl,\(fmt(p.perplexity))")
+            }
+            for (task, s) in e.zeroshot.sorted(by: { $0.key < $1.key }) {
+                lines.append(prefix + ",\(task)_acc,\(fmt(s.acc))")
+                lines.append(prefix + ",\(task)_acc_norm,\(fmt(s.accNorm))")
+            }
+            if let mean = e.zeroshotMean { lines.append(prefix + ",zeroshot_mean,\(fmt(mean))") }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Writes `results.json` and `results.csv` into `directory` (atomically).
+    public func write(to directory: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: directory.appendingPathComponent("results.json"), options: .atomic)
+        try Data(csv.utf8).write(to: directory.appendingPathComponent("results.csv"), options: .atomic)
+    }
+
+    /// Seconds of compute the finished steps took (prune totals and measurements).
+    public var totalSeconds: Double {
+        (dense + cells).reduce(0) { sum, e in
+            sum + (e.timings?["total"] ?? 0) + e.perplexity.values.reduce(0) { $0 + $1.seconds } + (e.zeroshotSeconds ?? 0)
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import Pruning
+import TensorIO
+import Testing
+@testable import Experiments
+
+/// Parses `text` as a plan file in a fresh temporary folder.
+func parsePlan(_ text: String, folder: URL = URL(fileURLWithPath: "/plans")) throws -> ExperimentPlan {
+    let value = try JSONValue.parse([UInt8](text.utf8))
+    return try ExperimentPlan.parse(value, path: "plan.json", folder: folder)
+}
+
+let samplePlan = """
+    {
+      "name": "grid",
+      "calibration": {"samples": 4, "seqlen": 64, "seed": 3},
+      "datasets": {"wikitext2": "data/wiki.test.raw", "ptb": ""},
+      "perplexity": {"seqlen": 128, "max_windows": 2},
+      "zeroshot": {"tasks": "boolq,rte", "limit": 5},
+      "dense": {"perplexity": ["wikitext2"], "zeroshot": true},
+      "grids": [
+        {"models": ["m"], "methods": ["wanda", "magnitude"], "allocations": ["uniform", {"name": "dlp", "alpha": 0.1, "statistic": "mean"}],
+         "sparsities": [0.5, 0.7], "perplexity": ["wikitext2"]},
+        {"models": ["m"], "methods": ["wanda"], "allocations": ["uniform", "owl"], "sparsities": [0.7], "patterns": ["unstructured", "2:4"],
+         "perplexity": ["ptb"], "zeroshot": true}
+      ]
+    }
+    """
+
+@Suite struct ExperimentPlanTests {
+    @Test func expandsGridsAndMergesRepeatedCells() throws {
+        let plan = try parsePlan(samplePlan)
+        #expect(plan.calibration == .init(source: "c4", sampling: "stream", samples: 4, seqlen: 64, seed: 3))
+        #expect(plan.datasets["wikitext2"] == "wikitext2:/plans/data/wiki.test.raw")
+        #expect(plan.datasets["ptb"] == "ptb")
+        let cells = plan.cells
+        // 2 methods × 2 allocations × 2 sparsities, then wanda × {uniform, owl} × {70%, 2:4} less the repeated wanda-uniform-p70.
+        #expect(cells.count == 8 + 3)
+        #expect(cells.map(\.id).prefix(4) == ["wanda-uniform-p50", "wanda-uniform-p70", "wanda-dlp-a0.1-mean-p50", "wanda-dlp-a0.1-mean-p70"])
+        let merged = try #require(cells.first { $0.id == "wanda-uniform-p70" })
+        #expect(merged.evaluations == .init(perplexity: ["wikitext2", "ptb"], zeroshot: true))
+        let nm = try #require(cells.first { $0.id == "wanda-uniform-2of4" })
+        #expect(nm.target == 0.5)
+        #expect(nm.columnLabel == "2:4")
+        #expect(cells.contains { $0.id == "wanda-owl-M5-l0.08-p70" })
+        #expect(plan.measurements(merged.evaluations).map(\.fileName) == ["wikitext2-128-w2.json", "ptb-128-w2.json", "zeroshot-boolq+rte-limit5.json"])
+    }
+
+    @Test func pruneArgumentsSpellEverySetting() throws {
+        let plan = try parsePlan(samplePlan)
+        let cell = try #require(plan.cells.first { $0.id == "wanda-dlp-a0.1-mean-p70" })
+        #expect(cell.pruneArguments(calibration: plan.calibration, output: "/out") == [
+            "m", "--method", "wanda", "--allocation", "dlp", "--alpha", "0.1", "--statistic", "mean", "--sparsity", "0.7",
+            "--calibration", "c4", "--sampling", "stream", "--samples", "4", "--seqlen", "64", "--seed", "3",
+            "--formats", "gguf", "--force", "--output", "/out",
+        ])
+        let nm = try #require(plan.cells.first { $0.id == "wanda-owl-M5-l0.08-2of4" })
+        #expect(nm.pruneArguments(calibration: plan.calibration, output: "/o").contains("--pattern"))
+        #expect(!nm.pruneArguments(calibration: plan.calibration, output: "/o").contains("--sparsity"))
+    }
+
+    @Test func compactNumbersReadBack() {
+        #expect(compactNumber(0.15) == "0.15")
+        #expect(compactNumber(5) == "5")
+        #expect(compactNumber(72.5) == "72.5")
+        #expect(compactNumber(0.7 * 100) == "70")
+        #expect(compactNumber(1.0 / 3.0) == "0.3333333333333333")
+    }
+
+    @Test(arguments: [
+        (#"{"name": "x", "grid": []}"#, "plan"),
+        (#"{"name": "x", "grids": [{"models": ["m"], "methods": ["prune"], "allocations": ["uniform"], "sparsities": [0.5]}]}"#, "grids[0].methods"),
+        (#"{"name": "x", "grids": [{"models": ["m"], "methods": ["wanda"], "allocations": ["dlpp"], "sparsities": [0.5]}]}"#, "grids[0].allocations[0]"),
+        (#"{"name": "x", "grids": [{"models": ["m"], "methods": ["wanda"], "allocations": ["uniform"], "sparsities": [1.5]}]}"#, "grids[0].sparsities"),
+        (#"{"name": "x", "grids": [{"models": ["m"], "methods": ["wanda"], "allocations": ["uniform"]}]}"#, "grids[0].sparsities"),
+        (#"{"name": "x", "grids": [{"models": ["m"], "methods": ["wanda"], "allocations": ["uniform"], "patterns": ["3:3"]}]}"#, "grids[0].patterns"),
+        (#"{"name": "x", "datasets": {"wikitext2": ""}, "grids": [{"models": ["m"], "methods": ["wanda"], "allocations": ["uniform"], "sparsities": [0.5]}]}"#, "datasets.wikitext2"),
+        (#"{"name": "x", "grids": [{"models": ["m"], "methods": ["wanda"], "allocations": ["uniform"], "sparsities": [0.5], "perplexity": ["ptb"]}]}"#, "grids[0].perplexity"),
+        (#"{"name": "../x", "grids": []}"#, "name"),
+        (#"{"name": "x", "calibration": {"samples": 0}, "grids": []}"#, "calibration.samples"),
+        (#"{"name": "x", "grids": [{"models": ["m"], "methods": ["wanda"], "allocations": [{"name": "dlp", "statistic": "max"}], "sparsities": [0.5]}]}"#, "grids[0].allocations[0].statistic"),
+    ])
+    func badPlansNameTheKey(text: String, key: String) {
+        #expect {
+            _ = try parsePlan(text)
+        } throws: { error in
+            guard case let .invalidPlan(_, badKey, _) = error as? ExperimentError else { return false }
+            return badKey == key
+        }
+    }
+
+    @Test func duplicateKeysAreRejected() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plan-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("p.json")
+        try Data(#"{"name": "a", "name": "b", "grids": []}"#.utf8).write(to: url)
+        #expect(throws: ExperimentError.self) { try ExperimentPlan.load(from: url) }
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+import Pruning
+import Testing
+@testable import Experiments
+
+/// Stands in for the `dlp` tool: `prune` writes a manifest (and model.gguf) with the settings it
+/// was given, `perplexity` a result whose perplexity encodes the call count, `eval` a report.
+final class FakeTool: ExperimentStepExecutor {
+    var calls = [[String]]()
+    var failOn: String?
+
+    func run(_ arguments: [String], stdout: URL?) throws -> Int32 {
+        calls.append(arguments)
+        if let failOn, arguments.contains(failOn) { return 3 }
+        func value(_ flag: String) -> String? { arguments.firstIndex(of: flag).map { arguments[$0 + 1] } }
+        switch arguments[0] {
+        case "prune":
+            let out = URL(fileURLWithPath: value("--output")!)
+            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+            let alpha = value("--alpha"), stat = value("--statistic"), m = value("--owl-m"), l = value("--owl-lambda")
+            let choice = try AllocationChoice.parse(value("--allocation")!, alpha: alpha.flatMap(Double.init) ?? 0.15,
+                                                    statistic: BlockStatistic(rawValue: stat ?? "median")!,
+                                                    outlierThreshold: m.flatMap(Double.init) ?? 5, lambda: l.flatMap(Double.init) ?? 0.08)
+            let pattern = try SparsityPattern.parse(value("--pattern") ?? "unstructured")
+            let target = pattern.impliedRatio ?? Double(value("--sparsity")!)!
+            let settings = CalibrationSettings(source: CalibrationSource(name: "c4", path: "/c4"),
+                                               sampling: CalibrationSampling(rawValue: value("--sampling")!)!,
+                                               samples: Int(value("--samples")!)!, sequenceLength: Int(value("--seqlen")!)!,
+                                               seed: UInt64(value("--seed")!)!)
+            let blocks = (0..<3).map { PruningManifest.BlockOutcome(block: $0, requestedRatio: target + Double($0 - 1) * 0.01,
+                                                                      measuredSparsity: target, matrices: [], statistic: nil, notes: []) }
+            let manifest = PruningManifest(
+                tool: "fake", createdAt: "now", command: arguments,
+                model: .init(path: arguments[1], format: "gguf", sha256: "0", architecture: "llama", layerCount: 3, prunableParameters: 300),
+                settings: .init(method: value("--method")!, allocation: choice.name, allocationParameters: choice.parameters,
+                                targetSparsity: target, pattern: pattern.description, threads: 1),
+                calibration: .init(settings: settings, sourceSHA256: "s", windowsSHA256: "w"),
+                allocationCacheHit: false, allocationCacheKey: nil, blocks: blocks, overallSparsity: target, evaluation: [],
+                timings: ["total": 2, "pruning pass": 1], peakResidentBytes: 1 << 20, outputs: [])
+            try JSONEncoder().encode(manifest).write(to: out.appendingPathComponent("manifest.json"))
+            try Data("gguf".utf8).write(to: out.appendingPathComponent("model.gguf"))
+        case "perplexity":
+            let json = """
+                {"protocol": "p", "dataset": "\(value("--dataset")!)", "path": "/d", "assembly": "a", "model": "\(arguments[1])",
+                 "textTokens": 100, "sequenceLength": \(value("--seqlen")!), "windows": 2, "scoredPredictions": 10,
+                 "meanNegativeLogLikelihood": 1, "perplexity": \(Double(calls.count) + 10), "windowLosses": [1, 1],
+                 "tokenizeSeconds": 0.5, "forwardSeconds": 1.5, "tokensPerSecond": 100, "threads": 1}
+                """
+            try Data(json.utf8).write(to: stdout!)
+        case "eval":
+            let json = """
+                {"model": "m", "tasks": [{"task": "boolq", "split": "validation", "path": "/b", "items": 5, "acc": 0.6, "accStderr": 0.1,
+                 "accNorm": 0.6, "accNormStderr": 0.1, "paperMetric": "acc", "requests": 10, "seconds": 1, "itemsPerSecond": 5}],
+                 "paperMeanDefinition": "d", "limit": 5, "maxLength": 2048, "threads": 1, "seconds": 1}
+                """
+            try Data(json.utf8).write(to: stdout!)
+        default:
+            Issue.record("unexpected verb \(arguments[0])")
+            return 64
+        }
+        return 0
+    }
+}
+
+@Suite struct ExperimentRunnerTests {
+    func withFolder(_ body: (URL) throws -> Void) throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("experiment-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try body(folder)
+    }
+
+    @Test func finishedPlanDoesNoWorkAndGivesTheSameResults() throws {
+        try withFolder { folder in
+            let plan = try parsePlan(samplePlan, folder: folder)
+            let runner = ExperimentRunner(plan: plan, directory: folder.appendingPathComponent("results"))
+            let tool = FakeTool()
+            let pending = try runner.pendingSteps()
+            // dense: wikitext2 + zero-shot; 11 cells pruned; measurements: 8 + 3 ptb + wanda-uniform-p70 also ptb,
+            // zero-shot on the 4 cells of the second grid.
+            #expect(pending.filter { $0.name == "prune" }.count == 11)
+            #expect(pending.count == 2 + 11 + 8 + 4 + 4)
+            let ran = try runner.run(executor: tool)
+            #expect(ran == pending.count)
+            #expect(tool.calls.count == pending.count)
+            let csv = try String(contentsOf: folder.appendingPathComponent("results/results.csv"), encoding: .utf8)
+            // Pruned models are deleted once measured; manifests stay.
+            let cell = folder.appendingPathComponent("results/m/wanda-dlp-a0.1-mean-p70/pruned")
+            #expect(!FileManager.default.fileExists(atPath: cell.appendingPathComponent("model.gguf").path))
+            #expect(FileManager.default.fileExists(atPath: cell.appendingPathComponent("manifest.json").path))
+
+            // Again: nothing to do, same CSV.
+            let again = FakeTool()
+            #expect(try runner.pendingSteps().isEmpty)
+            #expect(try runner.run(executor: again) == 0)
+            #expect(again.calls.isEmpty)
+            #expect(try String(contentsOf: folder.appendingPathComponent("results/results.csv"), encoding: .utf8) == csv)
+
+            let results = try ExperimentResults.collect(plan: plan, directory: folder.appendingPathComponent("results"))
+            #expect(results.cells.count == 11)
+            #expect(results.dense.first?.zeroshot["boolq"]?.acc == 0.6)
+            let entry = try #require(results.cells.first { $0.id == "wanda-uniform-p70" })
+            #expect(Set(entry.perplexity.keys) == ["wikitext2", "ptb"])
+            #expect(entry.ratios?.count == 3)
+            #expect(csv.contains("grid,m,wanda-uniform-p70,wanda,uniform,,unstructured,0.7,0.7,ptb_ppl,"))
+        }
+    }
+
+    @Test func lostMeasurementRerunsOnlyWhatItNeeds() throws {
+        try withFolder { folder in
+            let plan = try parsePlan(samplePlan, folder: folder)
+            let runner = ExperimentRunner(plan: plan, directory: folder.appendingPathComponent("results"))
+            try runner.run(executor: FakeTool())
+            try FileManager.default.removeItem(at: folder.appendingPathComponent("results/m/magnitude-uniform-p50/wikitext2-128-w2.json"))
+            let tool = FakeTool()
+            try runner.run(executor: tool)
+            // The pruned model was deleted, so the cell is pruned again, then measured.
+            #expect(tool.calls.map { $0[0] } == ["prune", "perplexity"])
+            #expect(tool.calls[1][1].hasSuffix("magnitude-uniform-p50/pruned"))
+        }
+    }
+
+    @Test func failedStepStopsAndKeepsFinishedOnes() throws {
+        try withFolder { folder in
+            let plan = try parsePlan(samplePlan, folder: folder)
+            let runner = ExperimentRunner(plan: plan, directory: folder.appendingPathComponent("results"))
+            let tool = FakeTool()
+            tool.failOn = "magnitude"
+            #expect(throws: ExperimentError.self) { try runner.run(executor: tool) }
+            let before = try runner.pendingSteps().count
+            #expect(before > 0)
+            let second = FakeTool()
+            try runner.run(executor: second)
+            #expect(second.calls.count == before)
+            #expect(!second.calls.contains { $0[0] == "prune" && $0.contains("wanda") && $0.contains("uniform") && $0.contains("0.5") })
+        }
+    }
+
+    @Test func folderWithOtherSettingsIsAnError() throws {
+        try withFolder { folder in
+            let plan = try parsePlan(samplePlan, folder: folder)
+            let runner = ExperimentRunner(plan: plan, directory: folder.appendingPathComponent("results"))
+            try runner.run(executor: FakeTool())
+            var changed = plan
+            changed.calibration.samples = 8
+            #expect {
+                try ExperimentRunner(plan: changed, directory: folder.appendingPathComponent("results")).pendingSteps()
+            } throws: { error in
+                guard case .conflictingCell = error as? ExperimentError else { return false }
+                return true
+            }
+        }
+    }
+
+    @Test func documentHasTablesAndCharts() throws {
+        try withFolder { folder in
+            let plan = try parsePlan(samplePlan, folder: folder)
+            let runner = ExperimentRunner(plan: plan, directory: folder.appendingPathComponent("results"))
+            try runner.run(executor: FakeTool())
+            let results = try ExperimentResults.collect(plan: plan, directory: folder.appendingPathComponent("results"))
+            let doc = ResultsDocument(title: "R", notes: "notes here", sections: [.init(planPath: "plan.json", results: results)])
+                .render(chartFolder: "charts")
+            #expect(doc.markdown.contains("| method | allocation | 50% | 70% | 2:4 |"))
+            #expect(doc.markdown.contains("| wanda | DLP (α=0.1, mean) |"))
+            #expect(doc.markdown.contains("notes here"))
+            // One perplexity-vs-sparsity chart per pruner with two sparsities, one per-block profile.
+            #expect(doc.charts.map(\.name).sorted() == ["grid-m-magnitude-wikitext2.svg", "grid-m-profile.svg", "grid-m-wanda-wikitext2.svg"])
+            for chart in doc.charts {
+                #expect(chart.svg.hasPrefix("<svg"))
+                #expect(chart.svg.components(separatedBy: "<polyline").count - 1 >= 2)
+            }
+        }
+    }
+}
