@@ -62,14 +62,15 @@ public struct ModelSummary: Sendable, Codable {
         parameterCount = checkpoint.source.tensors.filter { used.contains($0.name) }.reduce(0) { $0 + $1.elementCount }
         prunableParameterCount = c.layerCount * c.linearParametersPerBlock
         fileBytes = Self.diskSize(checkpoint.url)
-        pruningMemory = MemoryEstimate(configuration: c, samples: calibrationSamples, sequenceLength: calibrationSequenceLength)
+        pruningMemory = MemoryEstimate(configuration: c, samples: calibrationSamples, sequenceLength: calibrationSequenceLength,
+                                       mappedModelBytes: fileBytes)
         pruningMemoryBytes = pruningMemory.total
         self.calibrationSamples = calibrationSamples
         self.calibrationSequenceLength = calibrationSequenceLength
     }
 
     /// Size of a file, or of the regular files directly inside a directory.
-    static func diskSize(_ url: URL) -> Int {
+    public static func diskSize(_ url: URL) -> Int {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: url.path, isDirectory: &isDirectory) else { return 0 }

@@ -102,7 +102,8 @@ struct PruneCommand: Command {
             throw UsageError("--formats gguf needs a GGUF input; \(checkpoint.url.path) is a safetensors directory")
         }
         let calibration = options.calibration.settings
-        let estimate = MemoryEstimate(configuration: c, samples: calibration.samples, sequenceLength: calibration.sequenceLength)
+        let estimate = MemoryEstimate(configuration: c, samples: calibration.samples, sequenceLength: calibration.sequenceLength,
+                                      mappedModelBytes: ModelSummary.diskSize(checkpoint.url))
         let physical = Int(ProcessInfo.processInfo.physicalMemory)
         if estimate.total > physical * 9 / 10 {
             throw UsageError("this run needs about \(formatBytes(estimate.total)) (calibration activations \(formatBytes(estimate.calibrationActivations))), more than 90% of the machine's \(formatBytes(physical)); lower --samples or --seqlen")
