@@ -19,8 +19,9 @@
 ///
 /// `total = runtime + mappedModel + embedding + max(calibration working set, export)`. Checked on
 /// SmolLM2-135M: 128 × 2048 calibration, estimate 922 MiB, measured peak 923 MiB; 4 × 512,
-/// estimate 466 MiB, measured 411 MiB exporting GGUF and 514 MiB exporting GGUF and safetensors. `dlp prune --evaluate` adds the
-/// evaluation's own activations (up to its 2 GiB budget), which this does not count.
+/// estimate 466 MiB, measured 411 MiB exporting GGUF and 514 MiB exporting GGUF and safetensors.
+/// `dlp prune --evaluate` adds the evaluation's own activations (up to its 2 GiB budget), which
+/// this does not count.
 public struct MemoryEstimate: Sendable, Codable, Equatable {
     public var calibrationActivations: Int
     public var forwardScratch: Int
