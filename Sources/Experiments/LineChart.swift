@@ -78,17 +78,14 @@ public struct LineChart: Sendable {
                 }
             }
         } else {
-            for i in 0...5 { yTicks.append(yMin + (yMax - yMin) * Double(i) / 5) }
+            yTicks = Self.niceTicks(yMin, yMax)
         }
         for t in yTicks {
             let y = py(t)
             out += "<line x1=\"\(f(left))\" y1=\"\(f(y))\" x2=\"\(f(left + plotW))\" y2=\"\(f(y))\" stroke=\"#eee\"/>\n"
             out += "<text x=\"\(f(left - 6))\" y=\"\(f(y + 4))\" text-anchor=\"end\">\(esc(Self.tickLabel(t)))</text>\n"
         }
-        let ticks = xTicks ?? (0...4).map { i in
-            let v = xMin + (xMax - xMin) * Double(i) / 4
-            return (v, Self.tickLabel(v))
-        }
+        let ticks = xTicks ?? Self.niceTicks(xMin, xMax).map { ($0, Self.tickLabel($0)) }
         for t in ticks {
             let x = px(t.value)
             out += "<line x1=\"\(f(x))\" y1=\"\(f(top + plotH))\" x2=\"\(f(x))\" y2=\"\(f(top + plotH + 5))\" stroke=\"#888\"/>\n"
@@ -113,6 +110,20 @@ public struct LineChart: Sendable {
         }
         out += "</svg>\n"
         return out
+    }
+
+    /// Round tick values (steps of 1, 2 or 5 × 10ᵏ, about five of them) inside `[lo, hi]`.
+    static func niceTicks(_ lo: Double, _ hi: Double) -> [Double] {
+        let raw = (hi - lo) / 5
+        let magnitude = pow(10, floor(log10(raw)))
+        let step = [1.0, 2.0, 5.0, 10.0].map { $0 * magnitude }.first { $0 >= raw } ?? raw
+        var ticks = [Double]()
+        var v = ceil(lo / step) * step
+        while v <= hi + step * 1e-9 {
+            ticks.append(abs(v) < step * 1e-9 ? 0 : v)
+            v += step
+        }
+        return ticks
     }
 
     /// `0.7`, `25`, `1.5k`: short tick text.
