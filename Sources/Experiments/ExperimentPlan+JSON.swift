@@ -3,6 +3,11 @@ import Pruning
 import TensorIO
 
 extension ExperimentPlan {
+    /// Where a plan's results go unless told otherwise: `results/<name>` beside the plan file.
+    public static func defaultResultsDirectory(planFile: URL, name: String) -> URL {
+        planFile.deletingLastPathComponent().appendingPathComponent("results").appendingPathComponent(name)
+    }
+
     /// Reads and validates a plan file. Unknown keys are errors (a misspelt key would otherwise
     /// silently run the wrong grid); dataset paths become absolute, relative to the plan's folder.
     public static func load(from url: URL) throws -> ExperimentPlan {

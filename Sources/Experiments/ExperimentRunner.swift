@@ -96,6 +96,7 @@ public struct ExperimentRunner {
     public func run(executor: any ExperimentStepExecutor, report: (Int, Int, Step) -> Void = { _, _, _ in }) throws -> Int {
         let fm = FileManager.default
         let steps = try pendingSteps()
+        let cells = plan.cells
         for (i, step) in steps.enumerated() {
             report(i + 1, steps.count, step)
             let dir = cellDirectory(model: step.model, cell: step.cell)
@@ -114,17 +115,18 @@ public struct ExperimentRunner {
                 if fm.fileExists(atPath: output.path) { try fm.removeItem(at: output) }
                 try fm.moveItem(at: temporary, to: output)
             }
-            if !keepModels { try removeMeasuredModels(step: step) }
+            if !keepModels, let cell = cells.first(where: { $0.model == step.model && $0.id == step.cell }) {
+                try removeModelIfMeasured(cell)
+            }
         }
-        if !keepModels { for cell in plan.cells { try removeMeasuredModels(step: Step(model: cell.model, cell: cell.id, name: "", arguments: [], output: nil)) } }
+        if !keepModels { for cell in cells { try removeModelIfMeasured(cell) } }
         let results = try ExperimentResults.collect(plan: plan, directory: directory)
         try results.write(to: directory)
         return steps.count
     }
 
     /// Deletes a cell's pruned model once every measurement of it exists.
-    private func removeMeasuredModels(step: Step) throws {
-        guard step.cell != "dense", let cell = plan.cells.first(where: { $0.model == step.model && $0.id == step.cell }) else { return }
+    private func removeModelIfMeasured(_ cell: ExperimentCell) throws {
         let dir = cellDirectory(model: cell.model, cell: cell.id)
         let fm = FileManager.default
         let done = plan.measurements(cell.evaluations).allSatisfy { fm.fileExists(atPath: dir.appendingPathComponent($0.fileName).path) }

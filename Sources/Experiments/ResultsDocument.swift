@@ -51,7 +51,7 @@ public struct ResultsDocument {
                 let datasets = orderedUnique(((dense?.perplexity.keys).map(Array.init) ?? []).sorted(by: datasetOrder)
                                              + cells.flatMap { $0.perplexity.keys.sorted(by: datasetOrder) })
                 let columns = orderedColumns(cells)
-                let rows = orderedUnique(cells.map { RowKey(method: $0.method ?? "", allocation: $0.allocationLabel ?? "") })
+                let rows = orderedUnique(cells.map(RowKey.init))
                 for dataset in datasets {
                     md += ["\(datasetTitle(dataset)) perplexity (lower is better):", ""]
                     md.append("| method | allocation | " + columns.map(\.label).joined(separator: " | ") + " |")
@@ -61,7 +61,7 @@ public struct ResultsDocument {
                     }
                     for row in rows {
                         let values = columns.map { col -> String in
-                            guard let c = cells.first(where: { RowKey(method: $0.method ?? "", allocation: $0.allocationLabel ?? "") == row && $0.column == col.label }),
+                            guard let c = cells.first(where: { RowKey($0) == row && $0.column == col.label }),
                                   let p = c.perplexity[dataset] else { return "" }
                             return bestMark(p.perplexity, among: cells.filter { $0.method == row.method && $0.column == col.label }.compactMap { $0.perplexity[dataset]?.perplexity })
                         }
@@ -149,9 +149,15 @@ public struct ResultsDocument {
         return (md.joined(separator: "\n"), charts)
     }
 
+    /// A table row: pruner and allocation label.
     struct RowKey: Hashable {
         var method: String
         var allocation: String
+
+        init(_ entry: ExperimentResults.Entry) {
+            method = entry.method ?? ""
+            allocation = entry.allocationLabel ?? ""
+        }
     }
 
     struct Column: Hashable {

@@ -30,7 +30,7 @@ struct ExperimentCommand: Command {
         let url = URL(fileURLWithPath: planPath)
         do { plan = try ExperimentPlan.load(from: url) } catch let error as ExperimentError { throw UsageError(error.description) }
         directory = results.map { URL(fileURLWithPath: $0) }
-            ?? url.deletingLastPathComponent().appendingPathComponent("results").appendingPathComponent(plan.name)
+            ?? ExperimentPlan.defaultResultsDirectory(planFile: url, name: plan.name)
     }
 
     func run() throws {
@@ -118,7 +118,7 @@ struct ResultsCommand: Command {
     func run() throws {
         var sections = [ResultsDocument.Section]()
         for (path, plan) in plans {
-            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("results").appendingPathComponent(plan.name)
+            let directory = ExperimentPlan.defaultResultsDirectory(planFile: URL(fileURLWithPath: path), name: plan.name)
             let results = try ExperimentResults.collect(plan: plan, directory: directory)
             sections.append(.init(planPath: path, results: results))
         }
