@@ -8,6 +8,23 @@ extension ExperimentPlan {
         planFile.deletingLastPathComponent().appendingPathComponent("results").appendingPathComponent(name)
     }
 
+    /// Checks that the files the plan names (dataset files given by path, a calibration file) are
+    /// readable, so a typo fails before hours of work rather than at the first step that needs it.
+    /// `path` is the plan file, for the message. Fetched defaults (`ptb`, `c4`) are checked by the
+    /// steps themselves.
+    public func checkInputs(path: String) throws {
+        let fm = FileManager.default
+        for (name, spec) in datasets.sorted(by: { $0.key < $1.key }) {
+            let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+            if parts.count == 2, !fm.isReadableFile(atPath: parts[1]) {
+                throw ExperimentError.invalidPlan(path: path, key: "datasets.\(name)", reason: "cannot read \(parts[1])")
+            }
+        }
+        if calibration.source != "c4", !fm.isReadableFile(atPath: calibration.source) {
+            throw ExperimentError.invalidPlan(path: path, key: "calibration.source", reason: "cannot read \(calibration.source)")
+        }
+    }
+
     /// Reads and validates a plan file. Unknown keys are errors (a misspelt key would otherwise
     /// silently run the wrong grid); dataset paths become absolute, relative to the plan's folder.
     public static func load(from url: URL) throws -> ExperimentPlan {

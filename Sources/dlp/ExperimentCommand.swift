@@ -28,7 +28,12 @@ struct ExperimentCommand: Command {
         let results = try arguments.option("--results")
         planPath = try arguments.positional("PLAN.json")
         let url = URL(fileURLWithPath: planPath)
-        do { plan = try ExperimentPlan.load(from: url) } catch let error as ExperimentError { throw UsageError(error.description) }
+        do {
+            plan = try ExperimentPlan.load(from: url)
+            try plan.checkInputs(path: planPath)
+        } catch let error as ExperimentError {
+            throw UsageError(error.description)
+        }
         directory = results.map { URL(fileURLWithPath: $0) }
             ?? ExperimentPlan.defaultResultsDirectory(planFile: url, name: plan.name)
     }

@@ -89,6 +89,24 @@ let samplePlan = """
         }
     }
 
+    @Test func unreadableInputFilesAreNamedBeforeAnyStep() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plan-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("data"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let plan = try parsePlan(samplePlan, folder: folder)
+        #expect {
+            try plan.checkInputs(path: "plan.json")
+        } throws: { error in
+            guard case let .invalidPlan(_, key, reason) = error as? ExperimentError else { return false }
+            return key == "datasets.wikitext2" && reason.contains("data/wiki.test.raw")
+        }
+        try Data("text".utf8).write(to: folder.appendingPathComponent("data/wiki.test.raw"))
+        try plan.checkInputs(path: "plan.json")
+        var other = plan
+        other.calibration.source = folder.appendingPathComponent("missing.jsonl").path
+        #expect(throws: ExperimentError.self) { try other.checkInputs(path: "plan.json") }
+    }
+
     @Test func duplicateKeysAreRejected() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plan-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
