@@ -13,9 +13,14 @@ import Transformer
 /// * Requests of one question whose inputs are prefixes of another's input (BoolQ's and RTE's
 ///   one-token answers, which share the whole input) ride on that longer sequence: a causal model's
 ///   logits at a position do not depend on later tokens, so this is exact.
-/// * The remaining sequences are sorted by length and walked block by block in batches (each
-///   block decoded once per batch); every sequence runs at its own length `[T_i, D]` from
-///   position 0. Logits are computed only at the scored positions.
+/// * The remaining sequences of a question usually begin with the same tokens (the question's
+///   context): that common prefix runs through each block once, its keys and values are kept,
+///   and each sequence's remaining tokens (a branch) run after it with attention over them
+///   (``KeyValuePrefix``). The prefix stops before the first scored position, so every score
+///   comes from a branch. Exact up to float rounding: attention sees the same keys and values.
+/// * Questions are sorted by size and walked block by block in batches (each block decoded once
+///   per batch); every prefix and branch runs at its own length. Logits are computed only at the
+///   scored positions.
 ///
 /// Letters: L window, T tokens of a sequence, D hidden, V vocabulary.
 public struct ZeroShotScorer: Sendable {
@@ -25,10 +30,16 @@ public struct ZeroShotScorer: Sendable {
     /// Bytes of hidden states held at once (`Σ T_max · D · 4` over a batch).
     public var activationBudget: Int
 
-    public init(maxLength: Int = 2048, threads: ComputeThreads = .allAvailable, activationBudget: Int = 512 << 20) {
+    /// Whether a question's common prefix runs once (``PrefixGroup``); off, every sequence runs
+    /// whole from position 0 (the slower definition, kept to check the shared path against).
+    public var sharesPrefixes: Bool
+
+    public init(maxLength: Int = 2048, threads: ComputeThreads = .allAvailable, activationBudget: Int = 512 << 20,
+                sharesPrefixes: Bool = true) {
         self.maxLength = maxLength
         self.threads = threads
         self.activationBudget = activationBudget
+        self.sharesPrefixes = sharesPrefixes
     }
 
     /// The log-likelihood of one request's continuation.
@@ -63,26 +74,68 @@ public struct ZeroShotScorer: Sendable {
         public var targets: [Int32]
     }
 
+    /// One question's sequences as a common `prefix` (possibly empty) and the `branches` that
+    /// follow it; a branch's tokens sit at positions `prefix.count…` and its riders' `start`
+    /// counts from the branch's first token.
+    public struct PrefixGroup: Sendable, Equatable {
+        public var prefix: [Int32]
+        public var branches: [Sequence]
+
+        /// Tokens run through each block: the prefix once plus every branch.
+        public var rows: Int { prefix.count + branches.reduce(0) { $0 + $1.tokens.count } }
+    }
+
     /// Groups requests into sequences. `groups` lists the request indices of each question;
     /// a request rides on another of its question whose input has its input as a prefix.
     public func sequences(for requests: [ZeroShotTokenRequest], groups: [[Int]]) -> [Sequence] {
-        var result: [Sequence] = []
+        groups.flatMap { sequences(for: requests, group: $0) }
+    }
+
+    /// Each question's sequences split at their common prefix, which ends before the first
+    /// scored position of any of them and leaves every branch at least one token. A question
+    /// with one sequence, or none in common, gets an empty prefix (also when ``sharesPrefixes``
+    /// is off).
+    public func prefixGroups(for requests: [ZeroShotTokenRequest], groups: [[Int]]) -> [PrefixGroup] {
+        var result: [PrefixGroup] = []
         for group in groups {
-            let inputs = group.map { (index: $0, input: requests[$0].input(maxLength: maxLength), targets: requests[$0].continuation) }
-            var local: [Sequence] = []
-            for entry in inputs.sorted(by: { $0.input.tokens.count > $1.input.tokens.count }) {
-                let tokens = entry.input.tokens
-                let scored = entry.input.scoredCount
-                let rider = Rider(request: entry.index, start: tokens.count - scored, targets: Array(entry.targets.suffix(scored)))
-                if let host = local.firstIndex(where: { $0.tokens.starts(with: tokens) }) {
-                    local[host].riders.append(rider)
-                } else {
-                    local.append(Sequence(tokens: tokens, riders: [rider]))
+            let sequences = sequences(for: requests, group: group).filter { !$0.tokens.isEmpty }
+            guard !sequences.isEmpty else { continue }
+            var shared = 0
+            if sharesPrefixes, sequences.count > 1 {
+                let first = sequences[0].tokens
+                shared = sequences.reduce(first.count) { length, sequence in
+                    let common = zip(first, sequence.tokens).prefix { $0 == $1 }.count
+                    let scoredFrom = sequence.riders.map(\.start).min() ?? sequence.tokens.count
+                    return min(length, common, scoredFrom, sequence.tokens.count - 1)
                 }
             }
-            result.append(contentsOf: local)
+            if shared == 0 {
+                result.append(contentsOf: sequences.map { PrefixGroup(prefix: [], branches: [$0]) })
+                continue
+            }
+            let branches = sequences.map { sequence in
+                Sequence(tokens: Array(sequence.tokens[shared...]),
+                         riders: sequence.riders.map { Rider(request: $0.request, start: $0.start - shared, targets: $0.targets) })
+            }
+            result.append(PrefixGroup(prefix: Array(sequences[0].tokens[..<shared]), branches: branches))
         }
         return result
+    }
+
+    private func sequences(for requests: [ZeroShotTokenRequest], group: [Int]) -> [Sequence] {
+        let inputs = group.map { (index: $0, input: requests[$0].input(maxLength: maxLength), targets: requests[$0].continuation) }
+        var local: [Sequence] = []
+        for entry in inputs.sorted(by: { $0.input.tokens.count > $1.input.tokens.count }) {
+            let tokens = entry.input.tokens
+            let scored = entry.input.scoredCount
+            let rider = Rider(request: entry.index, start: tokens.count - scored, targets: Array(entry.targets.suffix(scored)))
+            if let host = local.firstIndex(where: { $0.tokens.starts(with: tokens) }) {
+                local[host].riders.append(rider)
+            } else {
+                local.append(Sequence(tokens: tokens, riders: [rider]))
+            }
+        }
+        return local
     }
 
     /// Scores `requests` (grouped by question in `groups`, each index once) with `model`.
@@ -94,56 +147,79 @@ public struct ZeroShotScorer: Sendable {
                 throw ZeroShotError.tokenOutOfRange(token: bad, vocabularySize: c.vocabularySize)
             }
         }
-        let all = sequences(for: requests, groups: groups).filter { !$0.tokens.isEmpty }
-            .sorted { $0.tokens.count > $1.tokens.count }
+        let all = prefixGroups(for: requests, groups: groups).sorted { $0.rows > $1.rows }
         var scores = [Score?](repeating: nil, count: requests.count)
         for (index, request) in requests.enumerated() where request.input(maxLength: maxLength).scoredCount == 0 {
             scores[index] = Score(logLikelihood: 0, greedy: true, tokens: 0)
         }
-        guard let longest = all.first?.tokens.count else { return scores.map { $0 ?? Score(logLikelihood: 0, greedy: true, tokens: 0) } }
+        let longest = all.flatMap { g in g.branches.map { g.prefix.count + $0.tokens.count } }.max() ?? 0
+        guard longest > 0 else { return scores.map { $0 ?? Score(logLikelihood: 0, greedy: true, tokens: 0) } }
         guard longest <= model.maxSequenceLength else {
             throw ZeroShotError.sequenceTooLong(tokens: longest, modelLimit: model.maxSequenceLength)
         }
-        // Batches of similar length (sorted longest first) within the activation budget.
-        var batches: [[Sequence]] = []
-        var current: [Sequence] = []
-        for sequence in all {
-            let width = current.first?.tokens.count ?? sequence.tokens.count
-            if !current.isEmpty, (current.count + 1) * width * d * MemoryLayout<Float>.size > activationBudget {
+        // Batches of questions (largest first) whose hidden states fit the activation budget.
+        var batches: [[PrefixGroup]] = []
+        var current: [PrefixGroup] = [], currentRows = 0
+        for group in all {
+            if !current.isEmpty, (currentRows + group.rows) * d * MemoryLayout<Float>.size > activationBudget {
                 batches.append(current)
-                current = []
+                (current, currentRows) = ([], 0)
             }
-            current.append(sequence)
+            current.append(group)
+            currentRows += group.rows
         }
         if !current.isEmpty { batches.append(current) }
 
-        let totalTokens = all.reduce(0) { $0 + $1.tokens.count }
-        let total = totalTokens * (c.layerCount + 1)
+        let total = all.reduce(0) { $0 + $1.rows } * (c.layerCount + 1)
         var done = 0
         let workspace = BlockWorkspace(configuration: c, capacity: longest, threads: threads)
+        let kept = KeyValuePrefix(configuration: c, capacity: longest)
         threads.applyToBLAS()
         progress(Progress(done: 0, total: total))
         for batch in batches {
-            let width = batch[0].tokens.count
-            let buffer = ActivationBuffer(sequences: batch.count, tokens: width, hiddenSize: d)
-            for (s, sequence) in batch.enumerated() {
-                try model.embed(sequence.tokens, into: buffer.sequence(s))
+            // One buffer for the batch: each group's prefix rows, then its branches' rows.
+            let batchRows = batch.reduce(0) { $0 + $1.rows }
+            let hidden = UnsafeMutablePointer<Float>.allocate(capacity: batchRows * d)
+            defer { hidden.deallocate() }
+            var offsets: [(prefix: Int, branches: [Int])] = []
+            var row = 0
+            for group in batch {
+                let prefixRow = row
+                if !group.prefix.isEmpty { try model.embed(group.prefix, into: hidden + row * d) }
+                row += group.prefix.count
+                var branchRows: [Int] = []
+                for branch in group.branches {
+                    try model.embed(branch.tokens, into: hidden + row * d)
+                    branchRows.append(row)
+                    row += branch.tokens.count
+                }
+                offsets.append((prefixRow, branchRows))
             }
-            let batchTokens = batch.reduce(0) { $0 + $1.tokens.count }
             for index in 0..<c.layerCount {
                 let layer = try model.layer(index)
-                for (s, sequence) in batch.enumerated() {
-                    layer.forward(buffer.sequence(s), tokens: sequence.tokens.count, workspace: workspace)
+                for (group, offset) in zip(batch, offsets) {
+                    if group.prefix.isEmpty {
+                        for (branch, start) in zip(group.branches, offset.branches) {
+                            layer.forward(hidden + start * d, tokens: branch.tokens.count, workspace: workspace)
+                        }
+                    } else {
+                        layer.forward(hidden + offset.prefix * d, tokens: group.prefix.count, workspace: workspace, keep: kept)
+                        for (branch, start) in zip(group.branches, offset.branches) {
+                            layer.forward(hidden + start * d, tokens: branch.tokens.count, workspace: workspace, prefix: kept)
+                        }
+                    }
                 }
-                done += batchTokens
+                done += batchRows
                 progress(Progress(done: done, total: total))
             }
-            for (s, sequence) in batch.enumerated() {
-                for (request, score) in headScores(model: model, hidden: buffer.sequence(s), sequence: sequence) {
-                    scores[request] = score
+            for (group, offset) in zip(batch, offsets) {
+                for (branch, start) in zip(group.branches, offset.branches) {
+                    for (request, score) in headScores(model: model, hidden: hidden + start * d, sequence: branch) {
+                        scores[request] = score
+                    }
                 }
             }
-            done += batchTokens
+            done += batchRows
             progress(Progress(done: done, total: total))
         }
         return scores.map { $0 ?? Score(logLikelihood: 0, greedy: true, tokens: 0) }

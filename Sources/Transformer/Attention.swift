@@ -3,10 +3,12 @@ import Kernels
 /// Causal grouped-query self-attention over already projected and rotated q, k, v.
 ///
 /// For query head `h` (key/value head `g = h / G`, `G = H/K` query heads per group), row `t`:
-/// `context[t, h] = Σ_{s ≤ t} softmax_s(q[t,h]·k[s,g] / √d) · v[s,g]`.
+/// `context[t, h] = Σ_{s ≤ P+t} softmax_s(q[t,h]·k[s,g] / √d) · v[s,g]`, where the first `P` key
+/// and value rows belong to tokens before the queries (a prefix computed earlier, `P = 0` for a
+/// plain sequence): query row `t` sits at position `P + t`.
 ///
 /// Work is cut into tiles of `C` query rows per key/value group. A tile stacks the `G` heads
-/// of its group into one `[G·C, d]` block, so the two products (`QKᵀ` over keys `0..<r+C` only,
+/// of its group into one `[G·C, d]` block, so the two products (`QKᵀ` over keys `0..<P+r+C` only,
 /// which skips the masked upper triangle, then `·V`) are single BLAS calls with `G·C` rows
 /// rather than `G` calls with `C` rows. Tiles are dealt to threads largest first, each thread
 /// running single-threaded BLAS on its own scratch.
@@ -17,10 +19,13 @@ public enum Attention {
         return rows * (2 * c.headDimension + capacity)
     }
 
-    /// - Parameters: q `[T, H·d]`, k and v `[T, K·d]`, context `[T, H·d]` (written).
+    /// - Parameters: q `[T, H·d]`, k and v `[P+T, K·d]` (prefix rows first), context `[T, H·d]`
+    ///   (written); `P + T ≤` the workspace's capacity.
     public static func apply(query q: UnsafePointer<Float>, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>,
-                      context: UnsafeMutablePointer<Float>, tokens t: Int, configuration c: ModelConfiguration,
-                      workspace: BlockWorkspace) {
+                      context: UnsafeMutablePointer<Float>, tokens t: Int, prefix p: Int = 0,
+                      configuration c: ModelConfiguration, workspace: BlockWorkspace) {
+        precondition(p >= 0 && p + t <= workspace.capacity,
+                     "attention: \(p) prefix + \(t) tokens, workspace holds \(workspace.capacity)")
         let d = c.headDimension, groups = c.keyValueHeadCount
         let qStride = c.headCount * d, kvStride = groups * d
         let perGroup = c.headCount / groups
@@ -47,7 +52,7 @@ public enum Attention {
                 let scores = packedContext + perGroup * tile * d
                 for item in stride(from: worker, to: items.count, by: workers) {
                     let (g, r0) = (items[item].g, items[item].r * tile)
-                    let rows = min(tile, t - r0), keys = r0 + rows, m = perGroup * rows
+                    let rows = min(tile, t - r0), keys = p + r0 + rows, m = perGroup * rows
                     // packed[j·rows + i] = q[r0 + i, head g·G + j]
                     for j in 0..<perGroup {
                         let head = g * perGroup + j
@@ -60,7 +65,7 @@ public enum Attention {
                                   a: packed, lda: d, b: k + g * d, ldb: kvStride, beta: 0, c: scores, ldc: keys)
                     for j in 0..<perGroup {
                         for i in 0..<rows {
-                            let row = scores + (j * rows + i) * keys, visible = r0 + i + 1
+                            let row = scores + (j * rows + i) * keys, visible = p + r0 + i + 1
                             SoftmaxKernel.applyRow(row, count: visible)
                             if visible < keys { (row + visible).update(repeating: 0, count: keys - visible) }
                         }

@@ -22,13 +22,25 @@ public struct DecoderLayer: Sendable {
         self.convention = convention
     }
 
-    /// Runs the block in place on one sequence. `hidden`: `[T, D]`, positions `0..<T`.
+    /// Runs the block in place on one sequence. `hidden`: `[T, D]`, at positions `P..<P+T` where
+    /// `P` is the number of positions in `prefix` (0 without one): those positions' keys and
+    /// values come from `prefix` instead of being recomputed, which gives the same result as
+    /// running the prefix's tokens and these together. `keep`, when given, receives the keys and
+    /// values of all `P + T` positions, to be the prefix of later calls.
     public func forward(_ hidden: UnsafeMutablePointer<Float>, tokens t: Int, workspace ws: BlockWorkspace,
+                        prefix: KeyValuePrefix? = nil, keep: KeyValuePrefix? = nil,
                         observer: (any LinearInputObserver)? = nil) {
         let c = configuration, w = weights
         let dModel = c.hiddenSize, f = c.intermediateSize
-        let q = c.headCount * c.headDimension
-        precondition(t > 0 && t <= ws.capacity, "block forward: \(t) tokens, workspace holds \(ws.capacity)")
+        let q = c.headCount * c.headDimension, kv = c.keyValueHeadCount * c.headDimension
+        let past = prefix?.tokens ?? 0
+        precondition(t > 0 && past + t <= ws.capacity,
+                     "block forward: \(past) prefix + \(t) tokens, workspace holds \(ws.capacity)")
+        if let prefix, past > 0 {
+            ws.key.update(from: prefix.keys, count: past * kv)
+            ws.value.update(from: prefix.values, count: past * kv)
+        }
+        let newKeys = ws.key + past * kv, newValues = ws.value + past * kv
 
         let p = ws.profile
         // Attention half.
@@ -39,15 +51,16 @@ public struct DecoderLayer: Sendable {
         p.measure(.observers) { observer?.observe(ws.normed, tokens: t, inputSize: dModel, roles: [.query, .key, .value]) }
         p.measure(.qkvProjection) {
             Self.linear(ws.normed, t, dModel, w.query, w.queryBias, ws.query)
-            Self.linear(ws.normed, t, dModel, w.key, w.keyBias, ws.key)
-            Self.linear(ws.normed, t, dModel, w.value, w.valueBias, ws.value)
+            Self.linear(ws.normed, t, dModel, w.key, w.keyBias, newKeys)
+            Self.linear(ws.normed, t, dModel, w.value, w.valueBias, newValues)
         }
         p.measure(.rope) {
-            rotary.apply(to: ws.query, tokens: t, headCount: c.headCount, startPosition: 0, convention: convention)
-            rotary.apply(to: ws.key, tokens: t, headCount: c.keyValueHeadCount, startPosition: 0, convention: convention)
+            rotary.apply(to: ws.query, tokens: t, headCount: c.headCount, startPosition: past, convention: convention)
+            rotary.apply(to: newKeys, tokens: t, headCount: c.keyValueHeadCount, startPosition: past, convention: convention)
         }
+        keep?.store(keys: ws.key, values: ws.value, count: past + t)
         p.measure(.attentionScores) {
-            Attention.apply(query: ws.query, key: ws.key, value: ws.value, context: ws.context, tokens: t,
+            Attention.apply(query: ws.query, key: ws.key, value: ws.value, context: ws.context, tokens: t, prefix: past,
                             configuration: c, workspace: ws)
         }
         p.measure(.observers) { observer?.observe(ws.context, tokens: t, inputSize: q, roles: [.attentionOutput]) }

@@ -105,6 +105,37 @@ struct ZeroShotTaskTests {
         #expect(long.input(maxLength: 8).tokens == Array(4...11) && long.input(maxLength: 8).scoredCount == 2)
     }
 
+    @Test("a question's sequences share their common prefix up to the first scored position")
+    func prefixGroups() {
+        let requests = [ZeroShotTokenRequest(context: [1, 2, 3, 4], continuation: [5, 6]),    // input [1,2,3,4,5]
+                        ZeroShotTokenRequest(context: [1, 2, 3, 4], continuation: [6, 7, 8]), // input [1,2,3,4,6,7]
+                        ZeroShotTokenRequest(context: [1, 2, 9], continuation: [4]),          // input [1,2,9]
+                        ZeroShotTokenRequest(context: [1, 2, 3], continuation: [4]),          // another question
+                        ZeroShotTokenRequest(context: [7, 2], continuation: [3]),             // a third: nothing shared
+                        ZeroShotTokenRequest(context: [8, 2], continuation: [3])]
+        let scorer = ZeroShotScorer(maxLength: 16)
+        let groups = scorer.prefixGroups(for: requests, groups: [[0, 1, 2], [3], [4, 5]])
+        // Common prefix [1,2]: requests 0 and 1 agree up to their first scored position, 2 diverges sooner.
+        #expect(groups[0].prefix == [1, 2])
+        #expect(groups[0].branches.map(\.tokens) == [[3, 4, 6, 7], [3, 4, 5], [9]])
+        #expect(groups[0].branches[0].riders.map { [$0.request, $0.start] + $0.targets.map(Int.init) } == [[1, 1, 6, 7, 8]])
+        #expect(groups[0].branches[1].riders.map { [$0.request, $0.start] + $0.targets.map(Int.init) } == [[0, 1, 5, 6]])
+        #expect(groups[0].branches[2].riders.map { [$0.request, $0.start] + $0.targets.map(Int.init) } == [[2, 0, 4]])
+        #expect(groups[0].rows == 2 + 4 + 3 + 1)
+        #expect(groups[1].prefix.isEmpty && groups[1].branches == scorer.sequences(for: requests, groups: [[3]]))
+        #expect(groups[2].prefix.isEmpty && groups[3].prefix.isEmpty && groups.count == 4)
+        // The prefix stops before the first scored position even when the inputs agree beyond it.
+        let sameStart = [ZeroShotTokenRequest(context: [1, 2], continuation: [3, 4, 5]),
+                         ZeroShotTokenRequest(context: [1, 2], continuation: [3, 5, 6, 7])]
+        let split = scorer.prefixGroups(for: sameStart, groups: [[0, 1]])
+        #expect(split.count == 1 && split[0].prefix == [1])
+        #expect(split[0].branches.map(\.tokens) == [[2, 3, 5, 6], [2, 3, 4]])
+        // Switched off, every sequence runs whole.
+        var plain = scorer
+        plain.sharesPrefixes = false
+        #expect(plain.prefixGroups(for: requests, groups: [[0, 1, 2]]).allSatisfy { $0.prefix.isEmpty })
+    }
+
     static let modelURL = TestAssets.model("smollm2-135m")
 
     @Test("request encoding moves the context's trailing space onto the continuation (SmolLM2 tokenizer)",
@@ -124,7 +155,13 @@ struct ZeroShotTaskTests {
         let tokenizer = try checkpoint.tokenizer()
         let model = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: 64)
         let items = [ZeroShotItem.multipleChoice(context: "Question: Is the sky blue?\nAnswer:", choices: ["no", "yes"], gold: 1),
-                     ZeroShotItem.multipleChoice(context: "The capital of France is", choices: ["Paris, of course.", "Rome", "a city"], gold: 0)]
+                     ZeroShotItem.multipleChoice(context: "The capital of France is", choices: ["Paris, of course.", "Rome", "a city"], gold: 0),
+                     // Choices that share their first words (the prefix stops at the first scored token).
+                     ZeroShotItem.multipleChoice(context: "She opened the door and", choices: ["the cat ran out.", "the cat sat down.", "left."], gold: 0),
+                     // WinoGrande's partial scoring: contexts differ after a common start, one continuation.
+                     ZeroShotItem(requests: [.init(context: "The trophy did not fit in the suitcase because the trophy", continuation: " was too big."),
+                                             .init(context: "The trophy did not fit in the suitcase because the suitcase", continuation: " was too big.")],
+                                  gold: 0, normalizationLengths: [1, 1])]
         let results = try ZeroShotEvaluation(scorer: ZeroShotScorer(maxLength: 64, threads: .single, activationBudget: 40_000))
             .score(items: items, model: model, tokenizer: tokenizer)
         let workspace = BlockWorkspace(configuration: model.configuration, capacity: 64, threads: .single)
@@ -144,6 +181,14 @@ struct ZeroShotTaskTests {
                 let nll = model.negativeLogLikelihoods(hidden, tokens: input.count, targets: targets, threads: .single)
                 let plain = -nll.reduce(0, +)
                 #expect(abs(plain - ll) < 1e-4, "\(request.continuation): \(ll) vs plain \(plain)")
+            }
+        }
+        // The same with prefix sharing switched off (every sequence run whole).
+        let unshared = try ZeroShotEvaluation(scorer: ZeroShotScorer(maxLength: 64, threads: .single, sharesPrefixes: false))
+            .score(items: items, model: model, tokenizer: tokenizer)
+        for (shared, whole) in zip(results, unshared) {
+            for (a, b) in zip(shared.logLikelihoods, whole.logLikelihoods) {
+                #expect(abs(a - b) < 1e-4, "shared \(a) vs whole \(b)")
             }
         }
     }
