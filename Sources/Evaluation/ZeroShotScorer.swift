@@ -14,13 +14,15 @@ import Transformer
 ///   one-token answers, which share the whole input) ride on that longer sequence: a causal model's
 ///   logits at a position do not depend on later tokens, so this is exact.
 /// * The remaining sequences of a question usually begin with the same tokens (the question's
-///   context): that common prefix runs through each block once, its keys and values are kept,
-///   and each sequence's remaining tokens (a branch) run after it with attention over them
-///   (``KeyValuePrefix``). The prefix stops before the first scored position, so every score
-///   comes from a branch. Exact up to float rounding: attention sees the same keys and values.
-/// * Questions are sorted by size and walked block by block in batches (each block decoded once
-///   per batch); every prefix and branch runs at its own length. Logits are computed only at the
-///   scored positions.
+///   context): that common prefix runs once, and each sequence's remaining tokens (a branch)
+///   run after it with attention over the prefix's keys and values (``PackedSegment``). The
+///   prefix stops before the first scored position, so every score comes from a branch. Exact
+///   up to float rounding: attention sees the same keys and values.
+/// * Whole questions are packed row after row into chunks of up to ``packedRows`` rows, and each
+///   block runs a chunk as one call: the linear layers see every row of the chunk at once, so
+///   short sequences cost GEMM time, not one pass over the weights each. Chunks are walked block
+///   by block in batches (each block decoded once per batch) within the activation budget.
+/// * Logits are computed only at the scored positions, gathered across a chunk.
 ///
 /// Letters: L window, T tokens of a sequence, D hidden, V vocabulary.
 public struct ZeroShotScorer: Sendable {
@@ -30,6 +32,8 @@ public struct ZeroShotScorer: Sendable {
     /// Bytes of hidden states held at once (`Σ T_max · D · 4` over a batch).
     public var activationBudget: Int
 
+    /// Rows packed into one block call (at least the longest sequence).
+    public var packedRows = 2048
     /// Whether a question's common prefix runs once (``PrefixGroup``); off, every sequence runs
     /// whole from position 0 (the slower definition, kept to check the shared path against).
     public var sharesPrefixes: Bool
@@ -147,112 +151,150 @@ public struct ZeroShotScorer: Sendable {
                 throw ZeroShotError.tokenOutOfRange(token: bad, vocabularySize: c.vocabularySize)
             }
         }
-        let all = prefixGroups(for: requests, groups: groups).sorted { $0.rows > $1.rows }
         var scores = [Score?](repeating: nil, count: requests.count)
         for (index, request) in requests.enumerated() where request.input(maxLength: maxLength).scoredCount == 0 {
             scores[index] = Score(logLikelihood: 0, greedy: true, tokens: 0)
         }
+        var all = prefixGroups(for: requests, groups: groups)
         let longest = all.flatMap { g in g.branches.map { g.prefix.count + $0.tokens.count } }.max() ?? 0
         guard longest > 0 else { return scores.map { $0 ?? Score(logLikelihood: 0, greedy: true, tokens: 0) } }
         guard longest <= model.maxSequenceLength else {
             throw ZeroShotError.sequenceTooLong(tokens: longest, modelLimit: model.maxSequenceLength)
         }
-        // Batches of questions (largest first) whose hidden states fit the activation budget.
-        var batches: [[PrefixGroup]] = []
-        var current: [PrefixGroup] = [], currentRows = 0
-        for group in all {
-            if !current.isEmpty, (currentRows + group.rows) * d * MemoryLayout<Float>.size > activationBudget {
-                batches.append(current)
-                (current, currentRows) = ([], 0)
+        // A question larger than a chunk runs its sequences whole, one chunk each at most.
+        let capacity = max(packedRows, longest)
+        all = all.flatMap { group -> [PrefixGroup] in
+            guard group.rows > capacity else { return [group] }
+            return group.branches.map { branch in
+                PrefixGroup(prefix: [], branches: [Sequence(tokens: group.prefix + branch.tokens, riders: branch.riders.map {
+                    Rider(request: $0.request, start: $0.start + group.prefix.count, targets: $0.targets)
+                })])
             }
-            current.append(group)
-            currentRows += group.rows
         }
-        if !current.isEmpty { batches.append(current) }
+        all.sort { $0.rows > $1.rows }
+        // Chunks of whole questions up to `capacity` rows; batches of chunks within the budget.
+        var chunks: [Chunk] = []
+        for group in all {
+            if chunks.isEmpty || chunks[chunks.count - 1].rows + group.rows > capacity { chunks.append(Chunk()) }
+            chunks[chunks.count - 1].append(group)
+        }
+        var batches: [[Chunk]] = []
+        var batchRows = 0
+        for chunk in chunks {
+            if batches.isEmpty || (batchRows + chunk.rows) * d * MemoryLayout<Float>.size > activationBudget {
+                batches.append([])
+                batchRows = 0
+            }
+            batches[batches.count - 1].append(chunk)
+            batchRows += chunk.rows
+        }
 
-        let total = all.reduce(0) { $0 + $1.rows } * (c.layerCount + 1)
+        let total = chunks.reduce(0) { $0 + $1.rows } * (c.layerCount + 1)
         var done = 0
-        let workspace = BlockWorkspace(configuration: c, capacity: longest, threads: threads)
-        let kept = KeyValuePrefix(configuration: c, capacity: longest)
+        let workspace = BlockWorkspace(configuration: c, capacity: capacity, threads: threads)
         threads.applyToBLAS()
         progress(Progress(done: 0, total: total))
         for batch in batches {
-            // One buffer for the batch: each group's prefix rows, then its branches' rows.
-            let batchRows = batch.reduce(0) { $0 + $1.rows }
-            let hidden = UnsafeMutablePointer<Float>.allocate(capacity: batchRows * d)
+            let rows = batch.reduce(0) { $0 + $1.rows }
+            let hidden = UnsafeMutablePointer<Float>.allocate(capacity: rows * d)
             defer { hidden.deallocate() }
-            var offsets: [(prefix: Int, branches: [Int])] = []
-            var row = 0
-            for group in batch {
-                let prefixRow = row
-                if !group.prefix.isEmpty { try model.embed(group.prefix, into: hidden + row * d) }
-                row += group.prefix.count
-                var branchRows: [Int] = []
-                for branch in group.branches {
-                    try model.embed(branch.tokens, into: hidden + row * d)
-                    branchRows.append(row)
-                    row += branch.tokens.count
+            var offsets: [Int] = []
+            var offset = 0
+            for chunk in batch {
+                offsets.append(offset)
+                for (segment, tokens) in zip(chunk.segments, chunk.tokens) {
+                    try model.embed(tokens, into: hidden + (offset + segment.start) * d)
                 }
-                offsets.append((prefixRow, branchRows))
+                offset += chunk.rows
             }
             for index in 0..<c.layerCount {
                 let layer = try model.layer(index)
-                for (group, offset) in zip(batch, offsets) {
-                    if group.prefix.isEmpty {
-                        for (branch, start) in zip(group.branches, offset.branches) {
-                            layer.forward(hidden + start * d, tokens: branch.tokens.count, workspace: workspace)
-                        }
-                    } else {
-                        layer.forward(hidden + offset.prefix * d, tokens: group.prefix.count, workspace: workspace, keep: kept)
-                        for (branch, start) in zip(group.branches, offset.branches) {
-                            layer.forward(hidden + start * d, tokens: branch.tokens.count, workspace: workspace, prefix: kept)
-                        }
-                    }
+                for (chunk, offset) in zip(batch, offsets) {
+                    layer.forward(packed: hidden + offset * d, segments: chunk.segments, workspace: workspace)
                 }
-                done += batchRows
+                done += rows
                 progress(Progress(done: done, total: total))
             }
-            for (group, offset) in zip(batch, offsets) {
-                for (branch, start) in zip(group.branches, offset.branches) {
-                    for (request, score) in headScores(model: model, hidden: hidden + start * d, sequence: branch) {
-                        scores[request] = score
-                    }
+            for (chunk, offset) in zip(batch, offsets) {
+                for (request, score) in headScores(model: model, hidden: hidden + offset * d, branches: chunk.branches) {
+                    scores[request] = score
                 }
             }
-            done += batchRows
+            done += rows
             progress(Progress(done: done, total: total))
         }
         return scores.map { $0 ?? Score(logLikelihood: 0, greedy: true, tokens: 0) }
     }
 
-    /// Final norm and LM head at the positions `sequence`'s riders score; per rider the summed
-    /// `log softmax(logits[p])[target] = logits[p][target] − logsumexp(logits[p])` and greediness.
-    func headScores(model: LanguageModel, hidden: UnsafePointer<Float>, sequence: Sequence) -> [(Int, Score)] {
-        let rows = Array(Set(sequence.riders.flatMap { rider in (0..<rider.targets.count).map { rider.start + $0 } })).sorted()
-        let v = model.configuration.vocabularySize
-        var rowIndex: [Int: Int] = [:]
-        for (i, r) in rows.enumerated() { rowIndex[r] = i }
-        let logits = model.logits(hidden, rows: rows)           // [R, V]
-        var logSumExp = [Double](repeating: 0, count: rows.count)
-        var argmax = [Int](repeating: 0, count: rows.count)
-        logits.storage.withUnsafeBufferPointer { lb in
-            for i in 0..<rows.count {
-                let row = lb.baseAddress! + i * v
-                logSumExp[i] = SoftmaxKernel.logSumExp(row, count: v)
-                var best = 0
-                for j in 1..<v where row[j] > row[best] { best = j }
-                argmax[i] = best
+    /// Questions packed into one block call: their segments (prefix, then the branches that
+    /// continue it), the tokens of each, and each branch with its first row.
+    struct Chunk {
+        var segments: [PackedSegment] = []
+        var tokens: [[Int32]] = []
+        var branches: [(row: Int, sequence: Sequence)] = []
+        var rows = 0
+
+        mutating func append(_ group: PrefixGroup) {
+            var prefix: Int?
+            if !group.prefix.isEmpty {
+                prefix = segments.count
+                segments.append(PackedSegment(start: rows, count: group.prefix.count))
+                tokens.append(group.prefix)
+                rows += group.prefix.count
+            }
+            for branch in group.branches {
+                segments.append(PackedSegment(start: rows, count: branch.tokens.count, after: prefix))
+                tokens.append(branch.tokens)
+                branches.append((rows, branch))
+                rows += branch.tokens.count
             }
         }
-        return sequence.riders.map { rider in
-            var sum = 0.0
-            var greedy = true
-            for (k, target) in rider.targets.enumerated() {
-                guard let i = rowIndex[rider.start + k] else { continue }
-                sum += Double(logits[i, Int(target)]) - logSumExp[i]
-                greedy = greedy && argmax[i] == Int(target)
+    }
+
+    /// Rows of logits computed at once (`[rows, V]` floats).
+    static let headRows = 256
+
+    /// Final norm and LM head at the positions the branches' riders score (rows of `hidden`
+    /// counted from each branch's first row); per rider the summed
+    /// `log softmax(logits[p])[target] = logits[p][target] − logsumexp(logits[p])` and greediness.
+    func headScores(model: LanguageModel, hidden: UnsafePointer<Float>,
+                    branches: [(row: Int, sequence: Sequence)]) -> [(Int, Score)] {
+        let v = model.configuration.vocabularySize
+        // (rider, row, target) for every scored token.
+        var entries: [(rider: Int, row: Int, target: Int)] = []
+        var riders: [Rider] = []
+        for branch in branches {
+            for rider in branch.sequence.riders {
+                for (k, target) in rider.targets.enumerated() {
+                    entries.append((riders.count, branch.row + rider.start + k, Int(target)))
+                }
+                riders.append(rider)
             }
-            return (rider.request, Score(logLikelihood: sum, greedy: greedy, tokens: rider.targets.count))
+        }
+        var sums = [Double](repeating: 0, count: riders.count)
+        var greedy = [Bool](repeating: true, count: riders.count)
+        let rows = Array(Set(entries.map(\.row))).sorted()
+        var byRow: [Int: [Int]] = [:]
+        for (e, entry) in entries.enumerated() { byRow[entry.row, default: []].append(e) }
+        for pieceStart in stride(from: 0, to: rows.count, by: Self.headRows) {
+            let piece = Array(rows[pieceStart..<min(pieceStart + Self.headRows, rows.count)])
+            let logits = model.logits(hidden, rows: piece)           // [R, V]
+            logits.storage.withUnsafeBufferPointer { lb in
+                for (i, row) in piece.enumerated() {
+                    let values = lb.baseAddress! + i * v
+                    let logSumExp = SoftmaxKernel.logSumExp(values, count: v)
+                    var best = 0
+                    for j in 1..<v where values[j] > values[best] { best = j }
+                    for e in byRow[row] ?? [] {
+                        let entry = entries[e]
+                        sums[entry.rider] += Double(values[entry.target]) - logSumExp
+                        greedy[entry.rider] = greedy[entry.rider] && best == entry.target
+                    }
+                }
+            }
+        }
+        return riders.enumerated().map { r, rider in
+            (rider.request, Score(logLikelihood: sums[r], greedy: greedy[r], tokens: rider.targets.count))
         }
     }
 }

@@ -20,6 +20,8 @@ public final class BlockWorkspace: @unchecked Sendable {
     let gate: UnsafeMutablePointer<Float>       // [T, F]
     let up: UnsafeMutablePointer<Float>         // [T, F]
     let scores: UnsafeMutablePointer<Float>     // [threads][attention scratch]
+    let joinedKey: UnsafeMutablePointer<Float>   // [T, K·d] a prefix's keys followed by a segment's
+    let joinedValue: UnsafeMutablePointer<Float> // [T, K·d]
     private let sizes: [Int]
     /// When set, the block forward pass records its time per part here.
     public var profile: ForwardProfile?
@@ -33,7 +35,8 @@ public final class BlockWorkspace: @unchecked Sendable {
         let q = c.headCount * c.headDimension, kv = c.keyValueHeadCount * c.headDimension
         sizes = [capacity * c.hiddenSize, capacity * q, capacity * kv, capacity * kv, capacity * q,
                  capacity * c.intermediateSize, capacity * c.intermediateSize,
-                 threads.count * Attention.scratchPerWorker(configuration: c, tileRows: tileRows, capacity: capacity)]
+                 threads.count * Attention.scratchPerWorker(configuration: c, tileRows: tileRows, capacity: capacity),
+                 capacity * kv, capacity * kv]
         let buffers = sizes.map { size -> UnsafeMutablePointer<Float> in
             let p = UnsafeMutablePointer<Float>.allocate(capacity: size)
             p.initialize(repeating: 0, count: size)
@@ -41,12 +44,13 @@ public final class BlockWorkspace: @unchecked Sendable {
         }
         (normed, query, key, value, context, gate, up, scores) =
             (buffers[0], buffers[1], buffers[2], buffers[3], buffers[4], buffers[5], buffers[6], buffers[7])
+        (joinedKey, joinedValue) = (buffers[8], buffers[9])
     }
 
     /// Bytes held by the buffers.
     public var byteCount: Int { sizes.reduce(0, +) * MemoryLayout<Float>.size }
 
     deinit {
-        for p in [normed, query, key, value, context, gate, up, scores] { p.deallocate() }
+        for p in [normed, query, key, value, context, gate, up, scores, joinedKey, joinedValue] { p.deallocate() }
     }
 }

@@ -22,25 +22,37 @@ public struct DecoderLayer: Sendable {
         self.convention = convention
     }
 
-    /// Runs the block in place on one sequence. `hidden`: `[T, D]`, at positions `P..<P+T` where
-    /// `P` is the number of positions in `prefix` (0 without one): those positions' keys and
-    /// values come from `prefix` instead of being recomputed, which gives the same result as
-    /// running the prefix's tokens and these together. `keep`, when given, receives the keys and
-    /// values of all `P + T` positions, to be the prefix of later calls.
+    /// Runs the block in place on one sequence. `hidden`: `[T, D]`, positions `0..<T`.
     public func forward(_ hidden: UnsafeMutablePointer<Float>, tokens t: Int, workspace ws: BlockWorkspace,
-                        prefix: KeyValuePrefix? = nil, keep: KeyValuePrefix? = nil,
+                        observer: (any LinearInputObserver)? = nil) {
+        forward(packed: hidden, segments: [PackedSegment(start: 0, count: t)], workspace: ws, observer: observer)
+    }
+
+    /// Runs the block in place on several sequence pieces packed row after row into `hidden`
+    /// (`[R, D]`, `R` the segments' rows, which must follow each other from row 0). The linear
+    /// layers, norms and MLP see all `R` rows at once (one GEMM per weight however short the
+    /// pieces); RoPE and attention run per segment. A segment with ``PackedSegment/after`` set
+    /// continues that earlier segment's sequence: its rows sit at positions `P..<P+T` (`P` the
+    /// earlier segment's rows) and attend to the earlier segment's keys and values, which gives
+    /// the same result as running the two as one sequence, while the earlier rows run once for
+    /// every segment that continues them.
+    public func forward(packed hidden: UnsafeMutablePointer<Float>, segments: [PackedSegment], workspace ws: BlockWorkspace,
                         observer: (any LinearInputObserver)? = nil) {
         let c = configuration, w = weights
         let dModel = c.hiddenSize, f = c.intermediateSize
         let q = c.headCount * c.headDimension, kv = c.keyValueHeadCount * c.headDimension
-        let past = prefix?.tokens ?? 0
-        precondition(t > 0 && past + t <= ws.capacity,
-                     "block forward: \(past) prefix + \(t) tokens, workspace holds \(ws.capacity)")
-        if let prefix, past > 0 {
-            ws.key.update(from: prefix.keys, count: past * kv)
-            ws.value.update(from: prefix.values, count: past * kv)
+        var t = 0
+        for (index, segment) in segments.enumerated() {
+            precondition(segment.start == t && segment.count > 0, "packed block forward: segment \(index) does not follow row \(t)")
+            if let earlier = segment.after {
+                precondition(earlier < index && segments[earlier].after == nil,
+                             "packed block forward: segment \(index) continues \(earlier), which is not an earlier whole-sequence start")
+                precondition(segments[earlier].count + segment.count <= ws.capacity,
+                             "packed block forward: \(segments[earlier].count) + \(segment.count) positions, workspace holds \(ws.capacity)")
+            }
+            t += segment.count
         }
-        let newKeys = ws.key + past * kv, newValues = ws.value + past * kv
+        precondition(t > 0 && t <= ws.capacity, "block forward: \(t) tokens, workspace holds \(ws.capacity)")
 
         let p = ws.profile
         // Attention half.
@@ -51,17 +63,34 @@ public struct DecoderLayer: Sendable {
         p.measure(.observers) { observer?.observe(ws.normed, tokens: t, inputSize: dModel, roles: [.query, .key, .value]) }
         p.measure(.qkvProjection) {
             Self.linear(ws.normed, t, dModel, w.query, w.queryBias, ws.query)
-            Self.linear(ws.normed, t, dModel, w.key, w.keyBias, newKeys)
-            Self.linear(ws.normed, t, dModel, w.value, w.valueBias, newValues)
+            Self.linear(ws.normed, t, dModel, w.key, w.keyBias, ws.key)
+            Self.linear(ws.normed, t, dModel, w.value, w.valueBias, ws.value)
         }
         p.measure(.rope) {
-            rotary.apply(to: ws.query, tokens: t, headCount: c.headCount, startPosition: past, convention: convention)
-            rotary.apply(to: newKeys, tokens: t, headCount: c.keyValueHeadCount, startPosition: past, convention: convention)
+            for segment in segments {
+                let position = segment.after.map { segments[$0].count } ?? 0
+                rotary.apply(to: ws.query + segment.start * q, tokens: segment.count, headCount: c.headCount,
+                             startPosition: position, convention: convention)
+                rotary.apply(to: ws.key + segment.start * kv, tokens: segment.count, headCount: c.keyValueHeadCount,
+                             startPosition: position, convention: convention)
+            }
         }
-        keep?.store(keys: ws.key, values: ws.value, count: past + t)
         p.measure(.attentionScores) {
-            Attention.apply(query: ws.query, key: ws.key, value: ws.value, context: ws.context, tokens: t, prefix: past,
-                            configuration: c, workspace: ws)
+            for segment in segments {
+                let query = ws.query + segment.start * q, context = ws.context + segment.start * q
+                if let earlier = segment.after.map({ segments[$0] }) {
+                    // Keys and values of the earlier rows, then this segment's, contiguous.
+                    ws.joinedKey.update(from: ws.key + earlier.start * kv, count: earlier.count * kv)
+                    ws.joinedValue.update(from: ws.value + earlier.start * kv, count: earlier.count * kv)
+                    (ws.joinedKey + earlier.count * kv).update(from: ws.key + segment.start * kv, count: segment.count * kv)
+                    (ws.joinedValue + earlier.count * kv).update(from: ws.value + segment.start * kv, count: segment.count * kv)
+                    Attention.apply(query: query, key: ws.joinedKey, value: ws.joinedValue, context: context,
+                                    tokens: segment.count, prefix: earlier.count, configuration: c, workspace: ws)
+                } else {
+                    Attention.apply(query: query, key: ws.key + segment.start * kv, value: ws.value + segment.start * kv,
+                                    context: context, tokens: segment.count, configuration: c, workspace: ws)
+                }
+            }
         }
         p.measure(.observers) { observer?.observe(ws.context, tokens: t, inputSize: q, roles: [.attentionOutput]) }
         p.measure(.outputProjection) { Self.linear(ws.context, t, q, w.attentionOutput, nil, hidden, accumulate: true) }
@@ -103,5 +132,20 @@ public struct DecoderLayer: Sendable {
                             output: y, accumulate: accumulate)
             }
         }
+    }
+}
+
+/// Rows `start ..< start + count` of a packed block call (``DecoderLayer/forward(packed:segments:workspace:observer:)``):
+/// a whole sequence from position 0, or, with `after`, the continuation of the earlier segment
+/// `after` (itself a sequence start), at positions following it.
+public struct PackedSegment: Sendable, Equatable {
+    public var start: Int
+    public var count: Int
+    public var after: Int?
+
+    public init(start: Int, count: Int, after: Int? = nil) {
+        self.start = start
+        self.count = count
+        self.after = after
     }
 }

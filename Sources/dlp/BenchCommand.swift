@@ -3,19 +3,26 @@ import Evaluation
 import Kernels
 import Transformer
 
-/// `dlp bench gemm|forward ...`: GEMM throughput for LLM-shaped products, and the forward pass
-/// against it.
+/// `dlp bench gemm|forward|zeroshot ...`: GEMM throughput for LLM-shaped products, the forward
+/// pass against it, and zero-shot scoring with and without a question's shared prefix.
 struct BenchCommand: Command {
     static let name = "bench"
-    static let summary = "benchmarks: gemm (BLAS on LLM shapes), forward (model vs GEMM peak)"
+    static let summary = "benchmarks: gemm (BLAS on LLM shapes), forward (model vs GEMM peak), zeroshot (shared prefixes)"
     static let usage = """
         usage: dlp bench gemm [--threads N] [--tokens T] [--seconds S] [--json]
                dlp bench forward [--model MODEL] [--windows W] [--tokens T] [--threads N] [--json]
+               dlp bench zeroshot [--model MODEL] [--tasks T1,T2,...] [--limit N] [--threads N] [--json]
           gemm         Y = X·Wᵀ for the SmolLM2-135M and Qwen2.5-1.5B linear shapes, X [T, in],
                        next to the best square GEMM of the same run (ratio = shape / square)
           forward      full forward pass (blocks, LM head, log-softmax) on W windows of T tokens of
                        the C4 excerpt: tokens/s, effective GFLOP/s, ratio to the square GEMM peak of
                        the same run and threads, time per kernel, peak memory
+          zeroshot     the first N questions of each task scored with every sequence run whole,
+                       then with each question's common prefix run once (what `dlp eval` does):
+                       seconds, tokens per block per question, speed-up, largest log-likelihood
+                       difference and answers that differ
+          --tasks T    tasks for zeroshot (default all: the paper's seven)
+          --limit N    questions per task for zeroshot (default 100)
           --model M    model for forward (default smollm2-135m)
           --windows W  windows for forward (default 2)
           --threads N  OpenBLAS threads to measure (default: gemm 1 and 2, forward 2)
@@ -26,7 +33,7 @@ struct BenchCommand: Command {
 
     /// The benchmarks this verb knows.
     enum Benchmark: String, CaseIterable {
-        case gemm, forward
+        case gemm, forward, zeroshot
 
         static func parse(_ text: String) throws -> Benchmark {
             guard let value = Benchmark(rawValue: text) else {
@@ -43,6 +50,8 @@ struct BenchCommand: Command {
     let json: Bool
     let model: String
     let windows: Int
+    let tasks: [ZeroShotTask]
+    let limit: Int
 
     init(arguments: inout Arguments) throws {
         json = arguments.flag("--json")
@@ -57,14 +66,54 @@ struct BenchCommand: Command {
             }
             return value
         } ?? 0.5
-        benchmark = try Benchmark.parse(try arguments.positional("benchmark name (gemm, forward)"))
+        tasks = try arguments.option("--tasks") { text in
+            do { return try ZeroShotTask.parseList(text) } catch let error as ZeroShotError {
+                throw UsageError(error.description)
+            }
+        } ?? ZeroShotTask.paperTasks
+        limit = try arguments.option("--limit", positiveInt) ?? 100
+        benchmark = try Benchmark.parse(try arguments.positional("benchmark name (gemm, forward, zeroshot)"))
     }
 
     func run() throws {
         switch benchmark {
         case .gemm: runGEMM()
         case .forward: try runForward()
+        case .zeroshot: try runZeroShot()
         }
+    }
+
+    private func runZeroShot() throws {
+        let threads = threadCounts.count == 1 ? threadCounts[0] : .allAvailable
+        let directory = ZeroShotDataset.defaultDirectory(home: ModelReference.home())
+        let datasets = try tasks.map { task in
+            do { return try ZeroShotDataset(task: task, directory: directory, limit: limit) } catch let error as ZeroShotError {
+                throw UsageError("\(error.description); fetch the task files with `make assets`")
+            }
+        }
+        let checkpoint = try Checkpoint.open(model)
+        let languageModel = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: 2048)
+        FileHandle.standardError.write(Data("zero-shot: first \(limit) questions per task, \(threads)\n".utf8))
+        let r = try ZeroShotBenchmark.run(datasets: datasets, model: languageModel, tokenizer: try checkpoint.tokenizer(),
+                                          scorer: ZeroShotScorer(threads: threads), limit: limit) { t in
+            FileHandle.standardError.write(Data(String(format: "  %@ %.1f s whole, %.1f s shared\n", t.task.rawValue,
+                                                       t.wholeSeconds, t.sharedSeconds).utf8))
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(r), as: UTF8.self))
+            return
+        }
+        print("zero-shot scoring, \(checkpoint.url.lastPathComponent), \(r.threads) threads: every sequence whole vs shared prefix")
+        print(pad("task", 14) + " items  tokens/item whole → shared   seconds whole → shared  speed-up  max |Δll|  answers differ")
+        for t in r.tasks {
+            print(pad(t.task.rawValue, 14) + String(format: " %5d  %10.1f → %-8.1f  %12.1f → %-8.1f  %6.2f×  %9.1e  %d",
+                                                     t.items, t.wholeTokensPerItem, t.sharedTokensPerItem,
+                                                     t.wholeSeconds, t.sharedSeconds, t.speedup,
+                                                     t.maxLogLikelihoodDifference, t.differingAnswers))
+        }
+        print(String(format: "all tasks: %.2f× faster with shared prefixes", r.speedup))
     }
 
     private func runGEMM() {

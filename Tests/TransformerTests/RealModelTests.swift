@@ -81,4 +81,46 @@ import _TestSupport
         #expect(Array(before.storage[..<prefix]) == Array(after.storage[..<prefix]))
         #expect(Array(before.storage[prefix...]) != Array(after.storage[prefix...]))
     }
+
+    /// A packed call (two whole sequences, a prefix and two continuations of it) gives each row
+    /// what running its whole sequence alone gives: Qwen2 (biases, 2 query heads per key/value
+    /// head) and three blocks, with the prefix long enough to span two attention tiles.
+    @Test(.enabled(if: TestAssets.has(qwen)))
+    func packedSegmentsMatchWholeSequences() throws {
+        let model = try LanguageModel(checkpoint: try Checkpoint.openGGUF(Self.qwen), maxSequenceLength: 256)
+        let c = model.configuration, d = c.hiddenSize
+        let ids = (0..<200).map { Int32(($0 * 7919 + 11) % c.vocabularySize) }
+        let prefix = Array(ids[0..<70]), first = Array(ids[70..<83]), second = Array(ids[100..<101])
+        let loneA = Array(ids[120..<160]), loneB = Array(ids[160..<163])
+        // Packed rows: loneA | prefix | first (after prefix) | loneB | second (after prefix).
+        let pieces = [loneA, prefix, first, loneB, second]
+        var segments: [PackedSegment] = []
+        var row = 0
+        for (i, piece) in pieces.enumerated() {
+            segments.append(PackedSegment(start: row, count: piece.count, after: i == 2 || i == 4 ? 1 : nil))
+            row += piece.count
+        }
+        let workspace = BlockWorkspace(configuration: c, capacity: row, threads: ComputeThreads(2), tileRows: 32)
+        var packed = Matrix(rows: row, columns: d)
+        try packed.storage.withUnsafeMutableBufferPointer { pb in
+            for (segment, piece) in zip(segments, pieces) { try model.embed(piece, into: pb.baseAddress! + segment.start * d) }
+            for block in 0..<3 { try model.layer(block).forward(packed: pb.baseAddress!, segments: segments, workspace: workspace) }
+        }
+        func whole(_ tokens: [Int32]) throws -> Matrix {
+            var hidden = Matrix(rows: tokens.count, columns: d)
+            try hidden.storage.withUnsafeMutableBufferPointer { try model.embed(tokens, into: $0.baseAddress!) }
+            for block in 0..<3 { try model.layer(block).forward(&hidden, workspace: workspace) }
+            return hidden
+        }
+        // Each packed segment against the matching rows of its whole sequence.
+        let expected: [(Matrix, Int)] = [(try whole(loneA), 0), (try whole(prefix), 0), (try whole(prefix + first), prefix.count),
+                                         (try whole(loneB), 0), (try whole(prefix + second), prefix.count)]
+        for (segment, (reference, skip)) in zip(segments, expected) {
+            let got = packed.storage[(segment.start * d)..<((segment.start + segment.count) * d)]
+            let want = reference.storage[(skip * d)...]
+            let scale = want.map { abs($0) }.max() ?? 1
+            let worst = zip(got, want).map { abs($0 - $1) }.max() ?? .nan
+            #expect(worst <= 1e-5 * scale, "segment at row \(segment.start): max |Δ| \(worst) at scale \(scale)")
+        }
+    }
 }
