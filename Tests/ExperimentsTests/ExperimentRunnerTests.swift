@@ -171,4 +171,42 @@ final class FakeTool: ExperimentStepExecutor {
             }
         }
     }
+
+    @Test func cellsOfSeveralPlansAreShownSideBySide() throws {
+        try withFolder { folder in
+            let plan = try parsePlan(samplePlan, folder: folder)
+            try ExperimentRunner(plan: plan, directory: folder.appendingPathComponent("results")).run(executor: FakeTool())
+            let results = try ExperimentResults.collect(plan: plan, directory: folder.appendingPathComponent("results"))
+            let single = ResultsDocument(title: "R", notes: "", sections: [.init(planPath: "a.json", results: results)])
+            #expect(!single.render(chartFolder: "c").markdown.contains("different protocols"))
+            var full = results
+            full.plan = "full"
+            full.calibration = "c4 stream 128×2048 seed 0"
+            full.perplexityMaxWindows = nil
+            full.cells = full.cells.filter { $0.method == "wanda" }
+            let markdown = ResultsDocument(title: "R", notes: "", sections: [.init(planPath: "a.json", results: results),
+                                                                             .init(planPath: "b.json", results: full)])
+                .render(chartFolder: "c").markdown
+            let lines = markdown.components(separatedBy: "\n")
+            guard let start = lines.firstIndex(of: "## The same cells under different protocols") else {
+                Issue.record("no side-by-side section")
+                return
+            }
+            guard let wiki = lines[start...].firstIndex(of: "WikiText-2 perplexity:") else {
+                Issue.record("no WikiText-2 table in the side-by-side section")
+                return
+            }
+            let table = lines[(wiki + 2)...].prefix { $0.hasPrefix("|") }.filter { !$0.hasPrefix("|---") }
+            #expect(table.first?.contains("grid (c4 stream") == true && table.first?.contains("full (c4 stream 128×2048 seed 0; all windows)") == true)
+            // The dense row and every wanda cell, in both columns; the other pruners ran in one plan only.
+            let rows = table.dropFirst()
+            #expect(rows.first?.hasPrefix("| m | dense |") == true)
+            #expect(rows.dropFirst().count == results.cells.filter { $0.method == "wanda" && $0.perplexity["wikitext2"] != nil }.count)
+            for row in rows {
+                let values = row.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+                #expect(values.count == 8 && !values[5].isEmpty && values[5] == values[6], "\(row)")
+                #expect(!row.contains("magnitude"))
+            }
+        }
+    }
 }
