@@ -58,13 +58,18 @@ import Pruning
         #expect(outcome.sparseGPT?.dampingRaises == 0)
     }
 
-    @Test func sameInputsGiveBitIdenticalResults() throws {
+    /// The pruner's own thread count changes neither the mask nor the weights. The weights are
+    /// compared to 1e-6 rather than bit for bit: OpenBLAS's thread count is process-wide and tests
+    /// running beside this one (attention, evaluation) change it while it runs, which may change
+    /// the last bit of a GEMM inside the OBS update; within one `dlp prune` nothing else does.
+    @Test func sameInputsGiveTheSameMaskAndWeights() throws {
         let (w, x) = layer(rows: 17, columns: 136, tokens: 200, seed: 4)
         var a = w, b = w
         let ma = try SparseGPTPruner().prune(&a, hessian: hessian(x), target: .nm(zeros: 4, group: 8), name: "w", threads: .single)
         let mb = try SparseGPTPruner().prune(&b, hessian: hessian(x), target: .nm(zeros: 4, group: 8), name: "w", threads: ComputeThreads(4))
         #expect(ma.mask == mb.mask)
-        #expect(a == b)
+        let worst = zip(a.storage, b.storage).map { abs($0 - $1) }.max() ?? .nan
+        #expect(worst <= 1e-6, "max |Δw| \(worst)")
         try SparsityVerifier.verify(ma, weight: a, name: "w")
     }
 
