@@ -77,7 +77,7 @@ struct BenchCommand: Command {
 
     func run() throws {
         switch benchmark {
-        case .gemm: runGEMM()
+        case .gemm: try runGEMM()
         case .forward: try runForward()
         case .zeroshot: try runZeroShot()
         }
@@ -100,9 +100,7 @@ struct BenchCommand: Command {
                                                        t.wholeSeconds, t.sharedSeconds).utf8))
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(r), as: UTF8.self))
+            try printJSON(r)
             return
         }
         print("zero-shot scoring, \(checkpoint.url.lastPathComponent), \(r.threads) threads: every sequence whole vs shared prefix")
@@ -116,7 +114,7 @@ struct BenchCommand: Command {
         print(String(format: "all tasks: %.2f× faster with shared prefixes", r.speedup))
     }
 
-    private func runGEMM() {
+    private func runGEMM() throws {
         let core = BLASRuntime.coreName
         FileHandle.standardError.write(Data("OpenBLAS core: \(core); T = \(tokens)\n".utf8))
         let report = GEMMBenchmark.run(tokens: tokens, threadCounts: threadCounts, minimumSeconds: minimumSeconds) { m in
@@ -124,11 +122,7 @@ struct BenchCommand: Command {
             FileHandle.standardError.write(Data(line.utf8))
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            if let data = try? encoder.encode(report), let text = String(data: data, encoding: .utf8) {
-                print(text)
-            }
+            try printJSON(report)
             return
         }
         print("OpenBLAS core: \(report.coreName)")
@@ -158,9 +152,7 @@ struct BenchCommand: Command {
         FileHandle.standardError.write(Data("forward: \(windows) × \(tokens) tokens, \(threads), OpenBLAS core \(BLASRuntime.coreName)\n".utf8))
         let r = try ForwardBenchmark.run(model: model, windows: chunks, threads: threads)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(r), as: UTF8.self))
+            try printJSON(r)
             return
         }
         print("forward pass, \(r.model): \(r.windows) windows × \(r.tokens) tokens, \(r.threads) threads")

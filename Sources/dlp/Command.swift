@@ -1,3 +1,5 @@
+import Foundation
+
 /// One verb of the command-line tool. `parse` validates everything a run needs before any model
 /// is loaded; `run` does the work.
 protocol Command: Sendable {
@@ -80,4 +82,11 @@ func positiveInt(_ text: String) throws -> Int {
 func nonNegative(_ text: String) throws -> Double {
     guard let value = Double(text), value.isFinite, value >= 0 else { throw UsageError("expected a number ≥ 0") }
     return value
+}
+
+/// Prints `value` as indented JSON with sorted keys on stdout: the `--json` output of every verb.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }

@@ -72,9 +72,7 @@ struct EvalCommand: Command {
             bar?.update(step.done, of: step.total, unitsPerStep: Double(step.items) / Double(max(step.total, 1)))
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
         } else {
             print(Self.table(report, model: checkpoint.url.lastPathComponent))
         }

@@ -28,9 +28,7 @@ struct InspectCommand: Command {
         let checkpoint = try Checkpoint.open(model)
         let summary = ModelSummary(checkpoint, calibrationSamples: samples, calibrationSequenceLength: sequenceLength)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            try printJSON(summary)
         } else {
             print(Self.text(summary))
         }

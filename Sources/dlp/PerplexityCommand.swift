@@ -54,9 +54,7 @@ struct PerplexityCommand: Command {
             bar.update(step.done, of: step.total, unitsPerStep: step.tokensPerStep)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            try printJSON(result)
         } else {
             print("""
                 \(result.dataset) perplexity \(String(format: "%.4f", result.perplexity))  (\(checkpoint.url.lastPathComponent))
