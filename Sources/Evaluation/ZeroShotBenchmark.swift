@@ -31,12 +31,13 @@ public enum ZeroShotBenchmark {
         public var speedup: Double
     }
 
-    /// Scores the first `limit` questions of each dataset both ways (whole first).
+    /// Scores every question of each dataset both ways (whole first); read the datasets with a
+    /// `limit` to bench the first questions only.
     public static func run(datasets: [ZeroShotDataset], model: LanguageModel, tokenizer: any Tokenizer,
-                           scorer: ZeroShotScorer, limit: Int, report line: (TaskReport) -> Void = { _ in }) throws -> Report {
+                           scorer: ZeroShotScorer, report line: (TaskReport) -> Void = { _ in }) throws -> Report {
         var tasks: [TaskReport] = []
         for dataset in datasets {
-            let items = Array(dataset.items.prefix(limit))
+            let items = dataset.items
             var runs: [(results: [ZeroShotItemResult], seconds: Double, rows: Int)] = []
             for shares in [false, true] {
                 var variant = scorer

@@ -151,13 +151,12 @@ public struct ZeroShotScorer: Sendable {
                 throw ZeroShotError.tokenOutOfRange(token: bad, vocabularySize: c.vocabularySize)
             }
         }
+        // A request with nothing to score (no continuation token left in the window) keeps this.
+        let unscored = Score(logLikelihood: 0, greedy: true, tokens: 0)
         var scores = [Score?](repeating: nil, count: requests.count)
-        for (index, request) in requests.enumerated() where request.input(maxLength: maxLength).scoredCount == 0 {
-            scores[index] = Score(logLikelihood: 0, greedy: true, tokens: 0)
-        }
         var all = prefixGroups(for: requests, groups: groups)
         let longest = all.flatMap { g in g.branches.map { g.prefix.count + $0.tokens.count } }.max() ?? 0
-        guard longest > 0 else { return scores.map { $0 ?? Score(logLikelihood: 0, greedy: true, tokens: 0) } }
+        guard longest > 0 else { return scores.map { $0 ?? unscored } }
         guard longest <= model.maxSequenceLength else {
             throw ZeroShotError.sequenceTooLong(tokens: longest, modelLimit: model.maxSequenceLength)
         }
@@ -223,7 +222,7 @@ public struct ZeroShotScorer: Sendable {
             done += rows
             progress(Progress(done: done, total: total))
         }
-        return scores.map { $0 ?? Score(logLikelihood: 0, greedy: true, tokens: 0) }
+        return scores.map { $0 ?? unscored }
     }
 
     /// Questions packed into one block call: their segments (prefix, then the branches that
