@@ -11,7 +11,7 @@ struct BenchCommand: Command {
     static let usage = """
         usage: dlp bench gemm [--threads N] [--tokens T] [--seconds S] [--json]
                dlp bench forward [--model MODEL] [--windows W] [--tokens T] [--threads N] [--json]
-               dlp bench zeroshot [--model MODEL] [--tasks T1,T2,...] [--limit N] [--threads N] [--json]
+               dlp bench zeroshot [--model MODEL] [--tasks T1,T2,...] [--limit N] [--data-dir DIR] [--threads N] [--json]
           gemm         Y = X·Wᵀ for the SmolLM2-135M and Qwen2.5-1.5B linear shapes, X [T, in],
                        next to the best square GEMM of the same run (ratio = shape / square)
           forward      full forward pass (blocks, LM head, log-softmax) on W windows of T tokens of
@@ -23,9 +23,10 @@ struct BenchCommand: Command {
                        difference and answers that differ
           --tasks T    tasks for zeroshot (default all: the paper's seven)
           --limit N    questions per task for zeroshot (default 100)
+          --data-dir D where <task>.jsonl live for zeroshot (default: $DLP_HOME/data/zeroshot)
           --model M    model for forward (default smollm2-135m)
           --windows W  windows for forward (default 2)
-          --threads N  OpenBLAS threads to measure (default: gemm 1 and 2, forward 2)
+          --threads N  OpenBLAS threads to measure (default: gemm 1 and 2, forward 2, zeroshot all)
           --tokens T   rows of X / window length (default 2048)
           --seconds S  minimum timing per product, seconds (default 0.5)
           --json       machine-readable report on stdout
@@ -52,6 +53,7 @@ struct BenchCommand: Command {
     let windows: Int
     let tasks: [ZeroShotTask]
     let limit: Int
+    let dataDirectory: URL
 
     init(arguments: inout Arguments) throws {
         json = arguments.flag("--json")
@@ -66,11 +68,8 @@ struct BenchCommand: Command {
             }
             return value
         } ?? 0.5
-        tasks = try arguments.option("--tasks") { text in
-            do { return try ZeroShotTask.parseList(text) } catch let error as ZeroShotError {
-                throw UsageError(error.description)
-            }
-        } ?? ZeroShotTask.paperTasks
+        tasks = try arguments.option("--tasks", zeroShotTaskList) ?? ZeroShotTask.paperTasks
+        dataDirectory = try zeroShotDataDirectory(&arguments)
         limit = try arguments.option("--limit", positiveInt) ?? 100
         benchmark = try Benchmark.parse(try arguments.positional("benchmark name (gemm, forward, zeroshot)"))
     }
@@ -85,17 +84,16 @@ struct BenchCommand: Command {
 
     private func runZeroShot() throws {
         let threads = threadCounts.count == 1 ? threadCounts[0] : .allAvailable
-        let directory = ZeroShotDataset.defaultDirectory(home: ModelReference.home())
         let datasets = try tasks.map { task in
-            do { return try ZeroShotDataset(task: task, directory: directory, limit: limit) } catch let error as ZeroShotError {
-                throw UsageError("\(error.description); fetch the task files with `make assets`")
+            do { return try ZeroShotDataset(task: task, directory: dataDirectory, limit: limit) } catch let error as ZeroShotError {
+                throw UsageError(error.description)
             }
         }
         let checkpoint = try Checkpoint.open(model)
         let languageModel = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: 2048)
         FileHandle.standardError.write(Data("zero-shot: first \(limit) questions per task, \(threads)\n".utf8))
         let r = try ZeroShotBenchmark.run(datasets: datasets, model: languageModel, tokenizer: try checkpoint.tokenizer(),
-                                          scorer: ZeroShotScorer(threads: threads), limit: limit) { t in
+                                          scorer: ZeroShotScorer(threads: threads)) { t in
             FileHandle.standardError.write(Data(String(format: "  %@ %.1f s whole, %.1f s shared\n", t.task.rawValue,
                                                        t.wholeSeconds, t.sharedSeconds).utf8))
         }

@@ -34,17 +34,12 @@ struct EvalCommand: Command {
         json = arguments.flag("--json")
         let items = arguments.flag("--items")
         if items && !json { throw UsageError("--items needs --json") }
-        tasks = try arguments.option("--tasks") { text in
-            do { return try ZeroShotTask.parseList(text) } catch let error as ZeroShotError {
-                throw UsageError(error.description)
-            }
-        } ?? ZeroShotTask.paperTasks
+        tasks = try arguments.option("--tasks", zeroShotTaskList) ?? ZeroShotTask.paperTasks
         let limit = try arguments.option("--limit", positiveInt)
         let maxLength = try arguments.option("--max-length", positiveInt) ?? 2048
         guard maxLength >= 2 else { throw UsageError("--max-length must be at least 2") }
         let threads = try arguments.option("--threads", positiveInt).map(ComputeThreads.init) ?? .allAvailable
-        directory = try arguments.option("--data-dir").map { URL(fileURLWithPath: $0) }
-            ?? ZeroShotDataset.defaultDirectory(home: ModelReference.home())
+        directory = try zeroShotDataDirectory(&arguments)
         for task in tasks {
             let file = ZeroShotDataset.url(for: task, in: directory)
             guard FileManager.default.isReadableFile(atPath: file.path) else {
@@ -100,4 +95,17 @@ struct EvalCommand: Command {
         lines.append(String(format: "%.1f s, %d threads, max length %d%@", report.seconds, report.threads, report.maxLength, limit))
         return lines.joined(separator: "\n")
     }
+}
+
+/// A `--tasks` value: `all`, `everything` or a comma-separated list of zero-shot tasks.
+func zeroShotTaskList(_ text: String) throws -> [ZeroShotTask] {
+    do { return try ZeroShotTask.parseList(text) } catch let error as ZeroShotError {
+        throw UsageError(error.description)
+    }
+}
+
+/// The `--data-dir` option: where `<task>.jsonl` live (default `$DLP_HOME/data/zeroshot`).
+func zeroShotDataDirectory(_ arguments: inout Arguments) throws -> URL {
+    try arguments.option("--data-dir").map { URL(fileURLWithPath: $0) }
+        ?? ZeroShotDataset.defaultDirectory(home: ModelReference.home())
 }

@@ -68,6 +68,14 @@ struct ZeroShotTaskTests {
         #expect(throws: ZeroShotError.self) { try ZeroShotTask.parseList("boolq,nope") }
         #expect(try ZeroShotTask.parseList("all") == ZeroShotTask.paperTasks)
         #expect(try ZeroShotTask.parseList("rte,boolq,rte") == [.rte, .boolq])
+        // A missing or empty task file names its path (what `dlp eval` and `dlp bench zeroshot --data-dir` report).
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zeroshot-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let rte = folder.appendingPathComponent("rte.jsonl").path
+        #expect(throws: ZeroShotError.missingTaskFile(path: rte, task: "rte")) { try ZeroShotDataset(task: .rte, directory: folder) }
+        try Data("\n\n".utf8).write(to: URL(fileURLWithPath: rte))
+        #expect(throws: ZeroShotError.emptyTask(path: rte)) { try ZeroShotDataset(task: .rte, directory: folder) }
     }
 
     @Test("acc, acc_norm (first index on ties), LAMBADA greedy accuracy and the paper mean")
