@@ -53,7 +53,13 @@ public struct ResultsDocument {
                                              + cells.flatMap { $0.perplexity.keys.sorted(by: datasetOrder) })
                 let columns = orderedColumns(cells)
                 let rows = orderedUnique(cells.map(RowKey.init))
-                for dataset in datasets {
+                if columns.isEmpty {
+                    // Only the dense model has finished: say so rather than print a table without columns.
+                    let measured = datasets.compactMap { d in dense?.perplexity[d].map { "\(datasetTitle(d)) \(fmtPPL($0.perplexity))" } }
+                    if !measured.isEmpty { md += ["Dense perplexity: " + measured.joined(separator: ", ") + ".", ""] }
+                    md += ["No pruned cell of this model has finished yet.", ""]
+                }
+                for dataset in datasets where !columns.isEmpty {
                     md += ["\(datasetTitle(dataset)) perplexity (lower is better):", ""]
                     md.append("| method | allocation | " + columns.map(\.label).joined(separator: " | ") + " |")
                     md.append("|---|---|" + columns.map { _ in "---:|" }.joined())

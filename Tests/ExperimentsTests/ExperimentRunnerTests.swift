@@ -172,6 +172,21 @@ final class FakeTool: ExperimentStepExecutor {
         }
     }
 
+    @Test func modelWithOnlyItsDenseResultsSaysSo() throws {
+        try withFolder { folder in
+            let plan = try parsePlan(samplePlan, folder: folder)
+            try ExperimentRunner(plan: plan, directory: folder.appendingPathComponent("results")).run(executor: FakeTool())
+            var results = try ExperimentResults.collect(plan: plan, directory: folder.appendingPathComponent("results"))
+            let dense = try #require(results.dense.first?.perplexity["wikitext2"]?.perplexity)
+            results.cells = []
+            let markdown = ResultsDocument(title: "R", notes: "", sections: [.init(planPath: "a.json", results: results)])
+                .render(chartFolder: "c").markdown
+            #expect(markdown.contains("Dense perplexity: WikiText-2 \(String(format: "%.2f", dense))."))
+            #expect(markdown.contains("No pruned cell of this model has finished yet."))
+            #expect(!markdown.contains("| method | allocation |"))
+        }
+    }
+
     @Test func cellsOfSeveralPlansAreShownSideBySide() throws {
         try withFolder { folder in
             let plan = try parsePlan(samplePlan, folder: folder)
