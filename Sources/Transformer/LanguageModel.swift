@@ -34,6 +34,23 @@ public final class LanguageModel: Sendable {
         self.blockWeights = blockWeights ?? { try checkpoint.block($0) }
     }
 
+    /// The same model with its blocks taken from `blockWeights` (a pruned model): the decoded
+    /// embedding, LM head, final norm and rotary tables are shared, not decoded again.
+    public func replacingBlocks(_ blockWeights: @escaping @Sendable (Int) throws -> BlockWeights) -> LanguageModel {
+        LanguageModel(sharing: self, blockWeights: blockWeights)
+    }
+
+    private init(sharing other: LanguageModel, blockWeights: @escaping @Sendable (Int) throws -> BlockWeights) {
+        checkpoint = other.checkpoint
+        configuration = other.configuration
+        maxSequenceLength = other.maxSequenceLength
+        rotary = other.rotary
+        embedding = other.embedding
+        head = other.head
+        finalNorm = other.finalNorm
+        self.blockWeights = blockWeights
+    }
+
     /// Block `index`, decoded from the checkpoint (or taken from the replacement weights).
     public func layer(_ index: Int) throws -> DecoderLayer {
         DecoderLayer(weights: try blockWeights(index), configuration: configuration, rotary: rotary,

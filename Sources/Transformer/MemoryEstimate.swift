@@ -9,17 +9,28 @@
 ///   scored);
 /// - SparseGPT's Hessians, one per distinct linear input: `D²` (q/k/v), `(H·d)²` (o),
 ///   `D²` (gate/up), `F²` (down);
-/// - the token embedding in `Float`, `V·D` (needed to embed the calibration tokens);
+/// - the token embedding in `Float`, `V·D` (needed to embed the calibration tokens), and the LM
+///   head, another `V·D`, when the checkpoint stores one (untied; the Qwen2.5 GGUFs do);
 /// - the memory-mapped model file, `mappedModel` bytes: its pages are clean and evictable, but a
 ///   run touches all of them, so they count in the resident set the tool reports;
 /// - `runtime`, a fixed 48 MiB for the Swift runtime, OpenBLAS buffers and the tokenizer (the
 ///   resident set of `dlp prune` on SmolLM2-135M before its first block is about 40 MiB);
-/// - export, after the calibration buffers are freed: `2·V·D` floats (the largest tensor being
-///   converted and written).
+/// - export, after the calibration buffers are freed: one pruned block in `Float` (GGUF keeps the
+///   other tensors' stored bytes), plus `V·D` floats when safetensors are written (the
+///   embedding or head, decoded to be written as `Float`).
 ///
-/// `total = runtime + mappedModel + embedding + max(calibration working set, export)`. Checked on
-/// SmolLM2-135M: 128 × 2048 calibration, estimate 922 MiB, measured peak 923 MiB; 4 × 512,
-/// estimate 466 MiB, measured 411 MiB exporting GGUF and 514 MiB exporting GGUF and safetensors.
+/// `total = runtime + mappedModel + embedding + head + max(calibration working set, export)`.
+/// Checked against the peak resident set (`/usr/bin/time -v`, `dlp prune --method wanda
+/// --allocation uniform`):
+///
+/// | model, calibration | exports | estimate | measured |
+/// |---|---|---:|---:|
+/// | Qwen2.5-Coder-1.5B (untied head), 32 × 512 | GGUF | 3.64 GiB | 3.52 GiB |
+/// | Qwen2.5-Coder-0.5B (untied head), 32 × 512 | GGUF | 1.81 GiB | 1.79 GiB |
+/// | Qwen2.5-Coder-0.5B, 32 × 512 | GGUF + safetensors | 2.08 GiB | 2.04 GiB |
+/// | SmolLM2-135M (tied), 4 × 512 | GGUF | 305 MiB | 302 MiB |
+/// | SmolLM2-135M, 4 × 512 | GGUF + safetensors | 371 MiB | 405 MiB |
+/// | SmolLM2-135M, 128 × 2048 | GGUF + safetensors | 922 MiB | 923 MiB (calibration phase) |
 /// `dlp prune --evaluate` adds the evaluation's own activations (up to its 2 GiB budget), which
 /// this does not count.
 public struct MemoryEstimate: Sendable, Codable, Equatable {
@@ -28,6 +39,8 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
     public var blockWeights: Int
     public var hessians: Int
     public var embedding: Int
+    /// The untied LM head in `Float`; 0 when it is the embedding.
+    public var head: Int
     public var mappedModel: Int
     public var runtime: Int
     public var export: Int
@@ -36,11 +49,12 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
     public var calibrationWorkingSet: Int { calibrationActivations + forwardScratch + blockWeights + hessians }
 
     /// Estimated peak resident memory.
-    public var total: Int { runtime + mappedModel + embedding + max(calibrationWorkingSet, export) }
+    public var total: Int { runtime + mappedModel + embedding + head + max(calibrationWorkingSet, export) }
 
     /// The estimate for `samples` sequences of `sequenceLength` tokens; `mappedModelBytes` is the
-    /// size of the checkpoint's files.
-    public init(configuration c: ModelConfiguration, samples: Int, sequenceLength t: Int, mappedModelBytes: Int = 0) {
+    /// size of the checkpoint's files; `exportsSafetensors`, whether the run writes safetensors.
+    public init(configuration c: ModelConfiguration, samples: Int, sequenceLength t: Int, mappedModelBytes: Int = 0,
+                exportsSafetensors: Bool = true) {
         let f = MemoryLayout<Float>.size
         let q = c.headCount * c.headDimension, kv = c.keyValueHeadCount * c.headDimension
         calibrationActivations = (samples + 1) * t * c.hiddenSize * f
@@ -48,8 +62,9 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
         blockWeights = 2 * c.parametersPerBlock * f
         hessians = (2 * c.hiddenSize * c.hiddenSize + q * q + c.intermediateSize * c.intermediateSize) * f
         embedding = c.vocabularySize * c.hiddenSize * f
+        head = c.tiedEmbeddings ? 0 : embedding
         mappedModel = mappedModelBytes
         runtime = 48 << 20
-        export = 2 * c.vocabularySize * c.hiddenSize * f
+        export = (c.parametersPerBlock + (exportsSafetensors ? c.vocabularySize * c.hiddenSize : 0)) * f
     }
 }

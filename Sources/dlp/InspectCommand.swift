@@ -48,7 +48,7 @@ struct InspectCommand: Command {
               parameters        \(formatCount(s.parameterCount)) (\(formatCount(s.prunableParameterCount)) in block linears, prunable)
               pruning memory    \(formatBytes(s.pruningMemoryBytes)) for \(s.calibrationSamples) × \(s.calibrationSequenceLength) calibration tokens:
                                 activations \(formatBytes(m.calibrationActivations)), scratch \(formatBytes(m.forwardScratch)), \
-            block weights \(formatBytes(m.blockWeights)), Hessians \(formatBytes(m.hessians)), embedding \(formatBytes(m.embedding)),
+            block weights \(formatBytes(m.blockWeights)), Hessians \(formatBytes(m.hessians)), embedding \(formatBytes(m.embedding))\(m.head > 0 ? ", LM head \(formatBytes(m.head))" : ""),
                                 mapped model file \(formatBytes(m.mappedModel)), runtime \(formatBytes(m.runtime)); export \(formatBytes(m.export)) after calibration
             """
     }

@@ -103,7 +103,8 @@ struct PruneCommand: Command {
         }
         let calibration = options.calibration.settings
         let estimate = MemoryEstimate(configuration: c, samples: calibration.samples, sequenceLength: calibration.sequenceLength,
-                                      mappedModelBytes: ModelSummary.diskSize(checkpoint.url))
+                                      mappedModelBytes: ModelSummary.diskSize(checkpoint.url),
+                                      exportsSafetensors: formats.contains("safetensors"))
         let physical = Int(ProcessInfo.processInfo.physicalMemory)
         if estimate.total > physical * 9 / 10 {
             throw UsageError("this run needs about \(formatBytes(estimate.total)) (calibration activations \(formatBytes(estimate.calibrationActivations))), more than 90% of the machine's \(formatBytes(physical)); lower --samples or --seqlen")
@@ -142,8 +143,9 @@ struct PruneCommand: Command {
             try pipeline.prune(targets: targets, pruner: pruner, store: store) { bar.update($0.block, of: $0.blocks, unitsPerStep: Double($0.tokensPerBlock) / Double($0.blocks)) }
         }
 
-        let pruned = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: evaluation.sequenceLength,
-                                       blockWeights: { try store.load($0) })
+        // The dense model's embedding and head are shared: a second decoded copy would be the
+        // largest allocation of the run for a big-vocabulary model.
+        let pruned = model.replacingBlocks { try store.load($0) }
         var evaluationRecords = [PruningManifest.Evaluation]()
         for dataset in evaluations {
             let bar = ProgressBar(label: "pruned \(dataset.name)", unit: "tok")

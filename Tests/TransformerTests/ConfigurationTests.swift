@@ -172,3 +172,28 @@ func ggufTensors(_ c: ModelConfiguration) -> [TensorInfo] {
         }
     }
 }
+
+@Suite struct MemoryEstimateTests {
+    /// Qwen2.5-1.5B's shapes, with the LM head stored separately or tied to the embedding.
+    func qwen(tied: Bool) -> ModelConfiguration {
+        ModelConfiguration(architecture: .qwen2, layerCount: 28, hiddenSize: 1536, intermediateSize: 8960,
+                           headCount: 12, keyValueHeadCount: 2, headDimension: 128, vocabularySize: 151_936,
+                           rmsNormEpsilon: 1e-6, ropeTheta: 1e6, contextLength: 32768, tiedEmbeddings: tied)
+    }
+
+    @Test func untiedHeadIsCountedOnce() {
+        let tied = MemoryEstimate(configuration: qwen(tied: true), samples: 32, sequenceLength: 512, mappedModelBytes: 1 << 30)
+        let untied = MemoryEstimate(configuration: qwen(tied: false), samples: 32, sequenceLength: 512, mappedModelBytes: 1 << 30)
+        let vd = 151_936 * 1536 * MemoryLayout<Float>.size
+        #expect(tied.head == 0 && tied.embedding == vd)
+        #expect(untied.head == vd)
+        #expect(untied.total - tied.total == vd)
+        // Writing only GGUF copies the embedding and head as stored; safetensors decodes them.
+        let ggufOnly = MemoryEstimate(configuration: qwen(tied: false), samples: 32, sequenceLength: 512, mappedModelBytes: 1 << 30,
+                                      exportsSafetensors: false)
+        #expect(untied.export - ggufOnly.export == vd)
+        // The total is the sum of its parts, with calibration and export not resident together.
+        #expect(untied.total == untied.runtime + untied.mappedModel + untied.embedding + untied.head
+                + max(untied.calibrationActivations + untied.forwardScratch + untied.blockWeights + untied.hessians, untied.export))
+    }
+}

@@ -61,6 +61,35 @@ import _TestSupport
         #expect(difference <= 1e-5 * scale, "\(model): max |Δ| \(difference) at scale \(scale)")
     }
 
+    /// A model whose blocks are replaced (how `dlp prune` evaluates the pruned model) runs the
+    /// replacement blocks and gives the logits of a model built from scratch with them; Qwen2.5's
+    /// GGUF stores a separate LM head, which is shared rather than decoded again.
+    @Test(.enabled(if: TestAssets.has(qwen)))
+    func replacedBlocksMatchAFreshModel() throws {
+        let checkpoint = try Checkpoint.openGGUF(Self.qwen)
+        let dense = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: 16)
+        let halved: @Sendable (Int) throws -> BlockWeights = { index in
+            var weights = try checkpoint.block(index)
+            var gate = weights[linear: .gate]
+            gate.storage = gate.storage.map { $0 * 0.5 }
+            weights[linear: .gate] = gate
+            return weights
+        }
+        let replaced = dense.replacingBlocks(halved)
+        let fresh = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: 16, blockWeights: halved)
+        let c = checkpoint.configuration, tokens: [Int32] = [9707, 11, 1879, 0, 576, 3974, 13]
+        func run(_ model: LanguageModel) throws -> Matrix {
+            var hidden = Matrix(rows: tokens.count, columns: c.hiddenSize)
+            try hidden.storage.withUnsafeMutableBufferPointer { try model.embed(tokens, into: $0.baseAddress!) }
+            let workspace = BlockWorkspace(configuration: c, capacity: tokens.count, threads: .single)
+            for block in 0..<2 { try model.layer(block).forward(&hidden, workspace: workspace) }
+            return hidden.storage.withUnsafeBufferPointer { model.logits($0.baseAddress!, rows: Array(0..<tokens.count)) }
+        }
+        let a = try run(replaced), b = try run(fresh), original = try run(dense)
+        #expect(a.storage == b.storage)
+        #expect(a.storage != original.storage)
+    }
+
     /// Causality: changing the last token changes no earlier position's output.
     @Test(.enabled(if: TestAssets.has(smol)))
     func blocksAreCausal() throws {
