@@ -35,10 +35,12 @@ public struct LineChart: Sendable {
 
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 
-    /// The chart as an SVG document (640 × 400).
+    /// The chart as an SVG document: 640 × 400, wider when a legend label needs the room (about
+    /// 7 px per character at the 12 px font).
     public var svg: String {
-        let width = 640.0, height = 400.0
-        let left = 70.0, right = 170.0, top = 40.0, bottom = 55.0
+        let longestLabel = series.map(\.label.count).max() ?? 0
+        let left = 70.0, right = max(170.0, 50 + 7 * Double(longestLabel)), top = 40.0, bottom = 55.0
+        let width = left + 400 + right, height = 400.0
         let plotW = width - left - right, plotH = height - top - bottom
         let points = series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite && (!logY || $0.y > 0) }
         var xs = points.map(\.x), ys = points.map { logY ? log10($0.y) : $0.y }

@@ -225,3 +225,22 @@ final class FakeTool: ExperimentStepExecutor {
         }
     }
 }
+
+@Suite struct LineChartTests {
+    func width(_ svg: String) -> Double? {
+        guard let range = svg.range(of: #"width="(\d+)""#, options: .regularExpression) else { return nil }
+        return Double(svg[range].dropFirst(7).dropLast())
+    }
+
+    @Test func legendLabelsFitInTheImage() throws {
+        let points = [(x: 0.0, y: 1.0), (x: 1.0, y: 2.0)]
+        let short = LineChart(title: "t", xLabel: "x", yLabel: "y", series: [.init(label: "uniform", points: points)])
+        #expect(width(short.svg) == 640)
+        let label = "DLP (α=0.15, median) with a longer label"
+        let long = LineChart(title: "t", xLabel: "x", yLabel: "y", series: [.init(label: label, points: points)])
+        let svg = long.svg
+        let w = try #require(width(svg))
+        // The legend text starts 40 px right of a 400 px plot that starts at 70 px.
+        #expect(70 + 400 + 40 + 7 * Double(label.count) <= w)
+    }
+}
