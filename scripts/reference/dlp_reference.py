@@ -61,6 +61,12 @@ Usage:
   python3 scripts/reference/dlp_reference.py --model ~/.cache/dlp/models/smollm2-135m.gguf \\
       --calibration /tmp/cal-32x2048.json --sparsity 0.7 --alpha 0.15 --eval-windows 32 \\
       --out Tests/Fixtures/pruning/reference-smollm2-135m-32x2048.json
+  python3 scripts/reference/dlp_reference.py --model ~/.cache/dlp/models/qwen2.5-coder-0.5b.gguf \\
+      --calibration /tmp/qwen-cal-8x512.json --sparsity 0.7 --alpha 0.15 --eval-windows 8 \\
+      --allocations dense,uniform,dlp_median,owl \\
+      --out Tests/Fixtures/pruning/reference-qwen2.5-coder-0.5b-8x512-wanda.json
+  (the calibration files come from `dlp calibration MODEL --samples 8 --seqlen 512 --output FILE`;
+  transformers needs `accelerate` to read a GGUF file)
 """
 import argparse, hashlib, json, math, os, platform, resource, sys, time
 from pathlib import Path
