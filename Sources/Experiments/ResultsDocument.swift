@@ -157,8 +157,9 @@ public struct ResultsDocument {
     }
 
     /// Cells that several plans ran (same model, pruner, allocation and sparsity or pattern,
-    /// measured on the same dataset), one column per plan, so that protocols (calibration size,
-    /// evaluation windows) can be compared on the same settings.
+    /// measured on the same dataset), one table per dataset and model with one column per plan
+    /// that ran such a cell, so that protocols (calibration size and seed, evaluation windows) can
+    /// be compared on the same settings.
     func sideBySide() -> [String] {
         struct Key: Hashable { var model, method, allocation, column: String }
         func key(_ e: ExperimentResults.Entry) -> Key {
@@ -173,30 +174,32 @@ public struct ResultsDocument {
                 Dictionary((s.results.dense + s.results.cells).filter { $0.perplexity[dataset] != nil }.map { (key($0), $0) },
                            uniquingKeysWith: { a, _ in a })
             }
-            let keys = orderedUnique(perPlan.flatMap { $0.keys.sorted { "\($0)" < "\($1)" } })
+            let shared = orderedUnique(perPlan.flatMap { $0.keys.sorted { "\($0)" < "\($1)" } })
                 .filter { k in perPlan.filter { $0[k] != nil }.count >= 2 }
-            let planIndices = sections.indices.filter { i in keys.contains { perPlan[i][$0] != nil } }
-            guard keys.contains(where: { $0.method != "dense" }) else { continue }
-            if md.isEmpty {
-                md += ["## The same cells under different protocols", "",
-                       "Cells run by more than one plan, one column per plan (its calibration and evaluation windows).", ""]
+            for model in orderedUnique(shared.map(\.model)).sorted() {
+                let keys = shared.filter { $0.model == model }
+                guard keys.contains(where: { $0.method != "dense" }) else { continue }
+                let planIndices = sections.indices.filter { i in keys.contains { perPlan[i][$0] != nil } }
+                if md.isEmpty {
+                    md += ["## The same cells under different protocols", "",
+                           "Cells run by more than one plan, one table per model and dataset, one column per plan (its calibration and evaluation windows).", ""]
+                }
+                md += ["\(datasetTitle(dataset)) perplexity, \(model):", ""]
+                md.append("| method | allocation | sparsity | " + planIndices.map { i in
+                    let r = sections[i].results
+                    return "\(r.plan) (\(r.calibration); \(r.perplexityMaxWindows.map { "first \($0) windows" } ?? "all windows"))"
+                }.joined(separator: " | ") + " |")
+                md.append("|---|---|---|" + planIndices.map { _ in "---:|" }.joined())
+                let ordered = keys.sorted { a, b in
+                    (a.method == "dense" ? 0 : 1, a.method, a.column, a.allocation) < (b.method == "dense" ? 0 : 1, b.method, b.column, b.allocation)
+                }
+                for k in ordered {
+                    md.append("| \(k.method) | \(k.allocation) | \(k.column) | "
+                              + planIndices.map { i in perPlan[i][k]?.perplexity[dataset].map { fmtPPL($0.perplexity) } ?? "" }
+                                  .joined(separator: " | ") + " |")
+                }
+                md.append("")
             }
-            md += ["\(datasetTitle(dataset)) perplexity:", ""]
-            md.append("| model | method | allocation | sparsity | " + planIndices.map { i in
-                let r = sections[i].results
-                return "\(r.plan) (\(r.calibration); \(r.perplexityMaxWindows.map { "first \($0) windows" } ?? "all windows"))"
-            }.joined(separator: " | ") + " |")
-            md.append("|---|---|---|---|" + planIndices.map { _ in "---:|" }.joined())
-            let ordered = keys.sorted { a, b in
-                (a.model, a.method == "dense" ? 0 : 1, a.method, a.column, a.allocation)
-                    < (b.model, b.method == "dense" ? 0 : 1, b.method, b.column, b.allocation)
-            }
-            for k in ordered {
-                md.append("| \(k.model) | \(k.method) | \(k.allocation) | \(k.column) | "
-                          + planIndices.map { i in perPlan[i][k]?.perplexity[dataset].map { fmtPPL($0.perplexity) } ?? "" }
-                              .joined(separator: " | ") + " |")
-            }
-            md.append("")
         }
         return md
     }

@@ -207,7 +207,7 @@ final class FakeTool: ExperimentStepExecutor {
                 Issue.record("no side-by-side section")
                 return
             }
-            guard let wiki = lines[start...].firstIndex(of: "WikiText-2 perplexity:") else {
+            guard let wiki = lines[start...].firstIndex(of: "WikiText-2 perplexity, m:") else {
                 Issue.record("no WikiText-2 table in the side-by-side section")
                 return
             }
@@ -215,12 +215,31 @@ final class FakeTool: ExperimentStepExecutor {
             #expect(table.first?.contains("grid (c4 stream") == true && table.first?.contains("full (c4 stream 128×2048 seed 0; all windows)") == true)
             // The dense row and every wanda cell, in both columns; the other pruners ran in one plan only.
             let rows = table.dropFirst()
-            #expect(rows.first?.hasPrefix("| m | dense |") == true)
+            #expect(rows.first?.hasPrefix("| dense |") == true)
             #expect(rows.dropFirst().count == results.cells.filter { $0.method == "wanda" && $0.perplexity["wikitext2"] != nil }.count)
             for row in rows {
                 let values = row.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-                #expect(values.count == 8 && !values[5].isEmpty && values[5] == values[6], "\(row)")
+                #expect(values.count == 7 && !values[4].isEmpty && values[4] == values[5], "\(row)")
                 #expect(!row.contains("magnitude"))
+            }
+
+            // A second model run by two other plans gets its own table with only those plans' columns.
+            func renamed(_ r: ExperimentResults, plan: String, model: String) -> ExperimentResults {
+                var r = r
+                r.plan = plan
+                r.dense = r.dense.map { var e = $0; e.model = model; return e }
+                r.cells = r.cells.map { var e = $0; e.model = model; return e }
+                return r
+            }
+            let two = ResultsDocument(title: "R", notes: "", sections: [
+                .init(planPath: "a.json", results: results), .init(planPath: "b.json", results: full),
+                .init(planPath: "c.json", results: renamed(results, plan: "seed1", model: "n")),
+                .init(planPath: "d.json", results: renamed(full, plan: "seed2", model: "n")),
+            ]).render(chartFolder: "c").markdown.components(separatedBy: "\n")
+            for (model, plans, others) in [("m", ["grid (", "full ("], ["seed1", "seed2"]), ("n", ["seed1 (", "seed2 ("], ["grid", "full"])] {
+                let title = try #require(two.firstIndex(of: "WikiText-2 perplexity, \(model):"), "no table for \(model)")
+                let header = two[title + 2]
+                #expect(plans.allSatisfy(header.contains) && !others.contains(where: header.contains), "\(model): \(header)")
             }
         }
     }
