@@ -21,6 +21,12 @@ struct UsageError: Error, CustomStringConvertible {
     init(_ message: String) { description = message }
 }
 
+/// A failure while running (exit status 1), with a message that says what to do.
+struct RuntimeError: Error, CustomStringConvertible {
+    var description: String
+    init(_ message: String) { description = message }
+}
+
 /// The arguments after the verb, consumed flag by flag; whatever is left over is an error.
 struct Arguments {
     private var items: [String]

@@ -60,12 +60,25 @@ struct ExperimentCommand: Command {
     }
 }
 
-/// Runs `dlp` steps as child processes of this same executable.
+/// Runs `dlp` steps as child processes of the executable found at this process's path when the
+/// plan started. A rebuild that replaces the file mid-plan is picked up by the next step (each
+/// step's output records the tool that made it); a removed file stops the plan with a message.
 struct SubprocessExecutor: ExperimentStepExecutor {
+    let executable: URL
+
+    init() {
+        // Linux names a replaced executable "PATH (deleted)"; the path is what later steps run.
+        var path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        if path.hasSuffix(" (deleted)") { path.removeLast(" (deleted)".count) }
+        executable = URL(fileURLWithPath: path)
+    }
+
     func run(_ arguments: [String], stdout: URL?) throws -> Int32 {
+        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
+            throw RuntimeError("the dlp executable \(executable.path) is gone (removed, or being rebuilt); run the plan again once it is back: finished steps are kept")
+        }
         let process = Process()
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        process.executableURL = URL(fileURLWithPath: me)
+        process.executableURL = executable
         process.arguments = arguments
         var handle: FileHandle?
         if let stdout {
