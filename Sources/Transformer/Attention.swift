@@ -39,11 +39,9 @@ public enum Attention {
         let workers = min(threads.count, items.count)
         let (qa, ka, va, ca, sa) = (UInt(bitPattern: q), UInt(bitPattern: k), UInt(bitPattern: v),
                                     UInt(bitPattern: context), UInt(bitPattern: workspace.scores))
-        let blasThreads = BLASRuntime.threadCount
-        if workers > 1 { BLASRuntime.setThreadCount(1) }
-        defer { if workers > 1 { BLASRuntime.setThreadCount(blasThreads) } }
-        parallelFor(0..<workers, threads: threads) { workerRange in
-            // Each worker writes only its own tiles' rows and columns of `context` and its own scratch.
+        // Each worker writes only its own tiles' rows and columns of `context` and its own scratch,
+        // running single-threaded BLAS when there are several workers (one keeps BLAS's threads).
+        @Sendable func work(_ workerRange: Range<Int>) {
             let q = UnsafePointer<Float>(bitPattern: qa)!, k = UnsafePointer<Float>(bitPattern: ka)!
             let v = UnsafePointer<Float>(bitPattern: va)!, context = UnsafeMutablePointer<Float>(bitPattern: ca)!
             for worker in workerRange {
@@ -81,6 +79,11 @@ public enum Attention {
                     }
                 }
             }
+        }
+        if workers > 1 {
+            BLASRuntime.singleThreaded { parallelFor(0..<workers, threads: threads, work) }
+        } else {
+            work(0..<workers)
         }
     }
 }

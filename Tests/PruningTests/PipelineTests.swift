@@ -39,7 +39,9 @@ import _TestSupport
 
     /// Wanda + DLP end to end: ratios average p and span 2α; every block's measured sparsity is
     /// what its ratio asks for (⌊in·R⌋ zeros in every row); a second run writes bit-identical
-    /// weights; the GGUF and safetensors exports hold exactly the stored weights.
+    /// weights; the GGUF and safetensors exports hold exactly the stored weights. (Bit-identical
+    /// needs OpenBLAS's process-wide thread count to hold still across both runs, as it does in
+    /// a `dlp` process; `make test` runs tests one at a time so that no other test moves it.)
     @Test(.enabled(if: TestAssets.has(smol, c4)))
     func wandaWithDLPEndToEnd() throws {
         let (checkpoint, model, set) = try Self.setup()
