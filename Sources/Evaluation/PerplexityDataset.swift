@@ -111,3 +111,20 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
         }
     }
 }
+
+extension PerplexityDataset: Codable {
+    /// Encoded as `name:path` (`"ptb:/home/u/.cache/dlp/data/ptb/test.txt"`), the form
+    /// ``parse(_:home:)`` reads.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let spec = try c.decode(String.self)
+        do { self = try PerplexityDataset.parse(spec, home: URL(fileURLWithPath: "/")) } catch let error as EvaluationError {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: error.description)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode("\(name):\(url.path)")
+    }
+}

@@ -1,5 +1,8 @@
+import Evaluation
 import Foundation
+import Jobs
 import Pruning
+import Transformer
 
 /// One pruned model of a plan: model × method × allocation × target × pattern, and what it is
 /// evaluated on. Its `id` names its folder, e.g. `wanda-dlp-a0.15-median-p70` or
@@ -7,13 +10,13 @@ import Pruning
 public struct ExperimentCell: Sendable, Equatable {
     public var model: String
     public var method: PruningMethod
-    public var allocation: AllocationSpec
+    public var allocation: Allocation
     /// Target fraction of zeros (an N:M pattern's own fraction).
     public var target: Double
     public var pattern: SparsityPattern
     public var evaluations: ExperimentPlan.Evaluations
 
-    public init(model: String, method: PruningMethod, allocation: AllocationSpec, target: Double, pattern: SparsityPattern,
+    public init(model: String, method: PruningMethod, allocation: Allocation, target: Double, pattern: SparsityPattern,
                 evaluations: ExperimentPlan.Evaluations) {
         self.model = model
         self.method = method
@@ -42,30 +45,25 @@ public struct ExperimentCell: Sendable, Equatable {
         }
     }
 
-    /// The `dlp prune` arguments (after the verb) that make this cell's model in `output`.
-    public func pruneArguments(calibration c: ExperimentPlan.CalibrationSpec, output: String) -> [String] {
-        var args = [model, "--method", method.rawValue] + allocation.arguments
-        switch pattern {
-        case .unstructured: args += ["--sparsity", compactNumber(target)]
-        case .nm: args += ["--pattern", pattern.description]
-        }
-        args += ["--calibration", c.source, "--sampling", c.sampling, "--samples", "\(c.samples)", "--seqlen", "\(c.seqlen)",
-                 "--seed", "\(c.seed)", "--formats", "gguf", "--force", "--output", output]
-        return args
+    /// The job that makes this cell's model in `output`: a GGUF export only (what the
+    /// measurements read), replacing a stale folder.
+    public func pruneJob(calibration: CalibrationSettings, output: String, command: [String] = []) -> PruneJob {
+        PruneJob(model: model, method: method, allocation: allocation, target: target, pattern: pattern,
+                 calibration: calibration, exports: .init(formats: [.gguf]), output: output, replaceExisting: true,
+                 command: command)
     }
 
     /// Why `manifest` was not made by this cell's settings, or nil when it was.
-    public func mismatch(_ manifest: PruningManifest, calibration c: ExperimentPlan.CalibrationSpec) -> String? {
+    public func mismatch(_ manifest: PruningManifest, calibration c: CalibrationSettings) -> String? {
         let s = manifest.settings
-        if s.method != method.rawValue { return "method \(s.method), plan \(method.rawValue)" }
-        if s.allocation != allocation.choice.name || s.allocationParameters != allocation.choice.parameters {
-            return "allocation \(s.allocation) \(s.allocationParameters), plan \(allocation.choice.name) \(allocation.choice.parameters)"
-        }
+        if s.method != method { return "method \(s.method.rawValue), plan \(method.rawValue)" }
+        if s.allocation != allocation { return "allocation \(s.allocation), plan \(allocation)" }
         if abs(s.targetSparsity - target) > 1e-12 { return "sparsity \(s.targetSparsity), plan \(target)" }
-        if s.pattern != pattern.description { return "pattern \(s.pattern), plan \(pattern)" }
+        if s.pattern != pattern { return "pattern \(s.pattern), plan \(pattern)" }
         let m = manifest.calibration.settings
-        if m.samples != c.samples || m.sequenceLength != c.seqlen || m.seed != c.seed || m.sampling.rawValue != c.sampling {
-            return "calibration \(m.samples)×\(m.sequenceLength) \(m.sampling.rawValue) seed \(m.seed), plan \(c.label)"
+        if m.samples != c.samples || m.sequenceLength != c.sequenceLength || m.seed != c.seed || m.sampling != c.sampling
+            || m.source.name != c.source.name {
+            return "calibration \(m.label), plan \(c.label)"
         }
         return nil
     }
@@ -98,14 +96,16 @@ public enum Measurement: Sendable, Equatable, Hashable {
         }
     }
 
-    /// The `dlp` arguments (verb first) that measure `model`, with `datasets` mapping names to specs.
-    public func arguments(model: String, datasets: [String: String]) -> [String] {
+    /// The job that measures `model`, with `datasets` mapping dataset names to specs
+    /// (`wikitext2:PATH`, `ptb`).
+    public func job(model: String, datasets: [String: String], home: URL = ModelReference.home()) throws -> Job {
         switch self {
         case let .perplexity(dataset, t, windows):
-            return ["perplexity", model, "--dataset", datasets[dataset] ?? dataset, "--seqlen", "\(t)"]
-                + (windows.map { ["--max-windows", "\($0)"] } ?? []) + ["--json"]
+            let parsed = try PerplexityDataset.parse(datasets[dataset] ?? dataset, home: home)
+            return .perplexity(PerplexityJob(model: model, dataset: parsed, sequenceLength: t, maxWindows: windows))
         case let .zeroshot(tasks, limit):
-            return ["eval", model, "--tasks", tasks] + (limit.map { ["--limit", "\($0)"] } ?? []) + ["--json"]
+            return .zeroshot(ZeroShotJob(model: model, tasks: try ZeroShotTask.parseList(tasks),
+                                         dataDirectory: ZeroShotDataset.defaultDirectory(home: home).path, limit: limit))
         }
     }
 }

@@ -8,8 +8,8 @@ public enum ExperimentError: Error, CustomStringConvertible, Equatable {
     case invalidPlan(path: String, key: String, reason: String)
     /// A cell directory holds the output of a different run than the plan describes.
     case conflictingCell(directory: String, reason: String)
-    /// A `dlp` step of a cell failed.
-    case stepFailed(cell: String, step: String, status: Int32, log: String)
+    /// A step (job) of a cell failed.
+    case stepFailed(cell: String, step: String, reason: String)
     /// A result file of a finished step cannot be read.
     case unreadableResult(path: String, reason: String)
 
@@ -21,8 +21,8 @@ public enum ExperimentError: Error, CustomStringConvertible, Equatable {
             return "\(path): \(key): \(reason)"
         case let .conflictingCell(directory, reason):
             return "\(directory) holds a different run (\(reason)); remove that directory or give the plan another name"
-        case let .stepFailed(cell, step, status, log):
-            return "\(cell): \(step) failed with exit status \(status); its output is in \(log). Fix the cause and run the plan again: finished steps are kept"
+        case let .stepFailed(cell, step, reason):
+            return (cell.isEmpty ? "" : "\(cell): ") + "\(step) failed: \(reason). Fix the cause and run the plan again: finished steps are kept"
         case let .unreadableResult(path, reason):
             return "\(path): \(reason); delete the file to have the step run again"
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Pruning
 import TensorIO
+import Transformer
 
 extension ExperimentPlan {
     /// Where a plan's results go unless told otherwise: `results/<name>` beside the plan file.
@@ -20,8 +21,9 @@ extension ExperimentPlan {
                 throw ExperimentError.invalidPlan(path: path, key: "datasets.\(name)", reason: "cannot read \(parts[1])")
             }
         }
-        if calibration.source != "c4", !fm.isReadableFile(atPath: calibration.source) {
-            throw ExperimentError.invalidPlan(path: path, key: "calibration.source", reason: "cannot read \(calibration.source)")
+        if !fm.isReadableFile(atPath: calibration.source.path) {
+            throw ExperimentError.invalidPlan(path: path, key: "calibration.source", reason: "cannot read \(calibration.source.path)"
+                                              + (calibration.source.name == "c4" ? "; fetch it with `make assets`" : ""))
         }
     }
 
@@ -51,22 +53,27 @@ extension ExperimentPlan {
         }
         let description = try root["description"].map { try reader.string($0, key: "description") } ?? ""
 
-        var calibration = CalibrationSpec()
+        var calibration = CalibrationSettings.planDefault()
         if let value = root["calibration"] {
             let c = try reader.dictionary(value, key: "calibration", allowed: ["source", "sampling", "samples", "seqlen", "seed"])
-            if let v = c["source"] { calibration.source = try reader.string(v, key: "calibration.source") }
-            if let v = c["sampling"] {
-                calibration.sampling = try reader.string(v, key: "calibration.sampling")
-                guard ["stream", "documents"].contains(calibration.sampling) else {
-                    throw ExperimentError.invalidPlan(path: path, key: "calibration.sampling", reason: "expected stream or documents")
+            if let v = c["source"] {
+                let source = try reader.string(v, key: "calibration.source")
+                if source != "c4" {
+                    let file = source.hasPrefix("/") ? URL(fileURLWithPath: source) : folder.appendingPathComponent(source).standardizedFileURL
+                    calibration.source = CalibrationSource(name: file.lastPathComponent, path: file.path)
                 }
             }
+            if let v = c["sampling"] {
+                let text = try reader.string(v, key: "calibration.sampling")
+                guard let sampling = CalibrationSampling(rawValue: text) else {
+                    throw ExperimentError.invalidPlan(path: path, key: "calibration.sampling",
+                                                      reason: "expected \(CalibrationSampling.allCases.map(\.rawValue).joined(separator: " or "))")
+                }
+                calibration.sampling = sampling
+            }
             if let v = c["samples"] { calibration.samples = try reader.positiveInt(v, key: "calibration.samples") }
-            if let v = c["seqlen"] { calibration.seqlen = try reader.positiveInt(v, key: "calibration.seqlen") }
+            if let v = c["seqlen"] { calibration.sequenceLength = try reader.positiveInt(v, key: "calibration.seqlen") }
             if let v = c["seed"] { calibration.seed = UInt64(try reader.nonNegativeInt(v, key: "calibration.seed")) }
-        }
-        if calibration.source != "c4", !calibration.source.hasPrefix("/") {
-            calibration.source = folder.appendingPathComponent(calibration.source).standardizedFileURL.path
         }
 
         var datasets = [String: String]()
@@ -213,26 +220,33 @@ private struct Reader {
         return x
     }
 
-    func allocation(_ value: JSONValue, key: String) throws -> AllocationSpec {
-        var name: String
-        var alpha = 0.15, statistic = BlockStatistic.median, m = 5.0, lambda = 0.08
+    /// `"dlp"`, or an object naming the allocation and any of its declared parameters:
+    /// `{"name": "dlp", "alpha": 0.1, "statistic": "mean"}`.
+    func allocation(_ value: JSONValue, key: String) throws -> Allocation {
         if let text = value.stringValue {
-            name = text
-        } else {
-            let d = try dictionary(value, key: key, allowed: ["name", "alpha", "statistic", "M", "lambda"])
-            name = try string(d["name"], key: "\(key).name")
-            if let v = d["alpha"] { alpha = try number(v, key: "\(key).alpha") }
-            if let v = d["statistic"] {
-                do { statistic = try BlockStatistic.parse(try string(v, key: "\(key).statistic")) } catch let e as PruningError {
-                    throw fail("\(key).statistic", e.description)
-                }
-            }
-            if let v = d["M"] { m = try number(v, key: "\(key).M") }
-            if let v = d["lambda"] { lambda = try number(v, key: "\(key).lambda") }
+            do { return try Allocation.named(text) } catch let e as PruningError { throw fail(key, e.description) }
         }
-        do {
-            return AllocationSpec(try AllocationChoice.parse(name, alpha: alpha, statistic: statistic, outlierThreshold: m, lambda: lambda))
-        } catch let e as PruningError {
+        guard let object = value.objectValue, let name = object["name"]?.stringValue else {
+            throw fail(key, "expected an allocation name or an object with a \"name\"")
+        }
+        guard let kind = Allocation.registry.first(where: { $0.name == name.lowercased() }) else {
+            throw fail("\(key).name", "'\(name)' is not an allocation; valid: \(Allocation.names.joined(separator: ", "))")
+        }
+        let d = try dictionary(value, key: key, allowed: Set(["name"] + kind.parameters.map(\.key)))
+        var given = [String: String]()
+        for parameter in kind.parameters {
+            guard let v = d[parameter.key] else { continue }
+            let parameterKey = "\(key).\(parameter.key)"
+            let text: String
+            switch parameter.kind {
+            case .number: text = "\(try number(v, key: parameterKey))"
+            case .choice: text = try string(v, key: parameterKey)
+            }
+            do { given[parameter.key] = try AllocationValues.canonical(text, parameter: parameter) } catch let e as PruningError {
+                throw fail(parameterKey, e.description)
+            }
+        }
+        do { return try Allocation(name: kind.name, parameters: given) } catch let e as PruningError {
             throw fail(key, e.description)
         }
     }

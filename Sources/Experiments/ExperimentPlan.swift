@@ -1,5 +1,6 @@
 import Foundation
 import Pruning
+import Transformer
 
 /// A declarative experiment: models × pruners × allocations × sparsities × patterns, one
 /// calibration protocol, and the evaluations each cell gets. Read from a small JSON file:
@@ -25,7 +26,8 @@ public struct ExperimentPlan: Sendable, Equatable {
     /// Names the results directory; letters, digits, `-`, `_`, `.`.
     public var name: String
     public var description: String
-    public var calibration: CalibrationSpec
+    /// How calibration windows are drawn; `"source": "c4"` is the fetched excerpt.
+    public var calibration: CalibrationSettings
     /// Perplexity datasets by name, as `dlp perplexity --dataset` specs (`wikitext2:PATH`, `ptb`, ...).
     public var datasets: [String: String]
     public var perplexity: PerplexitySpec
@@ -33,26 +35,6 @@ public struct ExperimentPlan: Sendable, Equatable {
     /// Evaluations of the unpruned model of every model the grids name.
     public var dense: Evaluations
     public var grids: [Grid]
-
-    /// How calibration windows are drawn (the `dlp prune` calibration flags).
-    public struct CalibrationSpec: Sendable, Equatable, Codable {
-        public var source: String = "c4"
-        public var sampling: String = "stream"
-        public var samples: Int = 128
-        public var seqlen: Int = 2048
-        public var seed: UInt64 = 0
-
-        public init(source: String = "c4", sampling: String = "stream", samples: Int = 128, seqlen: Int = 2048, seed: UInt64 = 0) {
-            self.source = source
-            self.sampling = sampling
-            self.samples = samples
-            self.seqlen = seqlen
-            self.seed = seed
-        }
-
-        /// A short label, e.g. `c4 stream 128×2048 seed 0`.
-        public var label: String { "\(source) \(sampling) \(samples)×\(seqlen) seed \(seed)" }
-    }
 
     /// Window length and window limit of every perplexity evaluation.
     public struct PerplexitySpec: Sendable, Equatable, Codable {
@@ -103,7 +85,7 @@ public struct ExperimentPlan: Sendable, Equatable {
     public struct Grid: Sendable, Equatable {
         public var models: [String]
         public var methods: [PruningMethod]
-        public var allocations: [AllocationSpec]
+        public var allocations: [Allocation]
         /// Target sparsities of unstructured cells.
         public var sparsities: [Double]
         /// Patterns: `unstructured` takes each sparsity; an N:M pattern its own fraction.
@@ -111,7 +93,7 @@ public struct ExperimentPlan: Sendable, Equatable {
         public var evaluations: Evaluations
     }
 
-    public init(name: String, description: String, calibration: CalibrationSpec, datasets: [String: String],
+    public init(name: String, description: String, calibration: CalibrationSettings, datasets: [String: String],
                 perplexity: PerplexitySpec, zeroshot: ZeroShotSpec, dense: Evaluations, grids: [Grid]) {
         self.name = name
         self.description = description
@@ -160,44 +142,15 @@ public struct ExperimentPlan: Sendable, Equatable {
     }
 }
 
-/// A layerwise allocation with its parameters, as a plan names it: `"uniform"`, `"owl"`, `"dlp"`
-/// (defaults α = 0.15, median; M = 5, λ = 0.08) or an object such as
-/// `{"name": "dlp", "alpha": 0.1, "statistic": "mean"}`.
-public struct AllocationSpec: Sendable, Equatable {
-    public var choice: AllocationChoice
-
-    public init(_ choice: AllocationChoice) { self.choice = choice }
-
-    /// Identifier used in cell names: `uniform`, `owl-M5-l0.08`, `dlp-a0.15-median`.
-    public var tag: String {
-        switch choice {
-        case .uniform: return "uniform"
-        case let .owl(m, lambda): return "owl-M\(compactNumber(m))-l\(compactNumber(lambda))"
-        case let .dlp(alpha, statistic): return "dlp-a\(compactNumber(alpha))-\(statistic.rawValue)"
-        }
+extension CalibrationSettings {
+    /// The settings a plan gets when it names none: the fetched C4 excerpt, stream sampling,
+    /// 128 windows of 2048 tokens, seed 0.
+    public static func planDefault(home: URL = ModelReference.home()) -> CalibrationSettings {
+        CalibrationSettings(source: .fetchedC4(home: home), sampling: .stream, samples: 128, sequenceLength: 2048, seed: 0)
     }
 
-    /// How tables label it: `uniform`, `OWL`, `DLP`, with non-default parameters spelled out.
-    public var label: String {
-        switch choice {
-        case .uniform: return "uniform"
-        case let .owl(m, lambda):
-            return m == 5 && lambda == 0.08 ? "OWL" : "OWL (M=\(compactNumber(m)), λ=\(compactNumber(lambda)))"
-        case let .dlp(alpha, statistic):
-            return alpha == 0.15 && statistic == .median ? "DLP" : "DLP (α=\(compactNumber(alpha)), \(statistic.rawValue))"
-        }
-    }
-
-    /// The `dlp prune` flags that select it.
-    public var arguments: [String] {
-        switch choice {
-        case .uniform: return ["--allocation", "uniform"]
-        case let .owl(m, lambda):
-            return ["--allocation", "owl", "--owl-m", compactNumber(m), "--owl-lambda", compactNumber(lambda)]
-        case let .dlp(alpha, statistic):
-            return ["--allocation", "dlp", "--alpha", compactNumber(alpha), "--statistic", statistic.rawValue]
-        }
-    }
+    /// A short label, e.g. `c4 stream 128×2048 seed 0`.
+    public var label: String { "\(source.name) \(sampling.rawValue) \(samples)×\(sequenceLength) seed \(seed)" }
 }
 
 /// `0.15` → `"0.15"`, `5.0` → `"5"`, `72.5` → `"72.5"`: the shortest decimal that reads back the same.

@@ -34,18 +34,17 @@ public struct ExperimentResults: Sendable, Codable {
         public var seconds: Double
     }
 
-    /// One model (dense or a cell) and what was measured on it.
+    /// One model (dense or a cell) and what was measured on it. On disk the allocation is its
+    /// name, parameters, tag and label side by side (`allocation`, `allocationParameters`,
+    /// `allocationTag`, `allocationLabel`), as results files have always held it.
     public struct Entry: Sendable, Codable {
         public var model: String
         /// `dense` or the cell id.
         public var id: String
-        public var method: String?
-        public var allocation: String?
-        public var allocationTag: String?
-        public var allocationLabel: String?
-        public var allocationParameters: [String: String]?
+        public var method: PruningMethod?
+        public var allocation: Allocation?
         public var target: Double?
-        public var pattern: String?
+        public var pattern: SparsityPattern?
         public var column: String?
         public var measuredSparsity: Double?
         /// Per-block ratios the allocation gave, and the sparsity measured per block.
@@ -60,6 +59,89 @@ public struct ExperimentResults: Sendable, Codable {
         /// Mean of the paper metric over the seven paper tasks, when all seven ran.
         public var zeroshotMean: Double?
         public var zeroshotSeconds: Double?
+
+        public init(model: String, id: String, method: PruningMethod? = nil, allocation: Allocation? = nil, target: Double? = nil,
+                    pattern: SparsityPattern? = nil, column: String? = nil, measuredSparsity: Double? = nil,
+                    ratios: [Double]? = nil, blockSparsity: [Double]? = nil, timings: [String: Double]? = nil,
+                    peakMiB: Double? = nil, allocationCacheHit: Bool? = nil, perplexity: [String: PerplexityScore] = [:],
+                    zeroshot: [String: TaskScore] = [:], zeroshotMean: Double? = nil, zeroshotSeconds: Double? = nil) {
+            self.model = model
+            self.id = id
+            self.method = method
+            self.allocation = allocation
+            self.target = target
+            self.pattern = pattern
+            self.column = column
+            self.measuredSparsity = measuredSparsity
+            self.ratios = ratios
+            self.blockSparsity = blockSparsity
+            self.timings = timings
+            self.peakMiB = peakMiB
+            self.allocationCacheHit = allocationCacheHit
+            self.perplexity = perplexity
+            self.zeroshot = zeroshot
+            self.zeroshotMean = zeroshotMean
+            self.zeroshotSeconds = zeroshotSeconds
+        }
+
+        /// The allocation's table label (`DLP`, `DLP (α=0.1, mean)`).
+        public var allocationLabel: String? { allocation?.label }
+
+        enum CodingKeys: String, CodingKey {
+            case model, id, method, allocation, allocationTag, allocationLabel, allocationParameters, target, pattern, column,
+                 measuredSparsity, ratios, blockSparsity, timings, peakMiB, allocationCacheHit, perplexity, zeroshot,
+                 zeroshotMean, zeroshotSeconds
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            model = try c.decode(String.self, forKey: .model)
+            id = try c.decode(String.self, forKey: .id)
+            method = try c.decodeIfPresent(PruningMethod.self, forKey: .method)
+            if let name = try c.decodeIfPresent(String.self, forKey: .allocation) {
+                let parameters = try c.decodeIfPresent([String: String].self, forKey: .allocationParameters) ?? [:]
+                do { allocation = try Allocation(name: name, parameters: parameters) } catch let error as PruningError {
+                    throw DecodingError.dataCorruptedError(forKey: .allocation, in: c, debugDescription: error.description)
+                }
+            }
+            target = try c.decodeIfPresent(Double.self, forKey: .target)
+            pattern = try c.decodeIfPresent(SparsityPattern.self, forKey: .pattern)
+            column = try c.decodeIfPresent(String.self, forKey: .column)
+            measuredSparsity = try c.decodeIfPresent(Double.self, forKey: .measuredSparsity)
+            ratios = try c.decodeIfPresent([Double].self, forKey: .ratios)
+            blockSparsity = try c.decodeIfPresent([Double].self, forKey: .blockSparsity)
+            timings = try c.decodeIfPresent([String: Double].self, forKey: .timings)
+            peakMiB = try c.decodeIfPresent(Double.self, forKey: .peakMiB)
+            allocationCacheHit = try c.decodeIfPresent(Bool.self, forKey: .allocationCacheHit)
+            perplexity = try c.decode([String: PerplexityScore].self, forKey: .perplexity)
+            zeroshot = try c.decode([String: TaskScore].self, forKey: .zeroshot)
+            zeroshotMean = try c.decodeIfPresent(Double.self, forKey: .zeroshotMean)
+            zeroshotSeconds = try c.decodeIfPresent(Double.self, forKey: .zeroshotSeconds)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(model, forKey: .model)
+            try c.encode(id, forKey: .id)
+            try c.encodeIfPresent(method, forKey: .method)
+            try c.encodeIfPresent(allocation?.name, forKey: .allocation)
+            try c.encodeIfPresent(allocation?.tag, forKey: .allocationTag)
+            try c.encodeIfPresent(allocation?.label, forKey: .allocationLabel)
+            try c.encodeIfPresent(allocation?.parameters, forKey: .allocationParameters)
+            try c.encodeIfPresent(target, forKey: .target)
+            try c.encodeIfPresent(pattern, forKey: .pattern)
+            try c.encodeIfPresent(column, forKey: .column)
+            try c.encodeIfPresent(measuredSparsity, forKey: .measuredSparsity)
+            try c.encodeIfPresent(ratios, forKey: .ratios)
+            try c.encodeIfPresent(blockSparsity, forKey: .blockSparsity)
+            try c.encodeIfPresent(timings, forKey: .timings)
+            try c.encodeIfPresent(peakMiB, forKey: .peakMiB)
+            try c.encodeIfPresent(allocationCacheHit, forKey: .allocationCacheHit)
+            try c.encode(perplexity, forKey: .perplexity)
+            try c.encode(zeroshot, forKey: .zeroshot)
+            try c.encodeIfPresent(zeroshotMean, forKey: .zeroshotMean)
+            try c.encodeIfPresent(zeroshotSeconds, forKey: .zeroshotSeconds)
+        }
     }
 
     /// Decodes a `dlp prune` manifest.
@@ -101,7 +183,7 @@ public struct ExperimentResults: Sendable, Codable {
         }
         var dense = [Entry]()
         for model in plan.models {
-            var entry = Entry(model: model, id: "dense", perplexity: [:], zeroshot: [:])
+            var entry = Entry(model: model, id: "dense")
             try measurements(into: &entry, folder: runner.cellDirectory(model: model, cell: "dense"), evaluations: plan.dense)
             if !entry.perplexity.isEmpty || !entry.zeroshot.isEmpty { dense.append(entry) }
         }
@@ -112,13 +194,11 @@ public struct ExperimentResults: Sendable, Codable {
             guard fm.fileExists(atPath: manifestURL.path) else { continue }
             let manifest = try readManifest(manifestURL)
             var entry = Entry(
-                model: cell.model, id: cell.id, method: cell.method.rawValue, allocation: cell.allocation.choice.name,
-                allocationTag: cell.allocation.tag, allocationLabel: cell.allocation.label,
-                allocationParameters: cell.allocation.choice.parameters, target: cell.target, pattern: cell.pattern.description,
-                column: cell.columnLabel, measuredSparsity: manifest.overallSparsity,
+                model: cell.model, id: cell.id, method: cell.method, allocation: cell.allocation, target: cell.target,
+                pattern: cell.pattern, column: cell.columnLabel, measuredSparsity: manifest.overallSparsity,
                 ratios: manifest.blocks.map(\.requestedRatio), blockSparsity: manifest.blocks.map(\.measuredSparsity),
                 timings: manifest.timings, peakMiB: Double(manifest.peakResidentBytes) / 1_048_576,
-                allocationCacheHit: manifest.allocationCacheHit, perplexity: [:], zeroshot: [:])
+                allocationCacheHit: manifest.allocationCacheHit)
             try measurements(into: &entry, folder: folder, evaluations: cell.evaluations)
             cells.append(entry)
         }
@@ -132,8 +212,8 @@ public struct ExperimentResults: Sendable, Codable {
         var lines = ["plan,model,cell,method,allocation,parameters,pattern,target,measured_sparsity,metric,value"]
         func fmt(_ x: Double?) -> String { x.map { String(format: "%.6g", $0) } ?? "" }
         for e in dense + cells {
-            let params = (e.allocationParameters ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            let prefix = [plan, e.model, e.id, e.method ?? "dense", e.allocation ?? "", params, e.pattern ?? "",
+            let params = (e.allocation?.parameters ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            let prefix = [plan, e.model, e.id, e.method?.rawValue ?? "dense", e.allocation?.name ?? "", params, e.pattern?.description ?? "",
                           fmt(e.target), fmt(e.measuredSparsity)].joined(separator: ",")
             for (dataset, p) in e.perplexity.sorted(by: { $0.key < $1.key }) {
                 lines.append(prefix + ",\(dataset)_ppl,\(fmt(p.perplexity))")

@@ -1,11 +1,12 @@
 import Foundation
+import Jobs
 import Pruning
 
-/// Runs one step of a plan: the `dlp` tool with `arguments` (verb first). Standard output goes
-/// to `stdout` when given (a measurement's JSON), else to the terminal; progress goes to the
-/// terminal. Returns the exit status.
+/// Runs one step of a plan: a job. A measurement's JSON result goes to `result`. Throws when the
+/// job fails. ``ChildProcessExecutor`` (what `dlp experiment` uses) runs each job in a child
+/// process; ``InProcessExecutor`` runs it in this one.
 public protocol ExperimentStepExecutor {
-    func run(_ arguments: [String], stdout: URL?) throws -> Int32
+    func run(_ job: Job, result: URL?) throws
 }
 
 /// Walks a plan's cells and does only what is missing, so an interrupted plan resumes where it
@@ -14,9 +15,10 @@ public protocol ExperimentStepExecutor {
 /// Layout under `directory` (the plan's results folder):
 ///
 ///     MODEL/dense/<measurement>.json             evaluations of the unpruned model
-///     MODEL/<cell id>/pruned/manifest.json       `dlp prune` output (report.md, sparsity.svg;
+///     MODEL/<cell id>/pruned/manifest.json       the prune job's output (report.md, sparsity.svg;
 ///                                                model.gguf only while it is being measured)
-///     MODEL/<cell id>/<measurement>.json         `dlp perplexity --json` / `dlp eval --json`
+///     MODEL/<cell id>/<measurement>.json         a perplexity job's `PerplexityResult` or a
+///                                                zero-shot job's `ZeroShotReport`
 ///     results.json, results.csv                  everything above, collected
 ///
 /// A step is finished when its file exists (results are written to a temporary name and
@@ -34,8 +36,8 @@ public struct ExperimentRunner {
         public var cell: String
         /// `prune` or a measurement label.
         public var name: String
-        /// The `dlp` arguments, verb first.
-        public var arguments: [String]
+        /// What the step runs.
+        public var job: Job
         /// Where standard output goes (a measurement's result), or nil.
         public var output: URL?
     }
@@ -60,7 +62,7 @@ public struct ExperimentRunner {
             for model in plan.models {
                 let dir = cellDirectory(model: model, cell: "dense")
                 for m in denseMeasurements where !fm.fileExists(atPath: dir.appendingPathComponent(m.fileName).path) {
-                    steps.append(Step(model: model, cell: "dense", name: m.label, arguments: m.arguments(model: model, datasets: plan.datasets),
+                    steps.append(Step(model: model, cell: "dense", name: m.label, job: try m.job(model: model, datasets: plan.datasets),
                                       output: dir.appendingPathComponent(m.fileName)))
                 }
             }
@@ -80,10 +82,12 @@ public struct ExperimentRunner {
             let hasModel = fm.fileExists(atPath: pruned.appendingPathComponent("model.gguf").path)
             if !hasManifest || (!missing.isEmpty && !hasModel) {
                 steps.append(Step(model: cell.model, cell: cell.id, name: "prune",
-                                  arguments: ["prune"] + cell.pruneArguments(calibration: plan.calibration, output: pruned.path), output: nil))
+                                  job: .prune(cell.pruneJob(calibration: plan.calibration, output: pruned.path,
+                                                            command: ["dlp", "experiment", plan.name])),
+                                  output: nil))
             }
             for m in missing {
-                steps.append(Step(model: cell.model, cell: cell.id, name: m.label, arguments: m.arguments(model: pruned.path, datasets: plan.datasets),
+                steps.append(Step(model: cell.model, cell: cell.id, name: m.label, job: try m.job(model: pruned.path, datasets: plan.datasets),
                                   output: dir.appendingPathComponent(m.fileName)))
             }
         }
@@ -105,11 +109,13 @@ public struct ExperimentRunner {
             if let output = step.output {
                 temporary = output.deletingLastPathComponent().appendingPathComponent(".\(output.lastPathComponent).partial")
             }
-            let status = try executor.run(step.arguments, stdout: temporary)
-            guard status == 0 else {
+            do { try executor.run(step.job, result: temporary) } catch {
                 if let temporary { try? fm.removeItem(at: temporary) }
-                throw ExperimentError.stepFailed(cell: "\(step.model)/\(step.cell)", step: "dlp " + step.arguments.joined(separator: " "),
-                                                 status: status, log: "the messages above")
+                let cell = "\(step.model)/\(step.cell)"
+                if case let .stepFailed(_, name, reason) = error as? ExperimentError {
+                    throw ExperimentError.stepFailed(cell: cell, step: name, reason: reason)
+                }
+                throw ExperimentError.stepFailed(cell: cell, step: step.name, reason: "\(error)")
             }
             if let output = step.output, let temporary {
                 if fm.fileExists(atPath: output.path) { try fm.removeItem(at: output) }

@@ -1,4 +1,5 @@
 import Foundation
+import Pruning
 
 /// Renders finished plans as Markdown: per plan and model, perplexity tables in the paper's
 /// layout (rows method × allocation, columns sparsity or pattern), the zero-shot table, the
@@ -70,7 +71,7 @@ public struct ResultsDocument {
                         let values = columns.map { col -> String in
                             guard let c = cells.first(where: { RowKey($0) == row && $0.column == col.label }),
                                   let p = c.perplexity[dataset] else { return "" }
-                            return bestMark(p.perplexity, among: cells.filter { $0.method == row.method && $0.column == col.label }.compactMap { $0.perplexity[dataset]?.perplexity })
+                            return bestMark(p.perplexity, among: cells.filter { RowKey($0).method == row.method && $0.column == col.label }.compactMap { $0.perplexity[dataset]?.perplexity })
                         }
                         md.append("| \(row.method) | \(row.allocation) | " + values.joined(separator: " | ") + " |")
                     }
@@ -91,14 +92,14 @@ public struct ResultsDocument {
                             + " | " + (e.zeroshotMean.map { String(format: "**%.2f**", $0 * 100) } ?? "") + " |"
                     }
                     if let dense, !dense.zeroshot.isEmpty { md.append(line("dense", "0%", dense)) }
-                    for c in zs { md.append(line("\(c.method ?? "") + \(c.allocationLabel ?? "")", c.column ?? "", c)) }
+                    for c in zs { md.append(line("\(c.method?.rawValue ?? "") + \(c.allocationLabel ?? "")", c.column ?? "", c)) }
                     md.append("")
                 }
 
                 // Charts: perplexity vs sparsity per pruner (unstructured cells).
                 if let dataset = datasets.first {
                     for method in orderedUnique(cells.compactMap(\.method)) {
-                        let unstructured = cells.filter { $0.method == method && $0.pattern == "unstructured" && $0.perplexity[dataset] != nil }
+                        let unstructured = cells.filter { $0.method == method && $0.pattern == .unstructured && $0.perplexity[dataset] != nil }
                         let targets = orderedUnique(unstructured.compactMap(\.target)).sorted()
                         guard targets.count >= 2 else { continue }
                         var series = orderedUnique(unstructured.compactMap(\.allocationLabel)).map { label in
@@ -109,17 +110,17 @@ public struct ResultsDocument {
                         if let d = dense?.perplexity[dataset] {
                             series.append(.init(label: "dense", points: [(targets.first! * 100, d.perplexity), (targets.last! * 100, d.perplexity)], dashed: true))
                         }
-                        let chart = LineChart(title: "\(model), \(method): \(datasetTitle(dataset)) perplexity vs sparsity",
+                        let chart = LineChart(title: "\(model), \(method.rawValue): \(datasetTitle(dataset)) perplexity vs sparsity",
                                               xLabel: "sparsity (%)", yLabel: "perplexity (log scale)", logY: true, series: series,
                                               xTicks: targets.map { ($0 * 100, compactNumber(($0 * 1000).rounded() / 10)) })
-                        let name = "\(r.plan)-\(fileSafe(model))-\(method)-\(dataset).svg"
+                        let name = "\(r.plan)-\(fileSafe(model))-\(method.rawValue)-\(dataset).svg"
                         charts.append((name, chart.svg))
-                        md += ["![\(method) perplexity vs sparsity](\(chartFolder)/\(name))", ""]
+                        md += ["![\(method.rawValue) perplexity vs sparsity](\(chartFolder)/\(name))", ""]
                     }
                 }
 
                 // Per-block sparsity profiles: one line per allocation at the most common target.
-                let unstructured = cells.filter { $0.pattern == "unstructured" && $0.ratios != nil }
+                let unstructured = cells.filter { $0.pattern == .unstructured && $0.ratios != nil }
                 if let target = mostCommon(unstructured.compactMap(\.target)) {
                     var seen = Set<String>()
                     var series = [LineChart.Series]()
@@ -163,7 +164,7 @@ public struct ResultsDocument {
     func sideBySide() -> [String] {
         struct Key: Hashable { var model, method, allocation, column: String }
         func key(_ e: ExperimentResults.Entry) -> Key {
-            Key(model: e.model, method: e.method ?? "dense", allocation: e.allocationLabel ?? "—", column: e.column ?? "0%")
+            Key(model: e.model, method: e.method?.rawValue ?? "dense", allocation: e.allocationLabel ?? "—", column: e.column ?? "0%")
         }
         var md: [String] = []
         let datasets = orderedUnique(sections.flatMap { s in (s.results.dense + s.results.cells).flatMap { $0.perplexity.keys } })
@@ -210,7 +211,7 @@ public struct ResultsDocument {
         var allocation: String
 
         init(_ entry: ExperimentResults.Entry) {
-            method = entry.method ?? ""
+            method = entry.method?.rawValue ?? ""
             allocation = entry.allocationLabel ?? ""
         }
     }
@@ -225,7 +226,7 @@ public struct ResultsDocument {
         for c in cells {
             guard let label = c.column, !columns.contains(where: { $0.label == label }) else { continue }
             // Unstructured columns by sparsity, then N:M patterns.
-            let order = c.pattern == "unstructured" ? (c.target ?? 0) : 10 + (c.target ?? 0)
+            let order = c.pattern == .unstructured ? (c.target ?? 0) : 10 + (c.target ?? 0)
             columns.append(Column(label: label, order: order))
         }
         return columns.sorted { $0.order < $1.order }

@@ -2,6 +2,7 @@ import Foundation
 import TensorCore
 import TensorIO
 import Tokenization
+import Transformer
 
 /// How calibration windows are drawn from a corpus of documents (`DLP-METHOD.md` §7).
 public enum CalibrationSampling: String, Sendable, Codable, CaseIterable {
@@ -56,6 +57,13 @@ public struct CalibrationSource: Sendable, Codable, Equatable {
         }
         if documents.isEmpty { throw CalibrationError.empty(path: path) }
         return documents
+    }
+}
+
+extension CalibrationSource {
+    /// The C4 excerpt `scripts/assets.py` fetches into the asset home (`$DLP_HOME/data/c4.utf8`).
+    public static func fetchedC4(home: URL = ModelReference.home()) -> CalibrationSource {
+        CalibrationSource(name: "c4", path: home.appendingPathComponent("data/c4.utf8").path)
     }
 }
 

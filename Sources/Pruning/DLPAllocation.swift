@@ -7,6 +7,17 @@
 /// `[0, ceiling]` go through ``RatioClamping`` (mean kept at `p`, span then below `2α`); the
 /// reference instead floors ratios ≤ 0 to 0.01 and has no upper cap.
 public struct DLPAllocation: LayerwiseAllocation {
+    public static let name = "dlp"
+    public static let title = "DLP"
+    public static let summary = "blocks with a larger median (or mean) pooled Wanda score are pruned more"
+    public static let parameters = [
+        AllocationParameter(key: "alpha", flag: "--alpha", placeholder: "α", kind: .number, defaultValue: "0.15", tag: "a",
+                            symbol: "α=", help: "ratios span 2α around P (default 0.15)"),
+        AllocationParameter(key: "statistic", flag: "--statistic", placeholder: "S",
+                            kind: .choice(BlockStatistic.allCases.map(\.rawValue)), defaultValue: "median", tag: "",
+                            symbol: "", help: "block unimportance statistic, median (paper) | mean (released code)"),
+    ]
+
     /// Half-width `α` of the ratio range (reference 0.15 at p = 0.7).
     public var alpha: Double
     /// `S_l`: median (paper, default) or mean (released code).
@@ -20,11 +31,22 @@ public struct DLPAllocation: LayerwiseAllocation {
         self.ceiling = ceiling
     }
 
-    public func ratios(_ statistics: [BlockScoreStatistics], target: Double) throws -> [Double] {
+    public init(values: AllocationValues) throws {
+        self.init(alpha: try values.number("alpha"), statistic: try BlockStatistic.parse(values["statistic"] ?? ""))
+    }
+
+    public var requirement: AllocationRequirement { .blockScores(outlierThreshold: nil) }
+
+    public func rankingStatistic(_ statistics: BlockScoreStatistics) -> Double? { statistic.value(of: statistics) }
+
+    public func ratios(_ statistics: [BlockScoreStatistics], blocks: Int, target: Double) throws -> [Double] {
         guard alpha >= 0, alpha.isFinite else {
             throw PruningError.invalidSetting(name: "DLP alpha", value: "\(alpha)", valid: "a finite number ≥ 0")
         }
         guard target >= 0, target < 1 else { throw PruningError.ratioOutOfRange(name: "target sparsity", ratio: target) }
+        guard statistics.count == blocks else {
+            throw PruningError.statisticsMismatch(expected: "one statistic per block (\(blocks))", actual: "\(statistics.count)")
+        }
         let s = statistics.map(statistic.value(of:))
         guard !s.isEmpty else { return [] }
         let total = s.reduce(0, +)
@@ -36,5 +58,30 @@ public struct DLPAllocation: LayerwiseAllocation {
         let meanD = d.reduce(0, +) / Double(d.count)
         let raw = d.map { target + meanD - $0 }
         return try RatioClamping.clamp(raw, target: target, ceiling: ceiling, parameter: "alpha", value: alpha)
+    }
+}
+
+/// Which pooled-score statistic is a block's unimportance `S_l` in DLP.
+public enum BlockStatistic: String, Sendable, Codable, CaseIterable {
+    /// Exact lower median (the paper's method; project default).
+    case median
+    /// Mean (the released code; the sum gives identical ratios).
+    case mean
+
+    /// The statistic's value.
+    public func value(of statistics: BlockScoreStatistics) -> Double {
+        switch self {
+        case .median: return statistics.median
+        case .mean: return statistics.mean
+        }
+    }
+
+    /// Parses a CLI value, listing the valid ones on error.
+    public static func parse(_ text: String) throws -> BlockStatistic {
+        guard let value = BlockStatistic(rawValue: text.lowercased()) else {
+            throw PruningError.invalidSetting(name: "block statistic", value: text,
+                                              valid: allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        return value
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Transformer
 
 /// Everything that produced a pruned model, written as `manifest.json` next to it: the input's
 /// identity, every setting, the calibration's identity, per-block ratios and measured
@@ -6,13 +7,14 @@ import Foundation
 public struct PruningManifest: Sendable, Codable {
     public struct Model: Sendable, Codable {
         public var path: String
-        public var format: String
+        public var format: CheckpointFormat
         public var sha256: String
-        public var architecture: String
+        public var architecture: Architecture
         public var layerCount: Int
         public var prunableParameters: Int
 
-        public init(path: String, format: String, sha256: String, architecture: String, layerCount: Int, prunableParameters: Int) {
+        public init(path: String, format: CheckpointFormat, sha256: String, architecture: Architecture, layerCount: Int,
+                    prunableParameters: Int) {
             self.path = path
             self.format = format
             self.sha256 = sha256
@@ -22,22 +24,48 @@ public struct PruningManifest: Sendable, Codable {
         }
     }
 
-    public struct Settings: Sendable, Codable {
-        public var method: String
-        public var allocation: String
-        /// Allocation parameters by name (`alpha`, `statistic`, `M`, `lambda`).
-        public var allocationParameters: [String: String]
+    /// What was asked for. On disk the allocation is two fields, `allocation` (its name) and
+    /// `allocationParameters` (canonical text by key), as manifests have always held it.
+    public struct Settings: Sendable, Codable, Equatable {
+        public var method: PruningMethod
+        public var allocation: Allocation
         public var targetSparsity: Double
-        public var pattern: String
+        public var pattern: SparsityPattern
         public var threads: Int
 
-        public init(method: String, allocation: String, allocationParameters: [String: String], targetSparsity: Double, pattern: String, threads: Int) {
+        public init(method: PruningMethod, allocation: Allocation, targetSparsity: Double, pattern: SparsityPattern, threads: Int) {
             self.method = method
             self.allocation = allocation
-            self.allocationParameters = allocationParameters
             self.targetSparsity = targetSparsity
             self.pattern = pattern
             self.threads = threads
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case method, allocation, allocationParameters, targetSparsity, pattern, threads
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            method = try c.decode(PruningMethod.self, forKey: .method)
+            let name = try c.decode(String.self, forKey: .allocation)
+            let parameters = try c.decodeIfPresent([String: String].self, forKey: .allocationParameters) ?? [:]
+            do { allocation = try Allocation(name: name, parameters: parameters) } catch let error as PruningError {
+                throw DecodingError.dataCorruptedError(forKey: .allocation, in: c, debugDescription: error.description)
+            }
+            targetSparsity = try c.decode(Double.self, forKey: .targetSparsity)
+            pattern = try c.decode(SparsityPattern.self, forKey: .pattern)
+            threads = try c.decode(Int.self, forKey: .threads)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(method, forKey: .method)
+            try c.encode(allocation.name, forKey: .allocation)
+            try c.encode(allocation.parameters, forKey: .allocationParameters)
+            try c.encode(targetSparsity, forKey: .targetSparsity)
+            try c.encode(pattern, forKey: .pattern)
+            try c.encode(threads, forKey: .threads)
         }
     }
 

@@ -11,13 +11,13 @@ public enum PruningReport {
         lines.append("")
         lines.append("`\(m.command.joined(separator: " "))`")
         lines.append("")
-        let parameters = m.settings.allocationParameters.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value)" }
+        let parameters = m.settings.allocation.parameters.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value)" }
         lines.append("| | |")
         lines.append("|---|---|")
-        lines.append("| model | \(m.model.path) (\(m.model.format), \(m.model.architecture), \(m.model.layerCount) blocks) |")
+        lines.append("| model | \(m.model.path) (\(m.model.format.rawValue), \(m.model.architecture.rawValue), \(m.model.layerCount) blocks) |")
         lines.append("| model sha256 | `\(m.model.sha256)` |")
-        lines.append("| method | \(m.settings.method), pattern \(m.settings.pattern) |")
-        lines.append("| allocation | \(m.settings.allocation)\(parameters.isEmpty ? "" : " (" + parameters.joined(separator: ", ") + ")")\(m.allocationCacheHit ? ", ratios from cache" : "") |")
+        lines.append("| method | \(m.settings.method.rawValue), pattern \(m.settings.pattern) |")
+        lines.append("| allocation | \(m.settings.allocation.name)\(parameters.isEmpty ? "" : " (" + parameters.joined(separator: ", ") + ")")\(m.allocationCacheHit ? ", ratios from cache" : "") |")
         lines.append("| target sparsity | \(pct(m.settings.targetSparsity)) of \(m.model.prunableParameters) block-linear weights |")
         lines.append("| measured sparsity | \(pct(m.overallSparsity)) |")
         let c = m.calibration.settings
@@ -76,7 +76,7 @@ public enum PruningReport {
         var s = [String]()
         s.append("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" font-family=\"sans-serif\" font-size=\"11\">")
         s.append("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>")
-        let title = "\(m.settings.method) + \(m.settings.allocation), target \(String(format: "%.0f", m.settings.targetSparsity * 100))% — \(URL(fileURLWithPath: m.model.path).lastPathComponent)"
+        let title = "\(m.settings.method.rawValue) + \(m.settings.allocation.name), target \(String(format: "%.0f", m.settings.targetSparsity * 100))% — \(URL(fileURLWithPath: m.model.path).lastPathComponent)"
         s.append("<text x=\"\(left)\" y=\"20\" font-size=\"13\" font-weight=\"bold\">\(escape(title))</text>")
         for tick in stride(from: 0.0, through: 1.0, by: 0.2) {
             s.append("<line x1=\"\(left)\" x2=\"\(left + plotW)\" y1=\"\(y(tick))\" y2=\"\(y(tick))\" stroke=\"#e4e4e4\"/>")

@@ -7,6 +7,7 @@ import Foundation
 /// (NVIDIA's 2:4 sparse tensor cores). So `"2:4"` is `.nm(zeros: 2, group: 4)` and `"1:4"` is
 /// `.nm(zeros: 3, group: 4)`; the enum stores the number of **zeros** explicitly so the two
 /// conventions cannot be confused (Wanda's and SparseGPT's `prune_n` is the zeros count).
+/// Encoded as its CLI text (`"unstructured"`, `"2:4"`).
 public enum SparsityPattern: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
     /// Any weights may be pruned; the ratio decides how many.
     case unstructured
@@ -41,5 +42,20 @@ public enum SparsityPattern: Sendable, Equatable, Hashable, Codable, CustomStrin
         case .unstructured: return "unstructured"
         case let .nm(zeros, group): return "\(group - zeros):\(group)"
         }
+    }
+}
+
+extension SparsityPattern {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let text = try c.decode(String.self)
+        do { self = try SparsityPattern.parse(text) } catch let error as PruningError {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: error.description)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
     }
 }

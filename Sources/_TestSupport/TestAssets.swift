@@ -43,6 +43,19 @@ public enum TestAssets {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
+    /// The `dlp` executable built beside the test bundle (`swift test` builds it with the tests),
+    /// for tests that compare the command line with the library.
+    public static var dlpExecutable: URL {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        var folder = bundle.deletingLastPathComponent()
+        // The bundle may be a directory (`dlpPackageTests.xctest/...`); walk up to the build folder.
+        while folder.path != "/", !FileManager.default.fileExists(atPath: folder.appendingPathComponent("dlp").path),
+              folder.lastPathComponent.hasSuffix(".xctest") || folder.path.contains(".xctest") {
+            folder = folder.deletingLastPathComponent()
+        }
+        return folder.appendingPathComponent("dlp")
+    }
+
     /// A committed fixture under `Tests/Fixtures/`.
     public static func fixture(_ relativePath: String) -> URL {
         projectRoot.appendingPathComponent("Tests/Fixtures/\(relativePath)")

@@ -8,29 +8,32 @@ import Transformer
 struct BenchCommand: Command {
     static let name = "bench"
     static let summary = "benchmarks: gemm (BLAS on LLM shapes), forward (model vs GEMM peak), zeroshot (shared prefixes)"
-    static let usage = """
+    static let synopsis = """
         usage: dlp bench gemm [--threads N] [--tokens T] [--seconds S] [--json]
                dlp bench forward [--model MODEL] [--windows W] [--tokens T] [--threads N] [--json]
                dlp bench zeroshot [--model MODEL] [--tasks T1,T2,...] [--limit N] [--data-dir DIR] [--threads N] [--json]
-          gemm         Y = X·Wᵀ for the SmolLM2-135M and Qwen2.5-1.5B linear shapes, X [T, in],
-                       next to the best square GEMM of the same run (ratio = shape / square)
-          forward      full forward pass (blocks, LM head, log-softmax) on W windows of T tokens of
-                       the C4 excerpt: tokens/s, effective GFLOP/s, ratio to the square GEMM peak of
-                       the same run and threads, time per kernel, peak memory
-          zeroshot     the first N questions of each task scored with every sequence run whole,
-                       then with each question's common prefix run once (what `dlp eval` does):
-                       seconds, tokens per block per question, speed-up, largest log-likelihood
-                       difference and answers that differ
-          --tasks T    tasks for zeroshot (default all: the paper's seven)
-          --limit N    questions per task for zeroshot (default 100)
-          --data-dir D where <task>.jsonl live for zeroshot (default: $DLP_HOME/data/zeroshot)
-          --model M    model for forward (default smollm2-135m)
-          --windows W  windows for forward (default 2)
-          --threads N  OpenBLAS threads to measure (default: gemm 1 and 2, forward 2, zeroshot all)
-          --tokens T   rows of X / window length (default 2048)
-          --seconds S  minimum timing per product, seconds (default 0.5)
-          --json       machine-readable report on stdout
         """
+    static let benchmarkArgument = Option("BENCHMARK", nil, """
+        gemm: Y = X·Wᵀ for the SmolLM2-135M and Qwen2.5-1.5B linear shapes, X [T, in],
+          next to the best square GEMM of the same run (ratio = shape / square)
+        forward: full forward pass (blocks, LM head, log-softmax) on W windows of T tokens of
+          the C4 excerpt: tokens/s, effective GFLOP/s, ratio to the square GEMM peak of
+          the same run and threads, time per kernel, peak memory
+        zeroshot: the first N questions of each task scored with every sequence run whole,
+          then with each question's common prefix run once (what `dlp eval` does):
+          seconds, tokens per block per question, speed-up, largest log-likelihood
+          difference and answers that differ
+        """)
+    static let tasks = Option("--tasks", "T", "tasks for zeroshot (default all: the paper's seven)")
+    static let limit = Option("--limit", "N", "questions per task for zeroshot (default 100)")
+    static let dataDir = Option("--data-dir", "DIR", "where <task>.jsonl live for zeroshot (default: $DLP_HOME/data/zeroshot)")
+    static let model = Option("--model", "M", "model for forward and zeroshot (default smollm2-135m)")
+    static let windows = Option("--windows", "W", "windows for forward (default 2)")
+    static let threads = Option("--threads", "N", "OpenBLAS threads to measure (default: gemm 1 and 2, forward 2, zeroshot all)")
+    static let tokens = Option("--tokens", "T", "rows of X / window length (default 2048)")
+    static let seconds = Option("--seconds", "S", "minimum timing per product, seconds (default 0.5)")
+    static let json = Option("--json", nil, "machine-readable report on stdout")
+    static let options = [benchmarkArgument, tasks, limit, dataDir, model, windows, threads, tokens, seconds, json]
 
     /// The benchmarks this verb knows.
     enum Benchmark: String, CaseIterable {
@@ -56,22 +59,23 @@ struct BenchCommand: Command {
     let dataDirectory: URL
 
     init(arguments: inout Arguments) throws {
-        json = arguments.flag("--json")
-        model = try arguments.option("--model") ?? "smollm2-135m"
-        windows = try arguments.option("--windows", positiveInt) ?? 2
-        let threads = try arguments.option("--threads", positiveInt)
+        json = arguments.flag(Self.json)
+        model = try arguments.value(Self.model) ?? "smollm2-135m"
+        windows = try arguments.value(Self.windows, positiveInt) ?? 2
+        let threads = try arguments.value(Self.threads, positiveInt)
         threadCounts = threads.map { [ComputeThreads($0)] } ?? [ComputeThreads(1), ComputeThreads(2)]
-        tokens = try arguments.option("--tokens", positiveInt) ?? 2048
-        minimumSeconds = try arguments.option("--seconds") { text in
+        tokens = try arguments.value(Self.tokens, positiveInt) ?? 2048
+        minimumSeconds = try arguments.value(Self.seconds) { text in
             guard let value = Double(text), value >= 0, value.isFinite else {
                 throw UsageError("expected a non-negative number of seconds")
             }
             return value
         } ?? 0.5
-        tasks = try arguments.option("--tasks", zeroShotTaskList) ?? ZeroShotTask.paperTasks
-        dataDirectory = try zeroShotDataDirectory(&arguments)
-        limit = try arguments.option("--limit", positiveInt) ?? 100
-        benchmark = try Benchmark.parse(try arguments.positional("benchmark name (gemm, forward, zeroshot)"))
+        tasks = try arguments.value(Self.tasks, zeroShotTaskList) ?? ZeroShotTask.paperTasks
+        dataDirectory = try arguments.value(Self.dataDir).map { URL(fileURLWithPath: $0) }
+            ?? ZeroShotDataset.defaultDirectory(home: ModelReference.home())
+        limit = try arguments.value(Self.limit, positiveInt) ?? 100
+        benchmark = try Benchmark.parse(try arguments.positional(Self.benchmarkArgument))
     }
 
     func run() throws {

@@ -1,4 +1,5 @@
 import Evaluation
+import Jobs
 import Foundation
 import Kernels
 import Transformer
@@ -7,69 +8,43 @@ import Transformer
 struct EvalCommand: Command {
     static let name = "eval"
     static let summary = "zero-shot accuracy (BoolQ, RTE, HellaSwag, WinoGrande, ARC-e/c, OBQA, PIQA, LAMBADA)"
-    static let usage = """
-        usage: dlp eval MODEL [--tasks all | everything | T1,T2,...] [--limit N] [--data-dir DIR]
-                              [--max-length 2048] [--threads N] [--json [--items]]
-          MODEL           a GGUF file, a safetensors directory (e.g. written by `dlp prune`), or a short name
-          --tasks         all: the paper's seven (default); everything: also piqa, lambada; or a list of
-                          \(ZeroShotTask.allCases.map(\.rawValue).joined(separator: ", "))
-          --limit N       only the first N questions of each task
-          --data-dir DIR  where <task>.jsonl live (default: $DLP_HOME/data/zeroshot, made by
-                          `python3 scripts/assets.py zeroshot`)
-          --max-length L  longest model input in tokens; longer inputs keep their last L (default 2048)
-          --threads N     CPU threads (default: all available)
-          --json          the report as JSON on stdout; --items adds per-question log-likelihoods
+    static let synopsis = "usage: dlp eval MODEL [--tasks all | everything | T1,T2,...] [--limit N] [--data-dir DIR]\n                      [--max-length 2048] [--threads N] [--json [--items]]"
+    static let tasks = Option("--tasks", "T", "all: the paper's seven (default); everything: also piqa, lambada; or a list of\n\(ZeroShotTask.allCases.map(\.rawValue).joined(separator: ", "))")
+    static let limit = Option("--limit", "N", "only the first N questions of each task")
+    static let dataDir = Option("--data-dir", "DIR", "where <task>.jsonl live (default: $DLP_HOME/data/zeroshot, made by\n`python3 scripts/assets.py zeroshot`)")
+    static let maxLength = Option("--max-length", "L", "longest model input in tokens; longer inputs keep their last L (default 2048)")
+    static let json = Option("--json", nil, "the report as JSON on stdout")
+    static let items = Option("--items", nil, "with --json: per-question log-likelihoods")
+    static let options = [modelArgument, tasks, limit, dataDir, maxLength, threadsOption, json, items]
+    static let footer = """
         Protocol: lm-evaluation-harness 0-shot prompts; acc = argmax of the summed continuation
         log-likelihood, acc_norm = argmax of it divided by the choice's length in characters.
         Paper mean: \(ZeroShotReport.paperMeanDescription).
         Progress goes to stderr.
         """
-    let model: String
-    let tasks: [ZeroShotTask]
-    let directory: URL
-    let evaluation: ZeroShotEvaluation
+    let job: ZeroShotJob
     let json: Bool
 
     init(arguments: inout Arguments) throws {
-        json = arguments.flag("--json")
-        let items = arguments.flag("--items")
+        json = arguments.flag(Self.json)
+        let items = arguments.flag(Self.items)
         if items && !json { throw UsageError("--items needs --json") }
-        tasks = try arguments.option("--tasks", zeroShotTaskList) ?? ZeroShotTask.paperTasks
-        let limit = try arguments.option("--limit", positiveInt)
-        let maxLength = try arguments.option("--max-length", positiveInt) ?? 2048
-        guard maxLength >= 2 else { throw UsageError("--max-length must be at least 2") }
-        let threads = try arguments.option("--threads", positiveInt).map(ComputeThreads.init) ?? .allAvailable
-        directory = try zeroShotDataDirectory(&arguments)
-        for task in tasks {
-            let file = ZeroShotDataset.url(for: task, in: directory)
-            guard FileManager.default.isReadableFile(atPath: file.path) else {
-                throw UsageError(ZeroShotError.missingTaskFile(path: file.path, task: task.rawValue).description)
-            }
-        }
-        model = try arguments.positional("MODEL")
-        evaluation = ZeroShotEvaluation(scorer: ZeroShotScorer(maxLength: maxLength, threads: threads), limit: limit,
-                                        keepDetails: items)
+        let tasks = try arguments.value(Self.tasks, zeroShotTaskList) ?? ZeroShotTask.paperTasks
+        let limit = try arguments.value(Self.limit, positiveInt)
+        let maxLength = try arguments.value(Self.maxLength, positiveInt) ?? 2048
+        let threads = try arguments.value(threadsOption, positiveInt)
+        let directory = try arguments.value(Self.dataDir) ?? ZeroShotDataset.defaultDirectory(home: ModelReference.home()).path
+        job = ZeroShotJob(model: try arguments.positional(modelArgument), tasks: tasks, dataDirectory: directory, limit: limit,
+                          maxLength: maxLength, threads: threads, keepDetails: items)
+        try asUsageError { try job.validate() }
     }
 
     func run() throws {
-        let checkpoint = try Checkpoint.open(model)
-        let tokenizer = try checkpoint.tokenizer()
-        let languageModel = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: evaluation.scorer.maxLength)
-        var bar: ProgressBar?
-        var barTask: ZeroShotTask?
-        let report = try evaluation.evaluate(tasks: tasks, directory: directory, model: languageModel,
-                                             tokenizer: tokenizer) { step in
-            if barTask != step.task {
-                barTask = step.task
-                bar = ProgressBar(label: step.task.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0),
-                                  unit: "items")
-            }
-            bar?.update(step.done, of: step.total, unitsPerStep: Double(step.items) / Double(max(step.total, 1)))
-        }
+        let report = try job.run(observer: .terminal())
         if json {
             try printJSON(report)
         } else {
-            print(Self.table(report, model: checkpoint.url.lastPathComponent))
+            print(Self.table(report, model: URL(fileURLWithPath: job.model).lastPathComponent))
         }
     }
 
@@ -102,10 +77,4 @@ func zeroShotTaskList(_ text: String) throws -> [ZeroShotTask] {
     do { return try ZeroShotTask.parseList(text) } catch let error as ZeroShotError {
         throw UsageError(error.description)
     }
-}
-
-/// The `--data-dir` option: where `<task>.jsonl` live (default `$DLP_HOME/data/zeroshot`).
-func zeroShotDataDirectory(_ arguments: inout Arguments) throws -> URL {
-    try arguments.option("--data-dir").map { URL(fileURLWithPath: $0) }
-        ?? ZeroShotDataset.defaultDirectory(home: ModelReference.home())
 }

@@ -1,32 +1,37 @@
 import Experiments
 import Foundation
+import Jobs
 
 /// `dlp experiment PLAN`: runs a plan's grid, skipping finished steps.
 struct ExperimentCommand: Command {
     static let name = "experiment"
     static let summary = "run a declarative grid of prunes and evaluations (resumable; finished steps are skipped)"
-    static let usage = """
-        usage: dlp experiment PLAN.json [--results DIR] [--dry-run] [--keep-models]
-          PLAN.json       the plan: models × methods × allocations × sparsities × patterns, calibration,
-                          evaluations (format: see experiments/README.md)
-          --results DIR   where results go (default: results/<plan name> beside the plan file)
-          --dry-run       list the steps that would run, with their commands, and stop
-          --keep-models   keep each pruned model.gguf (default: deleted once it is measured)
-        Every step is one `dlp prune`, `dlp perplexity` or `dlp eval` run; each writes its result under
-        DIR/<model>/<cell>/ and a step whose file exists is not run again. At the end DIR/results.json and
-        DIR/results.csv collect everything; `dlp results` turns plans into a Markdown report.
+    static let synopsis = "usage: dlp experiment PLAN.json [--results DIR] [--dry-run] [--keep-models] [--in-process]"
+    static let planArgument = Option("PLAN.json", nil, "the plan: models × methods × allocations × sparsities × patterns, calibration,\nevaluations (format: see experiments/README.md)")
+    static let results = Option("--results", "DIR", "where results go (default: results/<plan name> beside the plan file)")
+    static let dryRun = Option("--dry-run", nil, "list the steps that would run, with their jobs, and stop")
+    static let keepModels = Option("--keep-models", nil, "keep each pruned model.gguf (default: deleted once it is measured)")
+    static let inProcess = Option("--in-process", nil, "run every job in this process (default: each job in a child process,\n`dlp job FILE`, so its memory goes back to the system when it ends)")
+    static let options = [planArgument, results, dryRun, keepModels, inProcess]
+    static let footer = """
+        Every step is one job — a prune, a perplexity or a zero-shot evaluation — written as JSON and run by
+        `dlp job`; each writes its result under DIR/<model>/<cell>/ and a step whose file exists is not run
+        again. At the end DIR/results.json and DIR/results.csv collect everything; `dlp results` turns plans
+        into a Markdown report.
         """
     let plan: ExperimentPlan
     let planPath: String
     let directory: URL
     let dryRun: Bool
     let keepModels: Bool
+    let inProcess: Bool
 
     init(arguments: inout Arguments) throws {
-        dryRun = arguments.flag("--dry-run")
-        keepModels = arguments.flag("--keep-models")
-        let results = try arguments.option("--results")
-        planPath = try arguments.positional("PLAN.json")
+        dryRun = arguments.flag(Self.dryRun)
+        keepModels = arguments.flag(Self.keepModels)
+        inProcess = arguments.flag(Self.inProcess)
+        let results = try arguments.value(Self.results)
+        planPath = try arguments.positional(Self.planArgument)
         let url = URL(fileURLWithPath: planPath)
         do {
             plan = try ExperimentPlan.load(from: url)
@@ -45,7 +50,7 @@ struct ExperimentCommand: Command {
         FileHandle.standardError.write(Data("experiment \(plan.name): \(cells) cells, \(plan.models.count) model(s); \(steps.count) step(s) to run → \(directory.path)\n".utf8))
         if dryRun {
             for (i, step) in steps.enumerated() {
-                print("[\(i + 1)/\(steps.count)] \(step.model)/\(step.cell): \(step.name)\n    dlp \(step.arguments.joined(separator: " "))"
+                print("[\(i + 1)/\(steps.count)] \(step.model)/\(step.cell): \(step.name)\n    \(step.job)"
                       + (step.output.map { " > \($0.path)" } ?? ""))
             }
             if steps.isEmpty { print("nothing to do: every step of \(plan.name) is finished") }
@@ -53,58 +58,35 @@ struct ExperimentCommand: Command {
         }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let started = Date()
-        let ran = try runner.run(executor: SubprocessExecutor()) { i, n, step in
-            FileHandle.standardError.write(Data("[\(i)/\(n)] \(step.model)/\(step.cell): \(step.name)   (dlp \(step.arguments.joined(separator: " ")))\n".utf8))
+        let executor: any ExperimentStepExecutor = inProcess ? InProcessExecutor(observer: .terminal())
+            : ChildProcessExecutor(executable: currentExecutable())
+        let ran = try runner.run(executor: executor) { i, n, step in
+            FileHandle.standardError.write(Data("[\(i)/\(n)] \(step.model)/\(step.cell): \(step.name)   (\(step.job))\n".utf8))
         }
         print("experiment \(plan.name): \(ran) step(s) run in \(String(format: "%.1f", Date().timeIntervalSince(started) / 60)) min; results in \(directory.appendingPathComponent("results.csv").path)")
     }
 }
 
-/// Runs `dlp` steps as child processes of the executable found at this process's path when the
-/// plan started. A rebuild that replaces the file mid-plan is picked up by the next step (each
-/// step's output records the tool that made it); a removed file stops the plan with a message.
-struct SubprocessExecutor: ExperimentStepExecutor {
-    let executable: URL
-
-    init() {
-        // Linux names a replaced executable "PATH (deleted)"; the path is what later steps run.
-        var path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        if path.hasSuffix(" (deleted)") { path.removeLast(" (deleted)".count) }
-        executable = URL(fileURLWithPath: path)
-    }
-
-    func run(_ arguments: [String], stdout: URL?) throws -> Int32 {
-        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
-            throw RuntimeError("the dlp executable \(executable.path) is gone (removed, or being rebuilt); run the plan again once it is back: finished steps are kept")
-        }
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        var handle: FileHandle?
-        if let stdout {
-            FileManager.default.createFile(atPath: stdout.path, contents: nil)
-            handle = try FileHandle(forWritingTo: stdout)
-            process.standardOutput = handle
-        }
-        defer { try? handle?.close() }
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus
-    }
+/// The executable of this process, at the path it had when it started. Linux names a replaced
+/// executable "PATH (deleted)"; the path is what later steps run, so a rebuild mid-plan is picked
+/// up by the next step (each step's output records the tool that made it).
+func currentExecutable() -> URL {
+    var path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    if path.hasSuffix(" (deleted)") { path.removeLast(" (deleted)".count) }
+    return URL(fileURLWithPath: path)
 }
 
 /// `dlp results PLAN... --output FILE`: the Markdown report of finished plans, with charts.
 struct ResultsCommand: Command {
     static let name = "results"
     static let summary = "write a Markdown report (tables, SVG charts) of finished experiment plans"
-    static let usage = """
-        usage: dlp results PLAN.json [PLAN.json ...] --output FILE.md [--charts DIR] [--notes FILE.md] [--title TEXT]
-          --output FILE.md  the report (written atomically)
-          --charts DIR      where the SVG charts go (default: a folder named after FILE beside it, e.g. docs/results/)
-          --notes FILE.md   hand-written Markdown placed after the title (discussion, caveats)
-          --title TEXT      the report's title (default "Results")
-        Reads each plan's results folder (default results/<plan name> beside the plan); runs nothing.
-        """
+    static let synopsis = "usage: dlp results PLAN.json [PLAN.json ...] --output FILE.md [--charts DIR] [--notes FILE.md] [--title TEXT]"
+    static let plansArgument = Option("PLAN.json", nil, "finished plans; each is read from its results folder (default results/<plan name>\nbeside the plan); nothing is run")
+    static let output = Option("--output", "FILE.md", "the report (written atomically)")
+    static let charts = Option("--charts", "DIR", "where the SVG charts go (default: a folder named after FILE beside it, e.g. docs/results/)")
+    static let notes = Option("--notes", "FILE.md", "hand-written Markdown placed after the title (discussion, caveats)")
+    static let title = Option("--title", "TEXT", "the report's title (default \"Results\")")
+    static let options = [plansArgument, output, charts, notes, title]
     let plans: [(path: String, plan: ExperimentPlan)]
     let output: URL
     let charts: URL
@@ -112,19 +94,19 @@ struct ResultsCommand: Command {
     let title: String
 
     init(arguments: inout Arguments) throws {
-        guard let out = try arguments.option("--output") else { throw UsageError("--output FILE.md is required") }
+        guard let out = try arguments.value(Self.output) else { throw UsageError("--output FILE.md is required") }
         output = URL(fileURLWithPath: out)
-        charts = try arguments.option("--charts").map { URL(fileURLWithPath: $0) }
+        charts = try arguments.value(Self.charts).map { URL(fileURLWithPath: $0) }
             ?? output.deletingPathExtension().deletingLastPathComponent().appendingPathComponent(output.deletingPathExtension().lastPathComponent.lowercased())
-        if let path = try arguments.option("--notes") {
+        if let path = try arguments.value(Self.notes) {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw UsageError("--notes \(path): cannot read the file") }
             notes = text
         } else {
             notes = ""
         }
-        title = try arguments.option("--title") ?? "Results"
+        title = try arguments.value(Self.title) ?? "Results"
         var plans = [(String, ExperimentPlan)]()
-        while let path = try? arguments.positional("PLAN.json") {
+        while let path = arguments.optionalPositional(Self.plansArgument) {
             do { plans.append((path, try ExperimentPlan.load(from: URL(fileURLWithPath: path)))) } catch let error as ExperimentError {
                 throw UsageError(error.description)
             }

@@ -1,27 +1,25 @@
 import Foundation
+import Jobs
 import Transformer
 
 /// `dlp inspect MODEL [--json]`: what a checkpoint holds and what pruning it would need.
 struct InspectCommand: Command {
     static let name = "inspect"
     static let summary = "describe a model: architecture, sizes, tensor types, memory"
-    static let usage = """
-        usage: dlp inspect MODEL [--samples N] [--seqlen T] [--json]
-          MODEL        a GGUF file, a safetensors directory, or a fetched model's short name (smollm2-135m)
-          --samples N  calibration sequences for the memory estimate (default 128)
-          --seqlen T   calibration sequence length for the memory estimate (default 2048)
-          --json       machine-readable output on stdout
-        """
+    static let synopsis = "usage: dlp inspect MODEL [--samples N] [--seqlen T] [--json]"
+    static let samples = Option("--samples", "N", "calibration sequences for the memory estimate (default 128)")
+    static let seqlen = Option("--seqlen", "T", "calibration sequence length for the memory estimate (default 2048)")
+    static let options = [modelArgument, samples, seqlen, jsonOption]
     let model: String
     let samples: Int
     let sequenceLength: Int
     let json: Bool
 
     init(arguments: inout Arguments) throws {
-        json = arguments.flag("--json")
-        samples = try arguments.option("--samples", positiveInt) ?? 128
-        sequenceLength = try arguments.option("--seqlen", positiveInt) ?? 2048
-        model = try arguments.positional("MODEL")
+        json = arguments.flag(jsonOption)
+        samples = try arguments.value(Self.samples, positiveInt) ?? 128
+        sequenceLength = try arguments.value(Self.seqlen, positiveInt) ?? 2048
+        model = try arguments.positional(modelArgument)
     }
 
     func run() throws {
@@ -52,14 +50,6 @@ struct InspectCommand: Command {
                                 mapped model file \(formatBytes(m.mappedModel)), runtime \(formatBytes(m.runtime)); export \(formatBytes(m.export)) after calibration
             """
     }
-}
-
-/// `1.23 GiB`-style byte counts.
-func formatBytes(_ bytes: Int) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var value = Double(bytes), unit = 0
-    while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
-    return unit == 0 ? "\(bytes) B" : String(format: "%.2f %@", value, units[unit])
 }
 
 /// `134.5M`-style counts.

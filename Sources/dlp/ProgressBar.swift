@@ -1,4 +1,5 @@
 import Foundation
+import Jobs
 
 /// A progress line on stderr: bar, percentage, throughput and ETA. Redrawn in place on a
 /// terminal; on a pipe or file, a line every 10%.
@@ -47,5 +48,27 @@ final class ProgressBar {
         let s = Int(seconds.rounded())
         return s >= 3600 ? "\(s / 3600)h\(String(format: "%02d", s % 3600 / 60))m"
             : s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
+    }
+}
+
+extension JobObserver {
+    /// Progress bars and notes on stderr: a new bar whenever the task changes.
+    static func terminal() -> JobObserver {
+        let bars = TerminalProgress()
+        return JobObserver(progress: bars.update, note: { FileHandle.standardError.write(Data("\($0)\n".utf8)) })
+    }
+}
+
+/// The bar of the task in progress.
+final class TerminalProgress {
+    private var bar: ProgressBar?
+    private var task: String?
+
+    func update(_ p: JobProgress) {
+        if task != p.task {
+            task = p.task
+            bar = ProgressBar(label: p.task, unit: p.unit)
+        }
+        bar?.update(p.done, of: p.total, unitsPerStep: p.unitsPerStep)
     }
 }

@@ -6,15 +6,14 @@ import Transformer
 struct TokenizeCommand: Command {
     static let name = "tokenize"
     static let summary = "print the token ids of a text or file with a model's tokenizer"
-    static let usage = """
-        usage: dlp tokenize MODEL (TEXT | --file PATH) [--no-special] [--decode] [--bench] [--json]
-          MODEL         a GGUF file, a safetensors directory (with tokenizer.json), or a short name
-          TEXT          text to tokenize (or --file PATH for a UTF-8 file)
-          --no-special  do not add BOS/EOS even if the model's tokenizer would
-          --decode      also print each id's text
-          --bench       report tokenization throughput (MB/s, best of 3) instead of ids
-          --json        {"count": N, "ids": [...]} on stdout
-        """
+    static let synopsis = "usage: dlp tokenize MODEL (TEXT | --file PATH) [--no-special] [--decode] [--bench] [--json]"
+    static let text = Option("TEXT", nil, "text to tokenize (or --file PATH for a UTF-8 file)")
+    static let file = Option("--file", "PATH", "tokenize a UTF-8 file")
+    static let noSpecial = Option("--no-special", nil, "do not add BOS/EOS even if the model's tokenizer would")
+    static let decode = Option("--decode", nil, "also print each id's text")
+    static let bench = Option("--bench", nil, "report tokenization throughput (MB/s, best of 3) instead of ids")
+    static let json = Option("--json", nil, "{\"count\": N, \"ids\": [...]} on stdout")
+    static let options = [modelArgument, text, file, noSpecial, decode, bench, json]
     let model: String
     let text: String
     let source: String
@@ -24,19 +23,19 @@ struct TokenizeCommand: Command {
     let json: Bool
 
     init(arguments: inout Arguments) throws {
-        json = arguments.flag("--json")
-        addSpecial = !arguments.flag("--no-special")
-        decode = arguments.flag("--decode")
-        bench = arguments.flag("--bench")
-        let file = try arguments.option("--file")
-        model = try arguments.positional("MODEL")
+        json = arguments.flag(Self.json)
+        addSpecial = !arguments.flag(Self.noSpecial)
+        decode = arguments.flag(Self.decode)
+        bench = arguments.flag(Self.bench)
+        let file = try arguments.value(Self.file)
+        model = try arguments.positional(modelArgument)
         if let file {
             guard let data = FileManager.default.contents(atPath: file) else { throw UsageError("--file \(file): cannot read it") }
             guard let string = String(data: data, encoding: .utf8) else { throw UsageError("--file \(file): not valid UTF-8") }
             text = string
             source = file
         } else {
-            text = try arguments.positional("TEXT (or --file PATH)")
+            text = try arguments.positional(Self.text)
             source = "argument"
         }
     }

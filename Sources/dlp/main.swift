@@ -1,10 +1,12 @@
 import Foundation
+import Jobs
 
 /// Every verb of the tool, in the order `dlp --help` lists them.
 enum Verbs {
     static let all: [any Command.Type] = [
         InspectCommand.self, TokenizeCommand.self, PerplexityCommand.self, EvalCommand.self, PruneCommand.self,
-        AllocateCommand.self, CalibrationCommand.self, ExperimentCommand.self, ResultsCommand.self, BenchCommand.self,
+        AllocateCommand.self, CalibrationCommand.self, ExperimentCommand.self, ResultsCommand.self, JobCommand.self,
+        BenchCommand.self,
     ]
 }
 
@@ -45,13 +47,16 @@ func main() -> Int32 {
         return 0
     }
     do {
-        var arguments = Arguments(args)
+        var arguments = Arguments(args, declared: type.options)
         let command = try type.init(arguments: &arguments)
         try arguments.finish()
         try command.run()
         return 0
     } catch let error as UsageError {
         FileHandle.standardError.write(Data("dlp \(verb): \(error.description)\n\n\(type.usage)\n".utf8))
+        return 64
+    } catch let error as JobError where error.isUsageError {
+        FileHandle.standardError.write(Data("dlp \(verb): \(error.description)\n".utf8))
         return 64
     } catch {
         FileHandle.standardError.write(Data("dlp \(verb): error: \(error)\n".utf8))

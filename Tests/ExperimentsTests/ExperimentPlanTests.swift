@@ -1,4 +1,5 @@
 import Foundation
+import Jobs
 import Pruning
 import TensorIO
 import Testing
@@ -30,7 +31,9 @@ let samplePlan = """
 @Suite struct ExperimentPlanTests {
     @Test func expandsGridsAndMergesRepeatedCells() throws {
         let plan = try parsePlan(samplePlan)
-        #expect(plan.calibration == .init(source: "c4", sampling: "stream", samples: 4, seqlen: 64, seed: 3))
+        #expect(plan.calibration.source.name == "c4" && plan.calibration.source.path.hasSuffix("data/c4.utf8"))
+        #expect(plan.calibration.sampling == .stream && plan.calibration.samples == 4 && plan.calibration.sequenceLength == 64
+                && plan.calibration.seed == 3)
         #expect(plan.datasets["wikitext2"] == "wikitext2:/plans/data/wiki.test.raw")
         #expect(plan.datasets["ptb"] == "ptb")
         let cells = plan.cells
@@ -46,17 +49,37 @@ let samplePlan = """
         #expect(plan.measurements(merged.evaluations).map(\.fileName) == ["wikitext2-128-w2.json", "ptb-128-w2.json", "zeroshot-boolq+rte-limit5.json"])
     }
 
-    @Test func pruneArgumentsSpellEverySetting() throws {
+    @Test func pruneJobsCarryEverySettingTyped() throws {
         let plan = try parsePlan(samplePlan)
         let cell = try #require(plan.cells.first { $0.id == "wanda-dlp-a0.1-mean-p70" })
-        #expect(cell.pruneArguments(calibration: plan.calibration, output: "/out") == [
-            "m", "--method", "wanda", "--allocation", "dlp", "--alpha", "0.1", "--statistic", "mean", "--sparsity", "0.7",
-            "--calibration", "c4", "--sampling", "stream", "--samples", "4", "--seqlen", "64", "--seed", "3",
-            "--formats", "gguf", "--force", "--output", "/out",
-        ])
+        let job = cell.pruneJob(calibration: plan.calibration, output: "/out")
+        #expect(job.model == "m" && job.method == .wanda && job.target == 0.7 && job.pattern == .unstructured)
+        #expect(job.allocation == (try Allocation(name: "dlp", parameters: ["alpha": "0.1", "statistic": "mean"])))
+        #expect(job.calibration == plan.calibration)
+        #expect(job.exports.formats == [.gguf] && job.replaceExisting && job.output == "/out")
         let nm = try #require(plan.cells.first { $0.id == "wanda-owl-M5-l0.08-2of4" })
-        #expect(nm.pruneArguments(calibration: plan.calibration, output: "/o").contains("--pattern"))
-        #expect(!nm.pruneArguments(calibration: plan.calibration, output: "/o").contains("--sparsity"))
+        let nmJob = nm.pruneJob(calibration: plan.calibration, output: "/o")
+        #expect(nmJob.pattern == .nm(zeros: 2, group: 4) && nmJob.target == 0.5)
+        // A job survives the trip through its JSON file unchanged.
+        for j in [job, nmJob] {
+            let data = try JSONEncoder().encode(Job.prune(j))
+            #expect(try JSONDecoder().decode(Job.self, from: data) == .prune(j))
+        }
+    }
+
+    @Test func allocationsInPlansTakeTheirDeclaredParametersOnly() throws {
+        func plan(_ allocation: String) throws -> ExperimentPlan {
+            try parsePlan(#"{"name": "x", "grids": [{"models": ["m"], "methods": ["wanda"], "allocations": [\#(allocation)], "sparsities": [0.7]}]}"#)
+        }
+        #expect(try plan(#"{"name": "ramp", "alpha": 0.2}"#).cells.map(\.id) == ["wanda-ramp-a0.2-p70"])
+        #expect(try plan(#""ramp""#).cells.first?.allocation.label == "ramp")
+        #expect(try plan(#"{"name": "owl", "lambda": 0.1}"#).cells.first?.allocation.label == "OWL (M=5, λ=0.1)")
+        #expect {
+            try plan(#"{"name": "ramp", "statistic": "mean"}"#)
+        } throws: { error in
+            guard case let .invalidPlan(_, key, reason) = error as? ExperimentError else { return false }
+            return key == "grids[0].allocations[0]" && reason.contains("statistic") && reason.contains("alpha")
+        }
     }
 
     @Test func compactNumbersReadBack() {
@@ -101,9 +124,12 @@ let samplePlan = """
             return key == "datasets.wikitext2" && reason.contains("data/wiki.test.raw")
         }
         try Data("text".utf8).write(to: folder.appendingPathComponent("data/wiki.test.raw"))
-        try plan.checkInputs(path: "plan.json")
+        var calibrated = plan
+        try Data("doc\n".utf8).write(to: folder.appendingPathComponent("docs.txt"))
+        calibrated.calibration.source = CalibrationSource(name: "docs.txt", path: folder.appendingPathComponent("docs.txt").path)
+        try calibrated.checkInputs(path: "plan.json")
         var other = plan
-        other.calibration.source = folder.appendingPathComponent("missing.jsonl").path
+        other.calibration.source = CalibrationSource(name: "missing.jsonl", path: folder.appendingPathComponent("missing.jsonl").path)
         #expect(throws: ExperimentError.self) { try other.checkInputs(path: "plan.json") }
     }
 

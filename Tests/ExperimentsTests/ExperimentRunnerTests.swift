@@ -1,64 +1,54 @@
 import Foundation
+import Jobs
 import Pruning
 import Testing
 @testable import Experiments
 
-/// Stands in for the `dlp` tool: `prune` writes a manifest (and model.gguf) with the settings it
-/// was given, `perplexity` a result whose perplexity encodes the call count, `eval` a report.
-final class FakeTool: ExperimentStepExecutor {
-    var calls = [[String]]()
-    var failOn: String?
+/// Stands in for running jobs: every job it is handed goes through its JSON form first (what a
+/// child process receives), then a prune writes a manifest (and model.gguf) from the job's typed
+/// settings, a perplexity job a result whose perplexity encodes the call count, a zero-shot job a
+/// report. No flags are assembled or parsed.
+final class StubExecutor: ExperimentStepExecutor {
+    struct Failure: Error {}
+    var jobs = [Job]()
+    var fails: (Job) -> Bool = { _ in false }
 
-    func run(_ arguments: [String], stdout: URL?) throws -> Int32 {
-        calls.append(arguments)
-        if let failOn, arguments.contains(failOn) { return 3 }
-        func value(_ flag: String) -> String? { arguments.firstIndex(of: flag).map { arguments[$0 + 1] } }
-        switch arguments[0] {
-        case "prune":
-            let out = URL(fileURLWithPath: value("--output")!)
+    func run(_ job: Job, result: URL?) throws {
+        let decoded = try JSONDecoder().decode(Job.self, from: try JSONEncoder().encode(job))
+        #expect(decoded == job, "a job changed on its way through JSON")
+        jobs.append(decoded)
+        if fails(decoded) { throw Failure() }
+        switch decoded {
+        case .prune(let j):
+            let out = j.outputURL
             try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-            let alpha = value("--alpha"), stat = value("--statistic"), m = value("--owl-m"), l = value("--owl-lambda")
-            let choice = try AllocationChoice.parse(value("--allocation")!, alpha: alpha.flatMap(Double.init) ?? 0.15,
-                                                    statistic: BlockStatistic(rawValue: stat ?? "median")!,
-                                                    outlierThreshold: m.flatMap(Double.init) ?? 5, lambda: l.flatMap(Double.init) ?? 0.08)
-            let pattern = try SparsityPattern.parse(value("--pattern") ?? "unstructured")
-            let target = pattern.impliedRatio ?? Double(value("--sparsity")!)!
-            let settings = CalibrationSettings(source: CalibrationSource(name: "c4", path: "/c4"),
-                                               sampling: CalibrationSampling(rawValue: value("--sampling")!)!,
-                                               samples: Int(value("--samples")!)!, sequenceLength: Int(value("--seqlen")!)!,
-                                               seed: UInt64(value("--seed")!)!)
-            let blocks = (0..<3).map { PruningManifest.BlockOutcome(block: $0, requestedRatio: target + Double($0 - 1) * 0.01,
-                                                                      measuredSparsity: target, matrices: [], statistic: nil, notes: []) }
+            let blocks = (0..<3).map { PruningManifest.BlockOutcome(block: $0, requestedRatio: j.target + Double($0 - 1) * 0.01,
+                                                                      measuredSparsity: j.target, matrices: [], statistic: nil, notes: []) }
             let manifest = PruningManifest(
-                tool: "fake", createdAt: "now", command: arguments,
-                model: .init(path: arguments[1], format: "gguf", sha256: "0", architecture: "llama", layerCount: 3, prunableParameters: 300),
-                settings: .init(method: value("--method")!, allocation: choice.name, allocationParameters: choice.parameters,
-                                targetSparsity: target, pattern: pattern.description, threads: 1),
-                calibration: .init(settings: settings, sourceSHA256: "s", windowsSHA256: "w"),
-                allocationCacheHit: false, allocationCacheKey: nil, blocks: blocks, overallSparsity: target, evaluation: [],
+                tool: "stub", createdAt: "now", command: j.command,
+                model: .init(path: j.model, format: .gguf, sha256: "0", architecture: .llama, layerCount: 3, prunableParameters: 300),
+                settings: .init(method: j.method, allocation: j.allocation, targetSparsity: j.target, pattern: j.pattern, threads: 1),
+                calibration: .init(settings: j.calibration, sourceSHA256: "s", windowsSHA256: "w"),
+                allocationCacheHit: false, allocationCacheKey: nil, blocks: blocks, overallSparsity: j.target, evaluation: [],
                 timings: ["total": 2, "pruning pass": 1], peakResidentBytes: 1 << 20, outputs: [])
             try JSONEncoder().encode(manifest).write(to: out.appendingPathComponent("manifest.json"))
             try Data("gguf".utf8).write(to: out.appendingPathComponent("model.gguf"))
-        case "perplexity":
+        case .perplexity(let j):
             let json = """
-                {"protocol": "p", "dataset": "\(value("--dataset")!)", "path": "/d", "assembly": "a", "model": "\(arguments[1])",
-                 "textTokens": 100, "sequenceLength": \(value("--seqlen")!), "windows": 2, "scoredPredictions": 10,
-                 "meanNegativeLogLikelihood": 1, "perplexity": \(Double(calls.count) + 10), "windowLosses": [1, 1],
+                {"protocol": "p", "dataset": "\(j.dataset.name)", "path": "/d", "assembly": "a", "model": "\(j.model)",
+                 "textTokens": 100, "sequenceLength": \(j.sequenceLength), "windows": 2, "scoredPredictions": 10,
+                 "meanNegativeLogLikelihood": 1, "perplexity": \(Double(jobs.count) + 10), "windowLosses": [1, 1],
                  "tokenizeSeconds": 0.5, "forwardSeconds": 1.5, "tokensPerSecond": 100, "threads": 1}
                 """
-            try Data(json.utf8).write(to: stdout!)
-        case "eval":
+            try Data(json.utf8).write(to: try #require(result))
+        case .zeroshot:
             let json = """
                 {"model": "m", "tasks": [{"task": "boolq", "split": "validation", "path": "/b", "items": 5, "acc": 0.6, "accStderr": 0.1,
                  "accNorm": 0.6, "accNormStderr": 0.1, "paperMetric": "acc", "requests": 10, "seconds": 1, "itemsPerSecond": 5}],
                  "paperMeanDefinition": "d", "limit": 5, "maxLength": 2048, "threads": 1, "seconds": 1}
                 """
-            try Data(json.utf8).write(to: stdout!)
-        default:
-            Issue.record("unexpected verb \(arguments[0])")
-            return 64
+            try Data(json.utf8).write(to: try #require(result))
         }
-        return 0
     }
 }
 
@@ -74,7 +64,7 @@ final class FakeTool: ExperimentStepExecutor {
         try withFolder { folder in
             let plan = try parsePlan(samplePlan, folder: folder)
             let runner = ExperimentRunner(plan: plan, directory: folder.appendingPathComponent("results"))
-            let tool = FakeTool()
+            let tool = StubExecutor()
             let pending = try runner.pendingSteps()
             // dense: wikitext2 + zero-shot; 11 cells pruned; measurements: 8 + 3 ptb + wanda-uniform-p70 also ptb,
             // zero-shot on the 4 cells of the second grid.
@@ -82,7 +72,8 @@ final class FakeTool: ExperimentStepExecutor {
             #expect(pending.count == 2 + 11 + 8 + 4 + 4)
             let ran = try runner.run(executor: tool)
             #expect(ran == pending.count)
-            #expect(tool.calls.count == pending.count)
+            #expect(tool.jobs.count == pending.count)
+            #expect(tool.jobs == pending.map(\.job))
             let csv = try String(contentsOf: folder.appendingPathComponent("results/results.csv"), encoding: .utf8)
             // Pruned models are deleted once measured; manifests stay.
             let cell = folder.appendingPathComponent("results/m/wanda-dlp-a0.1-mean-p70/pruned")
@@ -90,10 +81,10 @@ final class FakeTool: ExperimentStepExecutor {
             #expect(FileManager.default.fileExists(atPath: cell.appendingPathComponent("manifest.json").path))
 
             // Again: nothing to do, same CSV.
-            let again = FakeTool()
+            let again = StubExecutor()
             #expect(try runner.pendingSteps().isEmpty)
             #expect(try runner.run(executor: again) == 0)
-            #expect(again.calls.isEmpty)
+            #expect(again.jobs.isEmpty)
             #expect(try String(contentsOf: folder.appendingPathComponent("results/results.csv"), encoding: .utf8) == csv)
 
             let results = try ExperimentResults.collect(plan: plan, directory: folder.appendingPathComponent("results"))
@@ -110,13 +101,13 @@ final class FakeTool: ExperimentStepExecutor {
         try withFolder { folder in
             let plan = try parsePlan(samplePlan, folder: folder)
             let runner = ExperimentRunner(plan: plan, directory: folder.appendingPathComponent("results"))
-            try runner.run(executor: FakeTool())
+            try runner.run(executor: StubExecutor())
             try FileManager.default.removeItem(at: folder.appendingPathComponent("results/m/magnitude-uniform-p50/wikitext2-128-w2.json"))
-            let tool = FakeTool()
+            let tool = StubExecutor()
             try runner.run(executor: tool)
             // The pruned model was deleted, so the cell is pruned again, then measured.
-            #expect(tool.calls.map { $0[0] } == ["prune", "perplexity"])
-            #expect(tool.calls[1][1].hasSuffix("magnitude-uniform-p50/pruned"))
+            #expect(tool.jobs.map(\.kind) == ["prune", "perplexity"])
+            #expect(tool.jobs[1].model.hasSuffix("magnitude-uniform-p50/pruned"))
         }
     }
 
@@ -124,15 +115,18 @@ final class FakeTool: ExperimentStepExecutor {
         try withFolder { folder in
             let plan = try parsePlan(samplePlan, folder: folder)
             let runner = ExperimentRunner(plan: plan, directory: folder.appendingPathComponent("results"))
-            let tool = FakeTool()
-            tool.failOn = "magnitude"
+            let tool = StubExecutor()
+            tool.fails = { if case .prune(let j) = $0 { return j.method == .magnitude } else { return false } }
             #expect(throws: ExperimentError.self) { try runner.run(executor: tool) }
             let before = try runner.pendingSteps().count
             #expect(before > 0)
-            let second = FakeTool()
+            let second = StubExecutor()
             try runner.run(executor: second)
-            #expect(second.calls.count == before)
-            #expect(!second.calls.contains { $0[0] == "prune" && $0.contains("wanda") && $0.contains("uniform") && $0.contains("0.5") })
+            #expect(second.jobs.count == before)
+            #expect(!second.jobs.contains {
+                if case .prune(let j) = $0 { return j.method == .wanda && j.allocation.name == "uniform" && j.pattern == .unstructured && j.target == 0.5 }
+                return false
+            })
         }
     }
 
@@ -140,7 +134,7 @@ final class FakeTool: ExperimentStepExecutor {
         try withFolder { folder in
             let plan = try parsePlan(samplePlan, folder: folder)
             let runner = ExperimentRunner(plan: plan, directory: folder.appendingPathComponent("results"))
-            try runner.run(executor: FakeTool())
+            try runner.run(executor: StubExecutor())
             var changed = plan
             changed.calibration.samples = 8
             #expect {
@@ -156,7 +150,7 @@ final class FakeTool: ExperimentStepExecutor {
         try withFolder { folder in
             let plan = try parsePlan(samplePlan, folder: folder)
             let runner = ExperimentRunner(plan: plan, directory: folder.appendingPathComponent("results"))
-            try runner.run(executor: FakeTool())
+            try runner.run(executor: StubExecutor())
             let results = try ExperimentResults.collect(plan: plan, directory: folder.appendingPathComponent("results"))
             let doc = ResultsDocument(title: "R", notes: "notes here", sections: [.init(planPath: "plan.json", results: results)])
                 .render(chartFolder: "charts")
@@ -175,7 +169,7 @@ final class FakeTool: ExperimentStepExecutor {
     @Test func modelWithOnlyItsDenseResultsSaysSo() throws {
         try withFolder { folder in
             let plan = try parsePlan(samplePlan, folder: folder)
-            try ExperimentRunner(plan: plan, directory: folder.appendingPathComponent("results")).run(executor: FakeTool())
+            try ExperimentRunner(plan: plan, directory: folder.appendingPathComponent("results")).run(executor: StubExecutor())
             var results = try ExperimentResults.collect(plan: plan, directory: folder.appendingPathComponent("results"))
             let dense = try #require(results.dense.first?.perplexity["wikitext2"]?.perplexity)
             results.cells = []
@@ -190,7 +184,7 @@ final class FakeTool: ExperimentStepExecutor {
     @Test func cellsOfSeveralPlansAreShownSideBySide() throws {
         try withFolder { folder in
             let plan = try parsePlan(samplePlan, folder: folder)
-            try ExperimentRunner(plan: plan, directory: folder.appendingPathComponent("results")).run(executor: FakeTool())
+            try ExperimentRunner(plan: plan, directory: folder.appendingPathComponent("results")).run(executor: StubExecutor())
             let results = try ExperimentResults.collect(plan: plan, directory: folder.appendingPathComponent("results"))
             let single = ResultsDocument(title: "R", notes: "", sections: [.init(planPath: "a.json", results: results)])
             #expect(!single.render(chartFolder: "c").markdown.contains("different protocols"))
@@ -198,7 +192,7 @@ final class FakeTool: ExperimentStepExecutor {
             full.plan = "full"
             full.calibration = "c4 stream 128×2048 seed 0"
             full.perplexityMaxWindows = nil
-            full.cells = full.cells.filter { $0.method == "wanda" }
+            full.cells = full.cells.filter { $0.method == .wanda }
             let markdown = ResultsDocument(title: "R", notes: "", sections: [.init(planPath: "a.json", results: results),
                                                                              .init(planPath: "b.json", results: full)])
                 .render(chartFolder: "c").markdown
@@ -216,7 +210,7 @@ final class FakeTool: ExperimentStepExecutor {
             // The dense row and every wanda cell, in both columns; the other pruners ran in one plan only.
             let rows = table.dropFirst()
             #expect(rows.first?.hasPrefix("| dense |") == true)
-            #expect(rows.dropFirst().count == results.cells.filter { $0.method == "wanda" && $0.perplexity["wikitext2"] != nil }.count)
+            #expect(rows.dropFirst().count == results.cells.filter { $0.method == .wanda && $0.perplexity["wikitext2"] != nil }.count)
             for row in rows {
                 let values = row.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
                 #expect(values.count == 7 && !values[4].isEmpty && values[4] == values[5], "\(row)")

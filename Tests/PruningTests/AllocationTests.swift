@@ -121,4 +121,50 @@ import Pruning
             #expect(throws: PruningError.self) { try SparsityPattern.parse(bad) }
         }
     }
+
+    /// The data-free ramp: `R_l = p − α + 2α·l/(L − 1)`, mean p, span 2α, rising with depth.
+    @Test func rampRisesLinearlyWithTheMeanAndSpanOfDLP() throws {
+        let ramp = LinearRampAllocation(alpha: 0.15)
+        #expect(ramp.requirement == .nothing)
+        let ratios = try ramp.ratios([], blocks: 30, target: 0.7)
+        #expect(ratios.count == 30)
+        for (l, r) in ratios.enumerated() { #expect(abs(r - (0.55 + 0.3 * Double(l) / 29)) < 1e-12) }
+        #expect(abs(ratios.reduce(0, +) / 30 - 0.7) < 1e-12)
+        #expect(abs(ratios.max()! - ratios.min()! - 0.3) < 1e-12)
+        #expect(try ramp.ratios([], blocks: 1, target: 0.6) == [0.6])
+        #expect(try ramp.ratios([], blocks: 0, target: 0.6) == [])
+        // Past [0, 0.99] it is clamped with the mean kept.
+        let wide = try LinearRampAllocation(alpha: 0.4).ratios([], blocks: 8, target: 0.8)
+        #expect(wide.allSatisfy { $0 >= 0 && $0 <= 0.99 } && abs(wide.reduce(0, +) / 8 - 0.8) < 1e-9)
+        #expect(wide == wide.sorted())
+    }
+
+    /// Names, tags, labels, flags and manifest parameters come from each allocation's declaration.
+    @Test func allocationsAreDescribedByTheirDeclarations() throws {
+        #expect(Allocation.names == ["uniform", "owl", "dlp", "ramp"])
+        let dlp = try Allocation.named("dlp")
+        #expect(dlp.parameters == ["alpha": "0.15", "statistic": "median"])
+        #expect(dlp.tag == "dlp-a0.15-median" && dlp.label == "DLP" && dlp.isDefault)
+        let mean = try Allocation(name: "DLP", parameters: ["alpha": "0.100", "statistic": "Mean"])
+        #expect(mean.parameters == ["alpha": "0.1", "statistic": "mean"])
+        #expect(mean.tag == "dlp-a0.1-mean" && mean.label == "DLP (α=0.1, mean)")
+        let owl = try Allocation(name: "owl", parameters: ["M": "5"])
+        #expect(owl.parameters == ["M": "5.0", "lambda": "0.08"] && owl.tag == "owl-M5-l0.08" && owl.label == "OWL")
+        #expect(try Allocation.named("uniform").tag == "uniform")
+        #expect(try Allocation(name: "ramp", parameters: ["alpha": "0.2"]).tag == "ramp-a0.2")
+        #expect(owl == (try Allocation(name: "owl", parameters: ["lambda": "0.08"])))
+        #expect(owl != mean)
+        // Requirements: OWL's threshold is the allocation's own, DLP needs scores, uniform and ramp nothing.
+        #expect(owl.requirement == .blockScores(outlierThreshold: 5))
+        #expect(dlp.requirement == .blockScores(outlierThreshold: nil))
+        #expect(try Allocation.named("ramp").requirement == .nothing)
+        // Flags: one per parameter; --alpha serves DLP and the ramp.
+        #expect(Allocation.allParameters.map(\.flag) == ["--owl-m", "--owl-lambda", "--alpha", "--statistic"])
+        #expect(Allocation.users(of: "--alpha") == ["dlp", "ramp"])
+        for bad in [("dlpp", [String: String]()), ("dlp", ["M": "5"]), ("dlp", ["statistic": "max"]), ("owl", ["lambda": "-1"])] {
+            #expect(throws: PruningError.self) { try Allocation(name: bad.0, parameters: bad.1) }
+        }
+        let data = try JSONEncoder().encode(mean)
+        #expect(try JSONDecoder().decode(Allocation.self, from: data) == mean)
+    }
 }

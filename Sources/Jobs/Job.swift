@@ -1,0 +1,102 @@
+import Foundation
+
+/// Any job, as one value: what the experiment runner schedules and what `dlp job FILE` runs in a
+/// child process. On disk: `{"kind": "prune" | "perplexity" | "zeroshot", "job": {...}}`.
+public enum Job: Sendable, Equatable {
+    case prune(PruneJob)
+    case perplexity(PerplexityJob)
+    case zeroshot(ZeroShotJob)
+
+    public var kind: String {
+        switch self {
+        case .prune: return "prune"
+        case .perplexity: return "perplexity"
+        case .zeroshot: return "zeroshot"
+        }
+    }
+
+    /// The model the job reads.
+    public var model: String {
+        switch self {
+        case .prune(let j): return j.model
+        case .perplexity(let j): return j.model
+        case .zeroshot(let j): return j.model
+        }
+    }
+
+    public func validate() throws {
+        switch self {
+        case .prune(let j): try j.validate()
+        case .perplexity(let j): try j.validate()
+        case .zeroshot(let j): try j.validate()
+        }
+    }
+
+    /// Validates and runs the job; returns its result as JSON (indented, sorted keys): the
+    /// manifest of a prune, the `PerplexityResult` or the `ZeroShotReport`.
+    public func run(observer: JobObserver = .silent) throws -> Data {
+        try validate()
+        switch self {
+        case .prune(let j): return try PruneJob.encoder.encode(try j.run(observer: observer))
+        case .perplexity(let j): return try PruneJob.encoder.encode(try j.run(observer: observer))
+        case .zeroshot(let j): return try PruneJob.encoder.encode(try j.run(observer: observer))
+        }
+    }
+
+    /// Reads a job file.
+    public static func load(from url: URL) throws -> Job {
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw JobError.unreadableJob(path: url.path, reason: "no such file or not readable")
+        }
+        do { return try JSONDecoder().decode(Job.self, from: data) } catch {
+            throw JobError.unreadableJob(path: url.path, reason: "not a job (\(error))")
+        }
+    }
+
+    /// Writes a job file (atomically).
+    public func write(to url: URL) throws {
+        try PruneJob.encoder.encode(self).write(to: url, options: .atomic)
+    }
+}
+
+extension Job: Codable {
+    enum CodingKeys: String, CodingKey { case kind, job }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let kind = try c.decode(String.self, forKey: .kind)
+        switch kind {
+        case "prune": self = .prune(try c.decode(PruneJob.self, forKey: .job))
+        case "perplexity": self = .perplexity(try c.decode(PerplexityJob.self, forKey: .job))
+        case "zeroshot": self = .zeroshot(try c.decode(ZeroShotJob.self, forKey: .job))
+        default:
+            throw DecodingError.dataCorruptedError(forKey: .kind, in: c,
+                                                   debugDescription: "unknown kind '\(kind)'; valid: prune, perplexity, zeroshot")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kind, forKey: .kind)
+        switch self {
+        case .prune(let j): try c.encode(j, forKey: .job)
+        case .perplexity(let j): try c.encode(j, forKey: .job)
+        case .zeroshot(let j): try c.encode(j, forKey: .job)
+        }
+    }
+}
+
+extension Job: CustomStringConvertible {
+    /// One line: what the job does, for progress lines and `--dry-run`.
+    public var description: String {
+        switch self {
+        case .prune(let j):
+            let c = j.calibration
+            return "prune \(j.model): \(j.method.rawValue) + \(j.allocation), target \(j.target), \(j.pattern); calibration \(c.source.name) \(c.sampling.rawValue) \(c.samples)×\(c.sequenceLength) seed \(c.seed); exports \(j.exports.formats.map(\.rawValue).joined(separator: ",")) → \(j.output)"
+        case .perplexity(let j):
+            return "perplexity \(j.model): \(j.dataset.name) (\(j.dataset.url.path)), windows of \(j.sequenceLength)" + (j.maxWindows.map { ", first \($0)" } ?? "")
+        case .zeroshot(let j):
+            return "zero-shot \(j.model): \(j.tasks.map(\.rawValue).joined(separator: ","))" + (j.limit.map { ", first \($0) per task" } ?? "")
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import Evaluation
+import Foundation
+import Kernels
+import Transformer
+
+/// Perplexity of one model on one dataset by the standard protocol (`dlp perplexity`).
+public struct PerplexityJob: Sendable, Codable, Equatable {
+    public var model: String
+    public var dataset: PerplexityDataset
+    public var sequenceLength: Int
+    /// Score only the first N windows (nil: all the protocol scores).
+    public var maxWindows: Int?
+    /// CPU threads; nil: all available.
+    public var threads: Int?
+
+    public init(model: String, dataset: PerplexityDataset, sequenceLength: Int = 2048, maxWindows: Int? = nil,
+                threads: Int? = nil) {
+        self.model = model
+        self.dataset = dataset
+        self.sequenceLength = sequenceLength
+        self.maxWindows = maxWindows
+        self.threads = threads
+    }
+
+    public func validate() throws {
+        guard sequenceLength >= 2 else { throw JobError.invalidSetting(setting: "seqlen", reason: "must be at least 2") }
+        if let maxWindows, maxWindows < 1 { throw JobError.invalidSetting(setting: "max-windows", reason: "expected a positive integer") }
+        if let threads, threads < 1 { throw JobError.invalidSetting(setting: "threads", reason: "expected a positive integer") }
+        guard FileManager.default.isReadableFile(atPath: dataset.url.path) else {
+            throw JobError.invalidSetting(setting: "dataset \(dataset.name)", reason: "cannot read \(dataset.url.path)")
+        }
+    }
+
+    public func run(observer: JobObserver = .silent) throws -> PerplexityResult {
+        let checkpoint = try Checkpoint.open(model)
+        let tokenizer = try checkpoint.tokenizer()
+        let languageModel = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: sequenceLength)
+        let evaluation = PerplexityEvaluation(sequenceLength: sequenceLength, maxWindows: maxWindows,
+                                              threads: threads.map(ComputeThreads.init) ?? .allAvailable)
+        return try evaluation.evaluate(model: languageModel, tokenizer: tokenizer, dataset: dataset) { step in
+            observer.progress(JobProgress(task: "perplexity", done: step.done, total: step.total,
+                                          unitsPerStep: step.tokensPerStep, unit: "tok"))
+        }
+    }
+}

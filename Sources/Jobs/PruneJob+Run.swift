@@ -1,0 +1,162 @@
+import Evaluation
+import Foundation
+import Kernels
+import Pruning
+import TensorCore
+import TensorIO
+import Transformer
+
+extension PruneJob {
+    /// The tool's name and version, recorded in manifests.
+    public static let tool = "dlp 0.1.0"
+
+    /// Runs the job: memory check, calibration, dense evaluations, allocation (cache or pass),
+    /// pruning pass with verification, pruned evaluations, exports, manifest, report and chart —
+    /// all written into a staging directory renamed to ``output`` at the end. Returns the manifest
+    /// that was written. Call ``validate()`` first.
+    @discardableResult
+    public func run(observer: JobObserver = .silent) throws -> PruningManifest {
+        var timings = [String: Double]()
+        func timed<T>(_ stage: String, _ body: () throws -> T) rethrows -> T {
+            let start = Date()
+            defer { timings[stage, default: 0] += Date().timeIntervalSince(start) }
+            return try body()
+        }
+        let started = Date()
+        let threads = computeThreads
+        let checkpoint = try Checkpoint.open(model)
+        let c = checkpoint.configuration
+        let formats = Set(exports.formats)
+        if formats == [.gguf], checkpoint.format != .gguf {
+            throw JobError.invalidSetting(setting: "formats", reason: "gguf needs a GGUF input; \(checkpoint.url.path) is a safetensors directory")
+        }
+        let estimate = MemoryEstimate(configuration: c, samples: calibration.samples, sequenceLength: calibration.sequenceLength,
+                                      mappedModelBytes: ModelSummary.diskSize(checkpoint.url),
+                                      exportsSafetensors: formats.contains(.safetensors))
+        let physical = Int(ProcessInfo.processInfo.physicalMemory)
+        if estimate.total > physical * 9 / 10 {
+            throw JobError.insufficientMemory(needed: estimate.total, available: physical,
+                                              detail: "calibration activations \(formatBytes(estimate.calibrationActivations))")
+        }
+        if case .blockScores = allocation.requirement, let alpha = allocation.parameters["alpha"].flatMap(Double.init),
+           alpha >= min(target, 1 - target) * 2 {
+            observer.note("note: α = \(alpha) around p = \(target) reaches past [0, 1); ratios will be clamped")
+        }
+        let tokenizer = try checkpoint.tokenizer()
+        let modelSHA = try timed("model digest") { try ModelIdentity.sha256(checkpoint) }
+        let set = try timed("calibration") { try CalibrationSet(settings: calibration, tokenizer: tokenizer) }
+        let evaluation = PerplexityEvaluation(sequenceLength: evaluationSequenceLength, maxWindows: evaluationWindows,
+                                              threads: threads)
+        let model = try LanguageModel(checkpoint: checkpoint,
+                                      maxSequenceLength: max(calibration.sequenceLength, evaluation.sequenceLength))
+        observer.note("prune: \(checkpoint.url.lastPathComponent), \(method.rawValue) + \(allocation.name), target \(target), pattern \(pattern); calibration \(set.windows.count) × \(calibration.sequenceLength) (\(calibration.sampling.rawValue)); estimated peak memory \(formatBytes(estimate.total))")
+
+        func perplexity(_ m: LanguageModel, _ dataset: PerplexityDataset, _ label: String) throws -> PerplexityResult {
+            try evaluation.evaluate(model: m, tokenizer: tokenizer, dataset: dataset) {
+                observer.progress(JobProgress(task: "\(label) \(dataset.name)", done: $0.done, total: $0.total,
+                                              unitsPerStep: $0.tokensPerStep, unit: "tok"))
+            }
+        }
+        var dense: [PerplexityDataset: Double] = [:]
+        for dataset in evaluations {
+            dense[dataset] = try timed("evaluation (dense)") { try perplexity(model, dataset, "dense") }.perplexity
+        }
+
+        let pass = AllocationPass(allocation: allocation, target: target, cache: AllocationPass.defaultCache(),
+                                  reuseCached: reuseCachedAllocation, threads: threads)
+        let allocated = try pass.run(model: model, calibration: set, modelSHA256: modelSHA, observer: observer)
+        timings["allocation pass"] = allocated.seconds
+        let targets = try BlockTargets(pattern: pattern, ratios: allocated.ratios, target: target)
+
+        let staged = try StagedDirectory(destination: outputURL)
+        let staging = staged.staging
+        let store = try PrunedWeightStore(directory: staging.appendingPathComponent(".work"), checkpoint: checkpoint)
+        let pipeline = PruningPipeline(model: model, windows: set.windows, threads: threads)
+        let blocks = try timed("pruning pass") {
+            try pipeline.prune(targets: targets, pruner: LinearPruner(method: method, threads: threads), store: store) {
+                observer.progress(JobProgress(task: "pruning pass", done: $0.block, total: $0.blocks,
+                                              unitsPerStep: Double($0.tokensPerBlock) / Double($0.blocks), unit: "tok"))
+            }
+        }
+
+        var records = [PruningManifest.Evaluation]()
+        if !evaluations.isEmpty {
+            // The dense model's embedding and head are shared: a second decoded copy would be the
+            // largest allocation of the run for a big-vocabulary model.
+            let pruned = model.replacingBlocks { try store.load($0) }
+            for dataset in evaluations {
+                let result = try timed("evaluation (pruned)") { try perplexity(pruned, dataset, "pruned") }
+                records.append(PruningManifest.Evaluation(
+                    dataset: dataset.name, protocolDescription: PerplexityEvaluation.protocolDescription,
+                    sequenceLength: result.sequenceLength, windows: result.windows, densePerplexity: dense[dataset],
+                    prunedPerplexity: result.perplexity))
+            }
+        }
+
+        let provenance = ["method": method.rawValue, "allocation": allocation.name, "target_sparsity": "\(target)",
+                          "pattern": "\(pattern)", "source_sha256": modelSHA]
+        try timed("export") {
+            if formats.contains(.gguf), checkpoint.format == .gguf {
+                try GGUFExport.write(checkpoint, to: staging.appendingPathComponent("model.gguf"), dtype: exports.ggufType,
+                                     provenance: provenance, weights: { try store.load($0) })
+            }
+            if formats.contains(.safetensors) {
+                let hf = staging.appendingPathComponent("hf")
+                try HuggingFaceExport.write(checkpoint, to: hf, weights: { try store.load($0) })
+                try tokenizer.definition.writeHuggingFaceFiles(to: hf)
+            }
+        }
+        store.remove()
+        timings["total"] = Date().timeIntervalSince(started)
+        let manifest = PruningManifest(
+            tool: Self.tool, createdAt: ISO8601DateFormatter().string(from: Date()),
+            command: command.isEmpty ? CommandLine.arguments : command,
+            model: .init(path: checkpoint.url.path, format: checkpoint.format, sha256: modelSHA, architecture: c.architecture,
+                         layerCount: c.layerCount, prunableParameters: blocks.reduce(0) { $0 + $1.counts.reduce(0, +) }),
+            settings: .init(method: method, allocation: allocation, targetSparsity: target, pattern: pattern,
+                            threads: threads.count),
+            calibration: .init(settings: calibration, sourceSHA256: set.sourceDigest, windowsSHA256: set.windowsDigest),
+            allocationCacheHit: allocated.cacheHit, allocationCacheKey: allocated.cacheKey,
+            blocks: Self.outcomes(blocks, statistics: allocated.statistics),
+            overallSparsity: Self.overallSparsity(blocks), evaluation: records, timings: timings,
+            peakResidentBytes: ForwardBenchmark.peakResidentBytes(), outputs: Self.outputs(in: staging))
+        try Self.encoder.encode(manifest).write(to: staging.appendingPathComponent("manifest.json"))
+        try Data(PruningReport.markdown(manifest).utf8).write(to: staging.appendingPathComponent("report.md"))
+        try Data(PruningReport.svg(manifest).utf8).write(to: staging.appendingPathComponent("sparsity.svg"))
+        try staged.commit()
+        return manifest
+    }
+
+    /// Indented JSON with sorted keys: manifests, job files and results.
+    public static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    static func outcomes(_ blocks: [PruningPipeline.BlockResult], statistics: [Double]?) -> [PruningManifest.BlockOutcome] {
+        let roles = TensorRole.linears.map(\.rawValue)
+        return blocks.map { b in
+            PruningManifest.BlockOutcome(
+                block: b.block, requestedRatio: b.target.fraction, measuredSparsity: b.sparsity,
+                matrices: zip(roles, zip(b.zeros, b.counts)).map {
+                    PruningManifest.MatrixOutcome(role: $0, zeros: $1.0, count: $1.1, sparsity: Double($1.0) / Double($1.1))
+                },
+                statistic: statistics?[b.block], notes: b.notes)
+        }
+    }
+
+    static func overallSparsity(_ blocks: [PruningPipeline.BlockResult]) -> Double {
+        let zeros = blocks.reduce(0) { $0 + $1.zeros.reduce(0, +) }, total = blocks.reduce(0) { $0 + $1.counts.reduce(0, +) }
+        return Double(zeros) / Double(max(total, 1))
+    }
+
+    /// The exported files present in `directory`, with their sizes.
+    static func outputs(in directory: URL) -> [PruningManifest.Output] {
+        ["model.gguf", "hf/config.json", "hf/model.safetensors", "hf/tokenizer.json"].compactMap { name in
+            let url = directory.appendingPathComponent(name)
+            guard let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber else { return nil }
+            return .init(file: name, bytes: size.intValue)
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import Evaluation
+import Foundation
+import Kernels
+import Pruning
+import TensorCore
+import Transformer
+
+/// The main job: prune a model with a layerwise allocation and a pruner, optionally measure
+/// perplexity before and after, export the pruned model and write its manifest, report and chart
+/// into `output` atomically. The CLI's `dlp prune` and the experiment runner both build one of
+/// these; ``run(observer:)`` does the work. Codable, so a job can be handed to a child process as
+/// a JSON file (`dlp job FILE`).
+public struct PruneJob: Sendable, Codable, Equatable {
+    /// What to export: the formats, and the element type of pruned linears in the GGUF.
+    public struct Exports: Sendable, Codable, Equatable {
+        public var formats: [ExportFormat]
+        public var ggufType: DType
+
+        public init(formats: [ExportFormat] = ExportFormat.allCases, ggufType: DType = .f32) {
+            self.formats = formats
+            self.ggufType = ggufType
+        }
+    }
+
+    /// An export format of `dlp prune`.
+    public enum ExportFormat: String, Sendable, Codable, CaseIterable {
+        /// `model.gguf`: the input's tensor names and metadata (needs a GGUF input).
+        case gguf
+        /// `hf/`: config.json, model.safetensors and the tokenizer files for transformers.
+        case safetensors
+    }
+
+    /// Element types `--gguf-dtype` accepts for pruned linears.
+    public static let ggufTypes: [DType] = [.f32, .f16]
+
+    /// A GGUF file, a safetensors directory, a prune output directory or a fetched model's short name.
+    public var model: String
+    public var method: PruningMethod
+    public var allocation: Allocation
+    /// Target fraction of zeros in the block linears (an N:M pattern's own fraction).
+    public var target: Double
+    public var pattern: SparsityPattern
+    public var calibration: CalibrationSettings
+    /// CPU threads; nil: all available.
+    public var threads: Int?
+    /// Read cached allocation ratios (false: always run the allocation pass).
+    public var reuseCachedAllocation: Bool
+    /// Perplexity before and after pruning.
+    public var evaluations: [PerplexityDataset]
+    public var evaluationSequenceLength: Int
+    /// Evaluate only the first N windows (nil: all).
+    public var evaluationWindows: Int?
+    public var exports: Exports
+    /// The output directory.
+    public var output: String
+    /// Replace `output` if it exists.
+    public var replaceExisting: Bool
+    /// The command that asked for the job, recorded in the manifest (empty: this process's arguments).
+    public var command: [String]
+
+    public init(model: String, method: PruningMethod = .wanda, allocation: Allocation, target: Double = 0.7,
+                pattern: SparsityPattern = .unstructured, calibration: CalibrationSettings, threads: Int? = nil,
+                reuseCachedAllocation: Bool = true, evaluations: [PerplexityDataset] = [], evaluationSequenceLength: Int = 2048,
+                evaluationWindows: Int? = nil, exports: Exports = Exports(), output: String, replaceExisting: Bool = false,
+                command: [String] = []) {
+        self.model = model
+        self.method = method
+        self.allocation = allocation
+        self.target = target
+        self.pattern = pattern
+        self.calibration = calibration
+        self.threads = threads
+        self.reuseCachedAllocation = reuseCachedAllocation
+        self.evaluations = evaluations
+        self.evaluationSequenceLength = evaluationSequenceLength
+        self.evaluationWindows = evaluationWindows
+        self.exports = exports
+        self.output = output
+        self.replaceExisting = replaceExisting
+        self.command = command
+    }
+
+    public var computeThreads: ComputeThreads { threads.map(ComputeThreads.init) ?? .allAvailable }
+
+    public var outputURL: URL { URL(fileURLWithPath: output).standardizedFileURL }
+
+    /// Checks every setting and file the job needs before anything is loaded, and creates the
+    /// output's parent directory if missing. Throws ``JobError/invalidSetting(setting:reason:)``.
+    public func validate() throws {
+        func fail(_ setting: String, _ reason: String) -> JobError { .invalidSetting(setting: setting, reason: reason) }
+        guard target > 0, target < 1 else { throw fail("sparsity", "\(target) is not in (0, 1)") }
+        if let implied = pattern.impliedRatio, abs(implied - target) > 1e-9 {
+            throw fail("sparsity", "\(target) disagrees with pattern \(pattern) (which prunes \(implied)); give one of them")
+        }
+        if let threads, threads < 1 { throw fail("threads", "expected a positive integer") }
+        try Self.validate(calibration)
+        guard evaluationSequenceLength >= 2 else { throw fail("eval-seqlen", "must be at least 2") }
+        if let evaluationWindows, evaluationWindows < 1 { throw fail("eval-windows", "expected a positive integer") }
+        let fm = FileManager.default
+        for dataset in evaluations where !fm.isReadableFile(atPath: dataset.url.path) {
+            throw fail("evaluate \(dataset.name)", "cannot read \(dataset.url.path)")
+        }
+        guard !exports.formats.isEmpty else { throw fail("formats", "name at least one of gguf, safetensors") }
+        guard Self.ggufTypes.contains(exports.ggufType) else {
+            throw fail("gguf-dtype", "\(exports.ggufType.rawValue.lowercased()) is not supported for pruned linears; valid: \(Self.ggufTypes.map { $0.rawValue.lowercased() }.joined(separator: ", "))")
+        }
+        let url = outputURL
+        if fm.fileExists(atPath: url.path), !replaceExisting {
+            throw fail("output", "\(output) exists; choose another directory or pass --force to replace it")
+        }
+        let parent = url.deletingLastPathComponent()
+        if !fm.fileExists(atPath: parent.path) {
+            do { try fm.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
+                throw fail("output", "\(output): cannot create the parent directory \(parent.path): \(error.localizedDescription)")
+            }
+        }
+        guard fm.isWritableFile(atPath: parent.path) else {
+            throw fail("output", "\(output): the parent directory \(parent.path) is not writable")
+        }
+    }
+
+    /// Checks calibration settings and that their source is readable.
+    public static func validate(_ calibration: CalibrationSettings) throws {
+        func fail(_ setting: String, _ reason: String) -> JobError { .invalidSetting(setting: setting, reason: reason) }
+        guard calibration.samples >= 1 else { throw fail("samples", "expected a positive integer") }
+        guard calibration.sequenceLength >= 2 else { throw fail("seqlen", "must be at least 2") }
+        guard FileManager.default.isReadableFile(atPath: calibration.source.path) else {
+            throw fail("calibration", "cannot read \(calibration.source.path)"
+                       + (calibration.source.name == "c4" ? "; fetch it with `make assets`" : ""))
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import Evaluation
+import Foundation
+import Kernels
+import Transformer
+
+/// Zero-shot accuracy of one model on a list of tasks (`dlp eval`).
+public struct ZeroShotJob: Sendable, Codable, Equatable {
+    public var model: String
+    public var tasks: [ZeroShotTask]
+    /// Where `<task>.jsonl` live.
+    public var dataDirectory: String
+    /// Only the first N questions of each task (nil: all).
+    public var limit: Int?
+    /// Longest model input in tokens.
+    public var maxLength: Int
+    /// CPU threads; nil: all available.
+    public var threads: Int?
+    /// Keep per-question log-likelihoods in the report.
+    public var keepDetails: Bool
+
+    public init(model: String, tasks: [ZeroShotTask] = ZeroShotTask.paperTasks,
+                dataDirectory: String = ZeroShotDataset.defaultDirectory(home: ModelReference.home()).path,
+                limit: Int? = nil, maxLength: Int = 2048, threads: Int? = nil, keepDetails: Bool = false) {
+        self.model = model
+        self.tasks = tasks
+        self.dataDirectory = dataDirectory
+        self.limit = limit
+        self.maxLength = maxLength
+        self.threads = threads
+        self.keepDetails = keepDetails
+    }
+
+    public func validate() throws {
+        guard !tasks.isEmpty else { throw JobError.invalidSetting(setting: "tasks", reason: "name at least one task") }
+        guard maxLength >= 2 else { throw JobError.invalidSetting(setting: "max-length", reason: "must be at least 2") }
+        if let limit, limit < 1 { throw JobError.invalidSetting(setting: "limit", reason: "expected a positive integer") }
+        if let threads, threads < 1 { throw JobError.invalidSetting(setting: "threads", reason: "expected a positive integer") }
+        for task in tasks {
+            let file = ZeroShotDataset.url(for: task, in: URL(fileURLWithPath: dataDirectory))
+            guard FileManager.default.isReadableFile(atPath: file.path) else {
+                throw JobError.invalidSetting(setting: "data-dir",
+                                              reason: ZeroShotError.missingTaskFile(path: file.path, task: task.rawValue).description)
+            }
+        }
+    }
+
+    public func run(observer: JobObserver = .silent) throws -> ZeroShotReport {
+        let checkpoint = try Checkpoint.open(model)
+        let tokenizer = try checkpoint.tokenizer()
+        let languageModel = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: maxLength)
+        let evaluation = ZeroShotEvaluation(
+            scorer: ZeroShotScorer(maxLength: maxLength, threads: threads.map(ComputeThreads.init) ?? .allAvailable),
+            limit: limit, keepDetails: keepDetails)
+        return try evaluation.evaluate(tasks: tasks, directory: URL(fileURLWithPath: dataDirectory), model: languageModel,
+                                       tokenizer: tokenizer) { step in
+            observer.progress(JobProgress(task: step.task.rawValue, done: step.done, total: step.total,
+                                          unitsPerStep: Double(step.items) / Double(max(step.total, 1)), unit: "items"))
+        }
+    }
+}

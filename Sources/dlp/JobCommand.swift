@@ -1,0 +1,37 @@
+import Foundation
+import Jobs
+import Pruning
+
+/// `dlp job FILE [--result PATH]`: runs a job written as JSON (what `dlp experiment` hands each
+/// step to a child process).
+struct JobCommand: Command {
+    static let name = "job"
+    static let summary = "run a job file (a prune, perplexity or zero-shot job as JSON; what `dlp experiment` runs)"
+    static let synopsis = "usage: dlp job FILE.json [--result PATH]"
+    static let file = Option("FILE.json", nil, "{\"kind\": \"prune\" | \"perplexity\" | \"zeroshot\", \"job\": {...}}, as `dlp experiment`\nwrites it (every field of the job present)")
+    static let result = Option("--result", "PATH", "write the result JSON (manifest, PerplexityResult or ZeroShotReport) to PATH\n(default: stdout; a prune prints its summary, its manifest is in its output)")
+    static let options = [file, result]
+    let job: Job
+    let result: URL?
+
+    init(arguments: inout Arguments) throws {
+        result = try arguments.value(Self.result).map { URL(fileURLWithPath: $0) }
+        let path = try arguments.positional(Self.file)
+        do { job = try Job.load(from: URL(fileURLWithPath: path)) } catch let error as JobError {
+            throw UsageError(error.description)
+        }
+        try asUsageError { try job.validate() }
+    }
+
+    func run() throws {
+        let data = try asUsageError { try job.run(observer: .terminal()) }
+        if let result {
+            try data.write(to: result, options: .atomic)
+        } else if case .prune(let prune) = job {
+            // The manifest is in the output directory; say what was done.
+            print(PruneCommand.summary(try JSONDecoder().decode(PruningManifest.self, from: data), directory: prune.outputURL))
+        } else {
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+}
