@@ -13,7 +13,7 @@ let package = Package(
     products: [
         .executable(name: "dlp", targets: ["dlp"]),
         .library(name: "DLPKit", targets: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer",
-                                                   "Evaluation", "Pruning", "Jobs", "Experiments"]),
+                                                   "Evaluation", "Pruning", "Sparse", "Jobs", "Experiments"]),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
@@ -26,11 +26,13 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["Kernels", "Tokenization", "Transformer"], swiftSettings: fast),
         .target(name: "Pruning", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer"],
                 swiftSettings: fast),
+        .target(name: "CSparse", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "Sparse", dependencies: ["TensorCore", "Kernels", "CSparse"], swiftSettings: fast),
         .target(name: "Jobs", dependencies: ["TensorCore", "Kernels", "TensorIO", "Transformer", "Evaluation", "Pruning"],
                 swiftSettings: fast),
         .target(name: "Experiments", dependencies: ["TensorIO", "Transformer", "Evaluation", "Pruning", "Jobs"], swiftSettings: fast),
         .executableTarget(name: "dlp", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer",
-                                                      "Evaluation", "Pruning", "Jobs", "Experiments"],
+                                                      "Evaluation", "Pruning", "CSparse", "Sparse", "Jobs", "Experiments"],
                           swiftSettings: fast),
         .target(name: "_TestSupport", dependencies: ["TensorCore", "Kernels", "TensorIO"], swiftSettings: fast),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"], swiftSettings: fast),
@@ -41,6 +43,7 @@ let package = Package(
                     swiftSettings: fast),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "_TestSupport"], swiftSettings: fast),
+        .testTarget(name: "SparseTests", dependencies: ["Sparse", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Jobs", "_TestSupport"], swiftSettings: fast),
     ]

@@ -1,6 +1,9 @@
 import Foundation
 import Evaluation
 import Kernels
+import Pruning
+import Sparse
+import TensorCore
 import Transformer
 
 /// `dlp bench gemm|forward|zeroshot ...`: GEMM throughput for LLM-shaped products, the forward
@@ -12,6 +15,7 @@ struct BenchCommand: Command {
         usage: dlp bench gemm [--threads N] [--tokens T] [--seconds S] [--json]
                dlp bench forward [--model MODEL] [--windows W] [--tokens T] [--threads N] [--json]
                dlp bench zeroshot [--model MODEL] [--tasks T1,T2,...] [--limit N] [--data-dir DIR] [--threads N] [--json]
+               dlp bench sparse [--model MODEL] [--sparsity P] [--blocks N] [--threads N] [--seconds S] [--json]
         """
     static let benchmarkArgument = Option("BENCHMARK", nil, """
         gemm: Y = X·Wᵀ for the SmolLM2-135M and Qwen2.5-1.5B linear shapes, X [T, in],
@@ -23,6 +27,11 @@ struct BenchCommand: Command {
           then with each question's common prefix run once (what `dlp eval` does):
           seconds, tokens per block per question, speed-up, largest log-likelihood
           difference and answers that differ
+        sparse: one decode token through the block linears of the first N blocks (default all) of
+          MODEL, stored dense and as bitmask sparse, f32 and bf16, every kernel this CPU runs:
+          ms/token, bytes read, GB/s next to a plain memory read of the same run, sparse/dense.
+          A dense model is pruned by magnitude (per matrix) to --sparsity (default 0.7) first; a
+          `dlp prune` output keeps its own mask
         """)
     static let tasks = Option("--tasks", "T", "tasks for zeroshot (default all: the paper's seven)")
     static let limit = Option("--limit", "N", "questions per task for zeroshot (default 100)")
@@ -32,12 +41,14 @@ struct BenchCommand: Command {
     static let threads = Option("--threads", "N", "OpenBLAS threads to measure (default: gemm 1 and 2, forward 2, zeroshot all)")
     static let tokens = Option("--tokens", "T", "rows of X / window length (default 2048)")
     static let seconds = Option("--seconds", "S", "minimum timing per product, seconds (default 0.5)")
+    static let sparsity = Option("--sparsity", "P", "sparse: fraction pruned from a dense model (default 0.7)")
+    static let blocks = Option("--blocks", "N", "sparse: the first N blocks (default all)")
     static let json = Option("--json", nil, "machine-readable report on stdout")
-    static let options = [benchmarkArgument, tasks, limit, dataDir, model, windows, threads, tokens, seconds, json]
+    static let options = [benchmarkArgument, tasks, limit, dataDir, model, windows, threads, tokens, seconds, sparsity, blocks, json]
 
     /// The benchmarks this verb knows.
     enum Benchmark: String, CaseIterable {
-        case gemm, forward, zeroshot
+        case gemm, forward, zeroshot, sparse
 
         static func parse(_ text: String) throws -> Benchmark {
             guard let value = Benchmark(rawValue: text) else {
@@ -57,12 +68,21 @@ struct BenchCommand: Command {
     let tasks: [ZeroShotTask]
     let limit: Int
     let dataDirectory: URL
+    let sparsity: Double
+    let blocks: Int?
+    let explicitThreads: Int?
 
     init(arguments: inout Arguments) throws {
         json = arguments.flag(Self.json)
         model = try arguments.value(Self.model) ?? "smollm2-135m"
         windows = try arguments.value(Self.windows, positiveInt) ?? 2
         let threads = try arguments.value(Self.threads, positiveInt)
+        explicitThreads = threads
+        sparsity = try arguments.value(Self.sparsity) { (text: String) throws -> Double in
+            guard let value = Double(text), value >= 0, value < 1 else { throw UsageError("expected a number in [0, 1)") }
+            return value
+        } ?? 0.7
+        blocks = try arguments.value(Self.blocks, positiveInt)
         threadCounts = threads.map { [ComputeThreads($0)] } ?? [ComputeThreads(1), ComputeThreads(2)]
         tokens = try arguments.value(Self.tokens, positiveInt) ?? 2048
         minimumSeconds = try arguments.value(Self.seconds) { text in
@@ -82,6 +102,7 @@ struct BenchCommand: Command {
         switch benchmark {
         case .gemm: try runGEMM()
         case .forward: try runForward()
+        case .sparse: try runSparse()
         case .zeroshot: try runZeroShot()
         }
     }
@@ -164,6 +185,43 @@ struct BenchCommand: Command {
         print("  time per part:")
         for (part, seconds) in r.breakdown.sorted(by: { $0.value > $1.value }) {
             print("    " + pad(part, 28) + String(format: "%7.3f s  %5.1f%%", seconds, seconds / r.seconds * 100))
+        }
+    }
+
+    private func runSparse() throws {
+        let threads = explicitThreads.map(ComputeThreads.init) ?? .allAvailable
+        let checkpoint = try Checkpoint.open(model)
+        let languageModel = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: 16)
+        let count = min(blocks ?? checkpoint.configuration.layerCount, checkpoint.configuration.layerCount)
+        var weights = [Matrix]()
+        for l in 0..<count {
+            let layer = try languageModel.layer(l)
+            for role in TensorRole.linears { weights.append(layer.weights[linear: role]) }
+        }
+        let zeros = weights.reduce(0) { $0 + SparsityReport.zeroCount($1) }, total = weights.reduce(0) { $0 + $1.count }
+        let pruned = Double(zeros) / Double(max(total, 1)) >= 0.05
+        if !pruned {
+            weights = try weights.map { w in
+                var w = w
+                _ = try LinearPruner(method: .magnitude).prune(&w, target: .ratio(sparsity), calibration: .none, name: "bench")
+                return w
+            }
+        }
+        FileHandle.standardError.write(Data("sparse GEMV: \(checkpoint.url.lastPathComponent), \(count) blocks, \(weights.count) matrices, "
+            .appending(pruned ? "its own mask" : "magnitude-pruned to \(sparsity)").appending(", \(threads)\n").utf8))
+        let r = SparseBenchmark.run(weights, threads: threads, minimumSeconds: minimumSeconds)
+        if json {
+            try printJSON(r)
+            return
+        }
+        print("one decode token through \(r.matrices) block linears of \(checkpoint.url.lastPathComponent) "
+              + String(format: "(%.1fM weights, %.1f%% zero), %d threads, CPU %@", Double(r.weights) / 1e6, r.sparsity * 100, r.threads, r.cpu))
+        print(String(format: "plain memory read: %.1f GB/s", r.memoryReadGigabytesPerSecond))
+        print("type  storage kernel      ms/token   MB/token    GB/s   vs dense")
+        for row in r.rows {
+            print(pad(row.valueType.rawValue, 6) + pad(row.storage, 8) + pad(row.kernel, 10)
+                  + String(format: "%10.3f %10.1f %7.1f %8.2f×", row.millisecondsPerToken, Double(row.bytesPerToken) / 1e6,
+                           row.gigabytesPerSecond, row.speedup))
         }
     }
 

@@ -1,0 +1,61 @@
+// Inner loops of the sparse runtime that Swift cannot express (AVX-512 expands, AVX2
+// permutes). Everything around them — formats, threading, dispatch — is Swift (module Sparse).
+// Each kernel has a plain Swift twin (`SparseMatrix.referenceMultiply`) that tests compare it to.
+//
+// Bitmask layout (compressed-tensors "sparse-bitmask"): `mask` holds `rows` rows of `stride` =
+// ceil(cols / 8) bytes; bit b of byte j of a row is column 8j + b (least significant first).
+// `values` holds the non-zeros row after row; `offsets[r]` is the index of row r's first one.
+// `values` must be readable for 64 bytes past its last element (the AVX2 kernels load whole
+// vectors and discard the lanes they do not use).
+#ifndef CSPARSE_H
+#define CSPARSE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Feature bits of the running CPU (cpuid, checked by the compiler runtime).
+enum {
+    CSPARSE_AVX2 = 1,        // AVX2 + FMA + F16C
+    CSPARSE_AVX512 = 2,      // AVX-512 F, BW, VL
+    CSPARSE_AVX512VBMI2 = 4, // vpexpandw (16-bit expand)
+    CSPARSE_AVX512BF16 = 8,  // vdpbf16ps
+};
+
+/// The features of this CPU, as the bits above.
+int csparse_cpu_features(void);
+
+/// Value types of the packed non-zeros.
+enum { CSPARSE_F32 = 0, CSPARSE_F16 = 1, CSPARSE_BF16 = 2 };
+
+typedef struct {
+    const uint8_t *mask;
+    const void *values;
+    const int64_t *offsets;
+    int64_t rows;
+    int64_t cols;
+    int64_t stride;
+    int32_t type;
+} csparse_matrix;
+
+/// y[r] = Σ_c W[r, c] · x[c] for rows r0 ..< r1 of a bitmask matrix.
+void csparse_gemv_avx512(const csparse_matrix *m, const float *x, float *y, int64_t r0, int64_t r1);
+void csparse_gemv_avx2(const csparse_matrix *m, const float *x, float *y, int64_t r0, int64_t r1);
+
+/// y[r] = Σ_c W[r, c] · x[c] for rows r0 ..< r1 of a dense row-major matrix of 16-bit values
+/// (`type` CSPARSE_F16 or CSPARSE_BF16), the dense baseline of the same value type.
+void csparse_dense_gemv16_avx512(const uint16_t *w, int32_t type, int64_t cols, const float *x, float *y,
+                                 int64_t r0, int64_t r1);
+void csparse_dense_gemv16_avx2(const uint16_t *w, int32_t type, int64_t cols, const float *x, float *y,
+                               int64_t r0, int64_t r1);
+
+/// Reads `bytes` bytes of `data` with vector loads and returns a checksum (a memory-bandwidth probe).
+double csparse_read_bandwidth_probe(const float *data, int64_t count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
