@@ -22,9 +22,11 @@ demo: build assets
 	@echo; cat $(DEMO_OUT)/report.md
 
 # Tests run one at a time: OpenBLAS's thread count is process-wide and moves results in the last
-# bits, and some tests check that a second run writes bit-identical weights.
+# bits, and some tests check that a second run writes bit-identical weights. They build with checks
+# on (DLP_CHECKED=1: -O instead of -Ounchecked, so preconditions and bounds checks stay) in their
+# own scratch path, leaving the product build in .build/release alone.
 test: deps test-assets
-	DLP_REQUIRE_ASSETS=1 swift test -c release --no-parallel
+	DLP_CHECKED=1 DLP_REQUIRE_ASSETS=1 swift test -c release --no-parallel --scratch-path .build/checked
 
 deps:
 	@scripts/setup-deps.sh

@@ -1,10 +1,16 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Release builds are numeric code: unchecked arithmetic, AVX2/FMA code generation for C and Swift
-/// SIMD, and cross-module optimisation so small kernels inline across module boundaries.
+import Foundation
+
+/// Release builds are numeric code: AVX2/FMA code generation for C and Swift SIMD, and
+/// cross-module optimisation so small kernels inline across module boundaries. The product is
+/// built `-Ounchecked`; with `DLP_CHECKED=1` (what `make test` sets, with its own scratch path)
+/// it is built `-O`, keeping every `precondition` and bounds check so the tests see the failures
+/// those checks guard against.
+let checked = ProcessInfo.processInfo.environment["DLP_CHECKED"] == "1"
 let fast: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-cross-module-optimization", "-Xcc", "-march=x86-64-v3"],
+    .unsafeFlags([checked ? "-O" : "-Ounchecked", "-cross-module-optimization", "-Xcc", "-march=x86-64-v3"],
                  .when(configuration: .release)),
 ]
 
