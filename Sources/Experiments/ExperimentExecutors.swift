@@ -38,18 +38,36 @@ public struct ChildProcessExecutor: ExperimentStepExecutor {
             .deletingLastPathComponent()
         }
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        Self.removeStaleJobFiles(in: folder)
         let file = folder.appendingPathComponent(".\(job.kind)-\(getpid())-\(UUID().uuidString.prefix(8)).job.json")
         try job.write(to: file)
-        defer { try? FileManager.default.removeItem(at: file) }
+        let tickets = [Interruption.removeOnInterrupt(file)] + (result.map { [Interruption.removeOnInterrupt($0)] } ?? [])
+        defer {
+            tickets.forEach(Interruption.forget)
+            try? FileManager.default.removeItem(at: file)
+        }
         let process = Process()
         process.executableURL = executable
         process.arguments = ["job", file.path] + (result.map { ["--result", $0.path] } ?? [])
         try process.run()
+        let child = Interruption.signalOnInterrupt(process.processIdentifier)
+        defer { Interruption.forget(child) }
         process.waitUntilExit()
+        Interruption.waitIfInterrupting()
         let status = process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus
         guard status == 0 else {
             throw ExperimentError.stepFailed(cell: "", step: "dlp job (\(job.kind))",
                                              reason: "exit status \(status); its messages are above")
+        }
+    }
+
+    /// Job files (`.KIND-PID-ID.job.json`) of runners that no longer run (killed with SIGKILL).
+    static func removeStaleJobFiles(in folder: URL) {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix(".") && name.hasSuffix(".job.json") {
+            let parts = name.split(separator: "-")
+            guard parts.count >= 3, let pid = pid_t(parts[1]), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? fm.removeItem(at: folder.appendingPathComponent(name))
         }
     }
 }

@@ -2,21 +2,29 @@ import Foundation
 
 /// An output directory written atomically: everything goes into a hidden sibling
 /// (`.NAME.tmp-PID`), which ``commit()`` renames to the destination, moving an existing one aside
-/// first so that a failure never leaves neither. Dropped without a commit, the staging directory
-/// is removed.
+/// first so that a failure never leaves neither. Dropped without a commit, or interrupted by a
+/// signal (``Interruption``), the staging directory is removed. Staging directories left by a
+/// process that no longer runs (killed with SIGKILL, a power cut) are removed when the next one
+/// for the same destination starts.
 public final class StagedDirectory {
     public let destination: URL
     /// Where to write.
     public let staging: URL
     private var committed = false
+    private let ticket: Int
 
     public init(destination: URL) throws {
         self.destination = destination
         let parent = destination.deletingLastPathComponent()
-        staging = parent.appendingPathComponent(".\(destination.lastPathComponent).tmp-\(getpid())")
+        let prefix = ".\(destination.lastPathComponent).tmp-"
+        staging = parent.appendingPathComponent(prefix + "\(getpid())")
         let fm = FileManager.default
-        try? fm.removeItem(at: staging)
+        for name in (try? fm.contentsOfDirectory(atPath: parent.path)) ?? [] where name.hasPrefix(prefix) {
+            if let pid = pid_t(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) == 0 || errno != ESRCH { continue }
+            try? fm.removeItem(at: parent.appendingPathComponent(name))
+        }
         try fm.createDirectory(at: staging, withIntermediateDirectories: true)
+        ticket = Interruption.removeOnInterrupt(staging)
     }
 
     /// Replaces the destination with the staging directory.
@@ -31,9 +39,11 @@ public final class StagedDirectory {
         }
         try? fm.removeItem(at: aside)
         committed = true
+        Interruption.forget(ticket)
     }
 
     deinit {
+        Interruption.forget(ticket)
         if !committed { try? FileManager.default.removeItem(at: staging) }
     }
 }

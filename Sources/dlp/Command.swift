@@ -15,6 +15,8 @@ protocol Command: Sendable {
     static var options: [Option] { get }
     /// Text after the options in `--help` (outputs, protocol notes).
     static var footer: String { get }
+    /// What SIGINT/SIGTERM loses while the verb runs, and how to resume.
+    static var interruptedMessage: String { get }
     /// Parses and validates the arguments that follow the verb.
     init(arguments: inout Arguments) throws
     /// Does the work; throws on runtime failure (exit 1).
@@ -23,6 +25,7 @@ protocol Command: Sendable {
 
 extension Command {
     static var footer: String { "" }
+    static var interruptedMessage: String { "nothing was written; run the command again" }
 
     /// Full usage text for `dlp VERB --help`.
     static var usage: String {

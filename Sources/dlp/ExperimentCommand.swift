@@ -13,6 +13,7 @@ struct ExperimentCommand: Command {
     static let keepModels = Option("--keep-models", nil, "keep each pruned model.gguf (default: deleted once it is measured)")
     static let inProcess = Option("--in-process", nil, "run every job in this process (default: each job in a child process,\n`dlp job FILE`, so its memory goes back to the system when it ends)")
     static let options = [planArgument, results, dryRun, keepModels, inProcess]
+    static let interruptedMessage = "the step in flight was stopped and its partial files removed; finished steps are kept: run the plan again to resume"
     static let footer = """
         Every step is one job — a prune, a perplexity or a zero-shot evaluation — written as JSON and run by
         `dlp job`; each writes its result under DIR/<model>/<cell>/ and a step whose file exists is not run

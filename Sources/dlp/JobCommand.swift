@@ -11,6 +11,7 @@ struct JobCommand: Command {
     static let file = Option("FILE.json", nil, "{\"kind\": \"prune\" | \"perplexity\" | \"zeroshot\", \"job\": {...}}, as `dlp experiment`\nwrites it (every field of the job present)")
     static let result = Option("--result", "PATH", "write the result JSON (manifest, PerplexityResult or ZeroShotReport) to PATH\n(default: stdout; a prune prints its summary, its manifest is in its output)")
     static let options = [file, result]
+    static let interruptedMessage = "the job was stopped and its unfinished output removed; run it again"
     let job: Job
     let result: URL?
 

@@ -22,6 +22,7 @@ struct PruneCommand: Command {
     static let json = Option("--json", nil, "print the manifest as JSON on stdout")
     static let options = [modelArgument, output, force, method] + PruningOptions.options + CalibrationOptions.options
         + [evaluate, evalSeqlen, evalWindows, ggufType, formats, json]
+    static let interruptedMessage = "the unfinished output was removed and nothing was written to --output; run the same command again (cached allocation ratios are kept)"
     static let footer = """
         Outputs in DIR: model.gguf (the input's names and metadata; dlp perplexity/eval accept DIR),
         hf/ (config.json, model.safetensors and tokenizer files for transformers), manifest.json, report.md,

@@ -46,12 +46,18 @@ func main() -> Int32 {
         print(type.usage)
         return 0
     }
+    Interruption.install(verb: verb, what: { type.interruptedMessage })
+    // A signal handler removing unfinished output makes the work in flight fail; it then exits
+    // with the signal's status, so no failure is reported for it here.
+    defer { Interruption.waitIfInterrupting() }
     do {
         var arguments = Arguments(args, declared: type.options)
         let command = try type.init(arguments: &arguments)
         try arguments.finish()
         try command.run()
         return 0
+    } catch where Interruption.isInterrupting {
+        return 1
     } catch let error as UsageError {
         FileHandle.standardError.write(Data("dlp \(verb): \(error.description)\n\n\(type.usage)\n".utf8))
         return 64
