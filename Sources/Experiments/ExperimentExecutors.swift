@@ -34,8 +34,7 @@ public struct ChildProcessExecutor: ExperimentStepExecutor {
         let folder: URL
         switch job {
         case .prune(let j): folder = j.outputURL.deletingLastPathComponent()
-        default: folder = (result ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("x"))
-            .deletingLastPathComponent()
+        default: folder = result?.deletingLastPathComponent() ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         }
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         Self.removeStaleJobFiles(in: folder)
@@ -66,7 +65,7 @@ public struct ChildProcessExecutor: ExperimentStepExecutor {
         let fm = FileManager.default
         for name in (try? fm.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix(".") && name.hasSuffix(".job.json") {
             let parts = name.split(separator: "-")
-            guard parts.count >= 3, let pid = pid_t(parts[1]), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            guard parts.count >= 3, let pid = pid_t(parts[1]), Interruption.processHasEnded(pid) else { continue }
             try? fm.removeItem(at: folder.appendingPathComponent(name))
         }
     }

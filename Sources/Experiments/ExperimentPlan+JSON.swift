@@ -229,7 +229,7 @@ private struct Reader {
         guard let object = value.objectValue, let name = object["name"]?.stringValue else {
             throw fail(key, "expected an allocation name or an object with a \"name\"")
         }
-        guard let kind = Allocation.registry.first(where: { $0.name == name.lowercased() }) else {
+        guard let kind = try? Allocation.kind(named: name) else {
             throw fail("\(key).name", "'\(name)' is not an allocation; valid: \(Allocation.names.joined(separator: ", "))")
         }
         let d = try dictionary(value, key: key, allowed: Set(["name"] + kind.parameters.map(\.key)))

@@ -152,13 +152,3 @@ extension CalibrationSettings {
     /// A short label, e.g. `c4 stream 128×2048 seed 0`.
     public var label: String { "\(source.name) \(sampling.rawValue) \(samples)×\(sequenceLength) seed \(seed)" }
 }
-
-/// `0.15` → `"0.15"`, `5.0` → `"5"`, `72.5` → `"72.5"`: the shortest decimal that reads back the same.
-public func compactNumber(_ x: Double) -> String {
-    if x == x.rounded(), abs(x) < 1e15 { return String(Int(x)) }
-    for digits in 1...17 {
-        let text = String(format: "%.\(digits)g", x)
-        if Double(text) == x { return text }
-    }
-    return "\(x)"
-}

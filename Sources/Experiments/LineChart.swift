@@ -1,4 +1,5 @@
 import Foundation
+import Pruning
 
 /// A small self-contained SVG line chart: numeric x, linear or logarithmic y, one polyline with
 /// markers per series, a legend. Enough for perplexity-vs-sparsity and per-block profiles.

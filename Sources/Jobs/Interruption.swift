@@ -44,6 +44,12 @@ public enum Interruption {
         }
     }
 
+    /// Whether the process `pid` no longer exists (files named after it are left-overs of a
+    /// process killed outright). False for this process.
+    public static func processHasEnded(_ pid: pid_t) -> Bool {
+        pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH
+    }
+
     public static func forget(_ ticket: Int) {
         state.withLock { s in
             s.paths[ticket] = nil

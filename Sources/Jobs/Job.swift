@@ -37,10 +37,18 @@ public enum Job: Sendable, Equatable {
     public func run(observer: JobObserver = .silent) throws -> Data {
         try validate()
         switch self {
-        case .prune(let j): return try PruneJob.encoder.encode(try j.run(observer: observer))
-        case .perplexity(let j): return try PruneJob.encoder.encode(try j.run(observer: observer))
-        case .zeroshot(let j): return try PruneJob.encoder.encode(try j.run(observer: observer))
+        case .prune(let j): return try Job.encoder.encode(try j.run(observer: observer))
+        case .perplexity(let j): return try Job.encoder.encode(try j.run(observer: observer))
+        case .zeroshot(let j): return try Job.encoder.encode(try j.run(observer: observer))
         }
+    }
+
+    /// Indented JSON with sorted keys and plain slashes: job files, manifests, results and every
+    /// verb's `--json` output.
+    public static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return encoder
     }
 
     /// Reads a job file.
@@ -55,7 +63,7 @@ public enum Job: Sendable, Equatable {
 
     /// Writes a job file (atomically).
     public func write(to url: URL) throws {
-        try PruneJob.encoder.encode(self).write(to: url, options: .atomic)
+        try Job.encoder.encode(self).write(to: url, options: .atomic)
     }
 }
 

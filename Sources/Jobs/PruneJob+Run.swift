@@ -120,18 +120,11 @@ extension PruneJob {
             blocks: Self.outcomes(blocks, statistics: allocated.statistics),
             overallSparsity: Self.overallSparsity(blocks), evaluation: records, timings: timings,
             peakResidentBytes: ForwardBenchmark.peakResidentBytes(), outputs: Self.outputs(in: staging))
-        try Self.encoder.encode(manifest).write(to: staging.appendingPathComponent("manifest.json"))
+        try Job.encoder.encode(manifest).write(to: staging.appendingPathComponent("manifest.json"))
         try Data(PruningReport.markdown(manifest).utf8).write(to: staging.appendingPathComponent("report.md"))
         try Data(PruningReport.svg(manifest).utf8).write(to: staging.appendingPathComponent("sparsity.svg"))
         try staged.commit()
         return manifest
-    }
-
-    /// Indented JSON with sorted keys: manifests, job files and results.
-    public static var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return encoder
     }
 
     static func outcomes(_ blocks: [PruningPipeline.BlockResult], statistics: [Double]?) -> [PruningManifest.BlockOutcome] {

@@ -20,7 +20,8 @@ public final class StagedDirectory {
         staging = parent.appendingPathComponent(prefix + "\(getpid())")
         let fm = FileManager.default
         for name in (try? fm.contentsOfDirectory(atPath: parent.path)) ?? [] where name.hasPrefix(prefix) {
-            if let pid = pid_t(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) == 0 || errno != ESRCH { continue }
+            // This process's own left-over, one of an ended process, or not named by a pid.
+            if let pid = pid_t(name.dropFirst(prefix.count)), pid != getpid(), !Interruption.processHasEnded(pid) { continue }
             try? fm.removeItem(at: parent.appendingPathComponent(name))
         }
         try fm.createDirectory(at: staging, withIntermediateDirectories: true)

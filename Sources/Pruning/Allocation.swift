@@ -27,9 +27,7 @@ public struct Allocation: Sendable, Equatable, Hashable, CustomStringConvertible
     /// The allocation `name` with `given` parameter values (raw text by key); missing ones take
     /// their defaults, unknown keys and invalid values are errors naming what is valid.
     public init(name: String, parameters given: [String: String] = [:]) throws {
-        guard let kind = Self.registry.first(where: { $0.name == name.lowercased() }) else {
-            throw PruningError.invalidSetting(name: "allocation", value: name, valid: Self.names.joined(separator: ", "))
-        }
+        let kind = try Self.kind(named: name)
         let declared = kind.parameters
         if let unknown = given.keys.sorted().first(where: { key in !declared.contains { $0.key == key } }) {
             let valid = declared.isEmpty ? "none" : declared.map(\.key).joined(separator: ", ")
@@ -43,6 +41,14 @@ public struct Allocation: Sendable, Equatable, Hashable, CustomStringConvertible
         self.kind = kind
         self.values = AllocationValues(values)
         self.method = try kind.init(values: self.values)
+    }
+
+    /// The registered allocation called `name` (any case), or an error listing the names.
+    public static func kind(named name: String) throws -> any LayerwiseAllocation.Type {
+        guard let kind = registry.first(where: { $0.name == name.lowercased() }) else {
+            throw PruningError.invalidSetting(name: "allocation", value: name, valid: names.joined(separator: ", "))
+        }
+        return kind
     }
 
     /// The allocation with every parameter at its default.
@@ -98,16 +104,8 @@ public struct Allocation: Sendable, Equatable, Hashable, CustomStringConvertible
         registry.filter { $0.parameters.contains { $0.flag == flag } }.map { $0.name }
     }
 
-    /// `0.15` → `0.15`, `5.0` → `5`; other text unchanged.
-    static func compact(_ text: String) -> String {
-        guard let x = Double(text) else { return text }
-        if x == x.rounded(), abs(x) < 1e15 { return String(Int(x)) }
-        for digits in 1...17 {
-            let short = String(format: "%.\(digits)g", x)
-            if Double(short) == x { return short }
-        }
-        return text
-    }
+    /// A number parameter's text in its shortest form (`0.15`, `5.0` → `5`); other text unchanged.
+    static func compact(_ text: String) -> String { Double(text).map(compactNumber) ?? text }
 
     public static func == (a: Allocation, b: Allocation) -> Bool { a.name == b.name && a.values == b.values }
 
@@ -135,4 +133,14 @@ extension Allocation: Codable {
         try c.encode(name, forKey: .name)
         try c.encode(parameters, forKey: .parameters)
     }
+}
+
+/// `0.15` → `"0.15"`, `5.0` → `"5"`, `72.5` → `"72.5"`: the shortest decimal that reads back the same.
+public func compactNumber(_ x: Double) -> String {
+    if x == x.rounded(), abs(x) < 1e15 { return String(Int(x)) }
+    for digits in 1...17 {
+        let text = String(format: "%.\(digits)g", x)
+        if Double(text) == x { return text }
+    }
+    return "\(x)"
 }

@@ -10,9 +10,12 @@ public struct DLPAllocation: LayerwiseAllocation {
     public static let name = "dlp"
     public static let title = "DLP"
     public static let summary = "blocks with a larger median (or mean) pooled Wanda score are pruned more"
+    /// `α`, the half-width of the ratio range; the ramp takes the same parameter.
+    public static let alphaParameter = AllocationParameter(
+        key: "alpha", flag: "--alpha", placeholder: "α", kind: .number, defaultValue: "0.15", tag: "a", symbol: "α=",
+        help: "ratios span 2α around P (default 0.15)")
     public static let parameters = [
-        AllocationParameter(key: "alpha", flag: "--alpha", placeholder: "α", kind: .number, defaultValue: "0.15", tag: "a",
-                            symbol: "α=", help: "ratios span 2α around P (default 0.15)"),
+        alphaParameter,
         AllocationParameter(key: "statistic", flag: "--statistic", placeholder: "S",
                             kind: .choice(BlockStatistic.allCases.map(\.rawValue)), defaultValue: "median", tag: "",
                             symbol: "", help: "block unimportance statistic, median (paper) | mean (released code)"),

@@ -8,10 +8,8 @@ public struct LinearRampAllocation: LayerwiseAllocation {
     public static let name = "ramp"
     public static let title = "ramp"
     public static let summary = "data-free linear ramp from P − α (first block) to P + α (last block)"
-    public static let parameters = [
-        AllocationParameter(key: "alpha", flag: "--alpha", placeholder: "α", kind: .number, defaultValue: "0.15", tag: "a",
-                            symbol: "α=", help: "ratios span 2α around P (default 0.15)"),
-    ]
+    /// DLP's `α`: same flag, key and default, so a plan or command compares the two directly.
+    public static let parameters = [DLPAllocation.alphaParameter]
 
     /// Half-width of the ramp.
     public var alpha: Double

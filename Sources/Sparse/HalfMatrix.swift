@@ -24,8 +24,7 @@ public struct HalfMatrix: Sendable {
     /// `y = W · x`; rows split evenly over `threads`.
     public func multiply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, kernel: SparseKernel? = nil,
                          threads: ComputeThreads = .single) {
-        let kernel = kernel ?? (SparseKernel.features & Int(CSPARSE_AVX512) != 0 ? .avx512
-            : SparseKernel.avx2.supports(.f32) ? .avx2 : .reference)
+        let kernel = kernel ?? SparseKernel.bestDense
         let (xs, ys, columns, type) = (SharedInput(x), SharedOutput(y), columns, valueType)
         bits.withUnsafeBufferPointer { w in
             let ws = SharedInput(w.baseAddress ?? UnsafePointer(bitPattern: 16)!)

@@ -62,7 +62,7 @@ public enum SparseBenchmark {
                 rows.append(row(type, "dense", "openblas", denseSeconds, denseBytes, denseSeconds))
             } else {
                 let half = weights.map { HalfMatrix($0, valueType: type) }
-                let kernel = SparseKernel.avx512.supports(.f32) ? SparseKernel.avx512 : SparseKernel.avx2.supports(.f32) ? .avx2 : .reference
+                let kernel = SparseKernel.bestDense
                 denseSeconds = time(minimumSeconds) {
                     for (i, h) in half.enumerated() {
                         x[i].withUnsafeBufferPointer { xb in
@@ -73,7 +73,7 @@ public enum SparseBenchmark {
                 rows.append(row(type, "dense", kernel.rawValue, denseSeconds, denseBytes, denseSeconds))
             }
             let sparse = weights.map { SparseMatrix($0, valueType: type) }
-            let sparseBytes = sparse.reduce(0) { $0 + $1.bytesReadPerProduct }
+            let sparseBytes = sparse.reduce(0) { $0 + $1.storedBytes }
             for kernel in SparseKernel.available(for: type).reversed() where kernel != .reference || includeReference {
                 let seconds = time(minimumSeconds) {
                     for (i, s) in sparse.enumerated() {

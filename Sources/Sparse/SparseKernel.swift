@@ -26,6 +26,9 @@ public enum SparseKernel: String, Sendable, CaseIterable, CustomStringConvertibl
         [.avx512, .avx2].first { $0.supports(type) } ?? .reference
     }
 
+    /// The fastest kernel this CPU runs for dense 16-bit rows (``HalfMatrix``): AVX-512F suffices.
+    public static var bestDense: SparseKernel { best(for: .f32) }
+
     /// The kernels this CPU runs for `type`, slowest first.
     public static func available(for type: SparseValueType) -> [SparseKernel] {
         allCases.filter { $0.supports(type) }

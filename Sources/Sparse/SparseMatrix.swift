@@ -128,11 +128,9 @@ public struct SparseMatrix: Sendable, Equatable {
     /// Fraction of weights not stored.
     public var sparsity: Double { rows * columns == 0 ? 0 : 1 - Double(nonZeroCount) / Double(rows * columns) }
 
-    /// Bytes of the stored form: mask, values and the int64 row offsets.
+    /// Bytes of the stored form — mask, values and the int64 row offsets — which is also what one
+    /// product reads.
     public var storedBytes: Int { mask.count + nonZeroCount * valueType.size + rows * 8 }
-
-    /// Bytes the kernels read per product: mask and values (offsets are read once per row).
-    public var bytesReadPerProduct: Int { mask.count + nonZeroCount * valueType.size + rows * 8 }
 
     static func append(_ w: Float, as type: SparseValueType, to bytes: inout [UInt8]) {
         switch type {

@@ -163,7 +163,7 @@ func asUsageError<T>(_ body: () throws -> T) throws -> T {
 
 /// Prints `value` as indented JSON with sorted keys on stdout: the `--json` output of every verb.
 func printJSON<T: Encodable>(_ value: T) throws {
-    print(String(decoding: try PruneJob.encoder.encode(value), as: UTF8.self))
+    print(String(decoding: try Job.encoder.encode(value), as: UTF8.self))
 }
 
 /// The common `MODEL` argument.

@@ -1,6 +1,5 @@
 import Foundation
 import Jobs
-import Pruning
 
 /// `dlp job FILE [--result PATH]`: runs a job written as JSON (what `dlp experiment` hands each
 /// step to a child process).
@@ -25,12 +24,15 @@ struct JobCommand: Command {
     }
 
     func run() throws {
+        if case .prune(let prune) = job, result == nil {
+            // The manifest is in the output directory; say what was done.
+            let manifest = try asUsageError { try prune.run(observer: .terminal()) }
+            print(PruneCommand.summary(manifest, directory: prune.outputURL))
+            return
+        }
         let data = try asUsageError { try job.run(observer: .terminal()) }
         if let result {
             try data.write(to: result, options: .atomic)
-        } else if case .prune(let prune) = job {
-            // The manifest is in the output directory; say what was done.
-            print(PruneCommand.summary(try JSONDecoder().decode(PruningManifest.self, from: data), directory: prune.outputURL))
         } else {
             print(String(decoding: data, as: UTF8.self))
         }

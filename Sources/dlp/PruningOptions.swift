@@ -46,7 +46,7 @@ struct PruningOptions {
             given[parameter.key] = text
             flags[parameter.key] = option.name
         }
-        guard let kind = Allocation.registry.first(where: { $0.name == name.lowercased() }) else {
+        guard let kind = try? Allocation.kind(named: name) else {
             throw UsageError("--allocation \(name): not an allocation; valid: \(Allocation.names.joined(separator: ", "))")
         }
         for (key, flag) in flags.sorted(by: { $0.key < $1.key }) where !kind.parameters.contains(where: { $0.key == key && $0.flag == flag }) {
