@@ -121,4 +121,39 @@ import _TestSupport
         try Data(#"{"kind": "train", "job": {}}"#.utf8).write(to: folder.appendingPathComponent("bad.json"))
         #expect(throws: JobError.self) { try Job.load(from: folder.appendingPathComponent("bad.json")) }
     }
+
+    /// Bad input at the command line is a usage error (exit 64) that names what is wrong: a flag of
+    /// another allocation, an unknown allocation, a job file that is not a job.
+    @Test func commandLineNamesBadInput() throws {
+        let executable = TestAssets.dlpExecutable
+        try #require(FileManager.default.isExecutableFile(atPath: executable.path), "no dlp executable at \(executable.path)")
+        let folder = Self.folder()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let bad = folder.appendingPathComponent("bad.json")
+        try Data(#"{"kind": "train", "job": {}}"#.utf8).write(to: bad)
+        func run(_ arguments: [String]) throws -> (Int32, String) {
+            let process = Process()
+            process.executableURL = executable
+            process.arguments = arguments
+            let pipe = Pipe()
+            process.standardError = pipe
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, text)
+        }
+        let out = folder.appendingPathComponent("out").path
+        for (arguments, message) in [
+            (["prune", "m", "--allocation", "dlp", "--owl-m", "3", "--output", out], "--owl-m does not apply to --allocation dlp"),
+            (["prune", "m", "--allocation", "uniform", "--alpha", "0.1", "--output", out], "--alpha does not apply to --allocation uniform; it is a parameter of dlp, ramp"),
+            (["prune", "m", "--allocation", "nope", "--output", out], "--allocation nope: not an allocation; valid: uniform, owl, dlp, ramp"),
+            (["prune", "m", "--statistic", "max", "--output", out], "statistic 'max' is not valid; valid: median, mean"),
+            (["job", bad.path], "unknown kind 'train'"),
+        ] {
+            let (status, text) = try run(arguments)
+            #expect(status == 64 && text.contains(message), "\(arguments): \(status) \(text)")
+        }
+    }
 }
