@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["TensorCore", "COpenBLAS"], swiftSettings: fast),
         .target(name: "TensorIO", dependencies: ["TensorCore"], swiftSettings: fast),
         .target(name: "Tokenization", dependencies: ["TensorIO"], swiftSettings: fast),
-        .target(name: "Transformer", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization"],
+        .target(name: "Transformer", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Sparse"],
                 swiftSettings: fast),
         .target(name: "Evaluation", dependencies: ["Kernels", "Tokenization", "Transformer"], swiftSettings: fast),
         .target(name: "Pruning", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer"],
