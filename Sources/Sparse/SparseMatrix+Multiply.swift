@@ -4,10 +4,11 @@ import TensorCore
 
 extension SparseMatrix {
     /// Products with fewer weights than twice this run on one thread.
-    public static let minimumWeightsPerThread = 1 << 20
+    public static let minimumWeightsPerThread = 1 << 14
 
-    /// `y = W · x` (`x` `[columns]`, `y` `[rows]`) with `kernel`, rows split over `threads` in
-    /// chunks of about equal non-zero count. The kernel must support this CPU and value type.
+    /// `y = W · x` (`x` `[columns]`, `y` `[rows]`) with `kernel`, rows split over `threads` (the
+    /// ``WorkerPool``) in chunks of about equal non-zero count. The kernel must support this CPU
+    /// and value type.
     public func multiply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
                          kernel: SparseKernel? = nil, threads: ComputeThreads = .single) {
         let kernel = kernel ?? SparseKernel.best(for: valueType)
@@ -17,32 +18,16 @@ extension SparseMatrix {
             referenceMultiply(x, into: y)
             return
         }
-        // A fork-join costs tens of microseconds; a product under a few million weights is over
-        // sooner on one thread (measured: SmolLM2-135M's 210 decode products took 9.2 ms on one
-        // thread and 11.8 ms split over two on a Zen 4).
-        let parts = rows * columns < Self.minimumWeightsPerThread * 2 ? 1 : max(1, min(threads.count, rows))
+        let parts = chunkCount(weights: rows * columns, rows: rows, threads: threads)
         let bounds = rowPartition(parts)
-        let (xs, ys) = (SharedInput(x), SharedOutput(y))
-        mask.withUnsafeBufferPointer { m in
-            valueBytes.withUnsafeBufferPointer { v in
-                rowOffsets.withUnsafeBufferPointer { o in
-                    var matrix = csparse_matrix(mask: m.baseAddress, values: UnsafeRawPointer(v.baseAddress),
-                                                offsets: o.baseAddress, rows: Int64(rows), cols: Int64(columns),
-                                                stride: Int64(maskStride), type: valueType.code)
-                    withUnsafePointer(to: &matrix) { mp in
-                        let shared = SharedInput(mp)
-                        parallelFor(0..<(bounds.count - 1), threads: ComputeThreads(parts)) { parts in
-                            for part in parts {
-                                let (r0, r1) = (Int64(bounds[part]), Int64(bounds[part + 1]))
-                                guard r1 > r0 else { continue }
-                                switch kernel {
-                                case .avx512: csparse_gemv_avx512(shared.pointer, xs.pointer, ys.pointer, r0, r1)
-                                case .avx2: csparse_gemv_avx2(shared.pointer, xs.pointer, ys.pointer, r0, r1)
-                                case .reference: break
-                                }
-                            }
-                        }
-                    }
+        withKernelMatrix { m in
+            forEachChunk(parts, threads: threads) { part in
+                let (r0, r1) = (Int64(bounds[part]), Int64(bounds[part + 1]))
+                guard r1 > r0 else { return }
+                switch kernel {
+                case .avx512: csparse_gemv_avx512(m, x, y, r0, r1)
+                case .avx2: csparse_gemv_avx2(m, x, y, r0, r1)
+                case .reference: break
                 }
             }
         }
@@ -97,44 +82,101 @@ extension SparseMatrix {
 
     /// `Y = X · Wᵀ` for `X` `[tokens, columns]` (prefill): tiles of rows are expanded to dense
     /// `Float` and multiplied with BLAS, so prefill runs at GEMM speed; the result is `[tokens, rows]`.
-    public func multiply(matrix x: Matrix, tileRows: Int = 256) -> Matrix {
+    public func multiply(matrix x: Matrix, kernel: SparseKernel? = nil) -> Matrix {
         precondition(x.columns == columns, "sparse GEMM: input has \(x.columns) features, expected \(columns)")
         var y = Matrix(rows: x.rows, columns: rows)
-        guard x.rows > 0, rows > 0, columns > 0 else { return y }
-        var tile = [Float](repeating: 0, count: min(tileRows, rows) * columns)
-        var r0 = 0
-        while r0 < rows {
-            let r1 = min(rows, r0 + tileRows)
-            expand(rows: r0..<r1, into: &tile)
-            x.storage.withUnsafeBufferPointer { xb in
-                tile.withUnsafeBufferPointer { tb in
-                    y.storage.withUnsafeMutableBufferPointer { yb in
-                        GEMM.multiply(transposeA: false, transposeB: true, m: x.rows, n: r1 - r0, k: columns,
-                                      a: xb.baseAddress!, lda: columns, b: tb.baseAddress!, ldb: columns, beta: 0,
-                                      c: yb.baseAddress! + r0, ldc: rows)
-                    }
-                }
+        x.storage.withUnsafeBufferPointer { xb in
+            y.storage.withUnsafeMutableBufferPointer { yb in
+                guard let xp = xb.baseAddress, let yp = yb.baseAddress else { return }
+                multiply(tokens: xp, count: x.rows, into: yp, kernel: kernel)
             }
-            r0 = r1
         }
         return y
     }
 
-    /// Rows `range` as dense `Float`, row-major, into the front of `buffer`.
-    func expand(rows range: Range<Int>, into buffer: inout [Float]) {
+    /// `y = x · Wᵀ` for `x` `[count, columns]`, `y` `[count, rows]` (prefill of `count` tokens).
+    public func multiply(tokens x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>,
+                         kernel: SparseKernel? = nil) {
+        let kernel = kernel ?? SparseKernel.best(for: valueType)
+        precondition(kernel.supports(valueType), "the \(kernel) kernel does not run \(valueType) on this CPU")
+        TiledProduct.multiply(x, tokens: count, rows: rows, columns: columns, into: y) { range, tile in
+            expand(rows: range, into: tile, kernel: kernel)
+        }
+    }
+
+    /// Rows `range` as dense `Float`, row-major (`[range.count, columns]`), into `buffer`.
+    public func expand(rows range: Range<Int>, into buffer: UnsafeMutablePointer<Float>, kernel: SparseKernel? = nil) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "expand: rows \(range) of \(rows)")
+        let kernel = kernel ?? SparseKernel.best(for: valueType)
+        guard !range.isEmpty, columns > 0 else { return }
+        if kernel == .reference {
+            referenceExpand(rows: range, into: buffer)
+            return
+        }
+        withKernelMatrix { m in
+            let (r0, r1) = (Int64(range.lowerBound), Int64(range.upperBound))
+            if kernel == .avx512 { csparse_expand_avx512(m, buffer, r0, r1) } else { csparse_expand_avx2(m, buffer, r0, r1) }
+        }
+    }
+
+    /// The reference twin of the expand kernels.
+    public func referenceExpand(rows range: Range<Int>, into buffer: UnsafeMutablePointer<Float>) {
         let stride = maskStride
         for (i, r) in range.enumerated() {
             var index = Int(rowOffsets[r])
-            let base = i * columns
-            for c in 0..<columns { buffer[base + c] = 0 }
+            let row = buffer + i * columns
+            row.update(repeating: 0, count: columns)
             for byte in 0..<stride {
                 var bits = mask[r * stride + byte]
                 while bits != 0 {
-                    buffer[base + byte * 8 + bits.trailingZeroBitCount] = value(at: index)
+                    row[byte * 8 + bits.trailingZeroBitCount] = value(at: index)
                     index += 1
                     bits &= bits - 1
                 }
             }
+        }
+    }
+
+    /// The C kernels' view of this matrix, valid inside `body`.
+    func withKernelMatrix<R>(_ body: (UnsafePointer<csparse_matrix>) -> R) -> R {
+        mask.withUnsafeBufferPointer { m in
+            valueBytes.withUnsafeBufferPointer { v in
+                rowOffsets.withUnsafeBufferPointer { o in
+                    var matrix = csparse_matrix(mask: m.baseAddress, values: UnsafeRawPointer(v.baseAddress),
+                                                offsets: o.baseAddress, rows: Int64(rows), cols: Int64(columns),
+                                                stride: Int64(maskStride), type: valueType.code)
+                    return withUnsafePointer(to: &matrix) { body($0) }
+                }
+            }
+        }
+    }
+}
+
+/// `y = x · Wᵀ` for a weight matrix that is not stored as dense `Float` (sparse, 16-bit): tiles of
+/// its rows are expanded to `Float` and multiplied with BLAS's GEMM, so a prefill of many tokens
+/// runs at GEMM speed whatever the storage.
+public enum TiledProduct {
+    /// Floats per expanded tile (1 MiB), at least 16 rows.
+    static let tileFloats = 1 << 18
+
+    /// `x` `[tokens, columns]`, `y` `[tokens, rows]`; `expand(range, tile)` writes rows `range` of
+    /// the weight, dense, to `tile`.
+    public static func multiply(_ x: UnsafePointer<Float>, tokens: Int, rows: Int, columns: Int,
+                                into y: UnsafeMutablePointer<Float>,
+                                expand: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+        guard tokens > 0, rows > 0 else { return }
+        guard columns > 0 else {
+            y.update(repeating: 0, count: tokens * rows)
+            return
+        }
+        let tileRows = min(rows, max(16, tileFloats / columns))
+        let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * columns)
+        defer { tile.deallocate() }
+        for r0 in stride(from: 0, to: rows, by: tileRows) {
+            let r1 = min(rows, r0 + tileRows)
+            expand(r0..<r1, tile)
+            GEMM.multiply(transposeA: false, transposeB: true, m: tokens, n: r1 - r0, k: columns,
+                          a: x, lda: columns, b: tile, ldb: columns, beta: 0, c: y + r0, ldc: rows)
         }
     }
 }

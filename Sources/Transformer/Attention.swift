@@ -24,21 +24,28 @@ public enum Attention {
     public static func apply(query q: UnsafePointer<Float>, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>,
                       context: UnsafeMutablePointer<Float>, tokens t: Int, prefix p: Int = 0,
                       configuration c: ModelConfiguration, workspace: BlockWorkspace) {
-        precondition(p >= 0 && p + t <= workspace.capacity,
-                     "attention: \(p) prefix + \(t) tokens, workspace holds \(workspace.capacity)")
+        apply(query: q, key: k, value: v, context: context, tokens: t, prefix: p, configuration: c,
+              scratch: workspace.scores, capacity: workspace.capacity, tileRows: workspace.tileRows, threads: workspace.threads)
+    }
+
+    /// The same with explicit scratch: `scratch` holds `threads.count ×`
+    /// ``scratchPerWorker(configuration:tileRows:capacity:)`` floats, and `P + T ≤ capacity`.
+    public static func apply(query q: UnsafePointer<Float>, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>,
+                             context: UnsafeMutablePointer<Float>, tokens t: Int, prefix p: Int = 0,
+                             configuration c: ModelConfiguration, scratch: UnsafeMutablePointer<Float>, capacity: Int,
+                             tileRows tile: Int, threads: ComputeThreads) {
+        precondition(p >= 0 && p + t <= capacity, "attention: \(p) prefix + \(t) tokens, scratch holds \(capacity)")
         let d = c.headDimension, groups = c.keyValueHeadCount
         let qStride = c.headCount * d, kvStride = groups * d
         let perGroup = c.headCount / groups
         let scale = 1 / Float(d).squareRoot()
-        let tile = workspace.tileRows
-        let scratchSize = scratchPerWorker(configuration: c, tileRows: tile, capacity: workspace.capacity)
+        let scratchSize = scratchPerWorker(configuration: c, tileRows: tile, capacity: capacity)
         let tiles = (t + tile - 1) / tile
         // Work items (group, tile), the most expensive (latest) tiles first, dealt round-robin.
         let items = (0..<tiles).reversed().flatMap { r in (0..<groups).map { (g: $0, r: r) } }
-        let threads = workspace.threads
         let workers = min(threads.count, items.count)
         let (qa, ka, va, ca, sa) = (UInt(bitPattern: q), UInt(bitPattern: k), UInt(bitPattern: v),
-                                    UInt(bitPattern: context), UInt(bitPattern: workspace.scores))
+                                    UInt(bitPattern: context), UInt(bitPattern: scratch))
         // Each worker writes only its own tiles' rows and columns of `context` and its own scratch,
         // running single-threaded BLAS when there are several workers (one keeps BLAS's threads).
         @Sendable func work(_ workerRange: Range<Int>) {

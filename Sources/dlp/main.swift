@@ -6,7 +6,7 @@ enum Verbs {
     static let all: [any Command.Type] = [
         InspectCommand.self, TokenizeCommand.self, PerplexityCommand.self, EvalCommand.self, PruneCommand.self,
         AllocateCommand.self, CalibrationCommand.self, ExperimentCommand.self, ResultsCommand.self, JobCommand.self,
-        BenchCommand.self,
+        GenerateCommand.self, BenchCommand.self,
     ]
 }
 

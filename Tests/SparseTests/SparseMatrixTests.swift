@@ -133,9 +133,50 @@ func randomVector(_ n: Int, seed: UInt64) -> [Float] {
         let sparse = SparseMatrix(dense, valueType: type)
         var x = Matrix(rows: 5, columns: 70)
         x.storage = randomVector(350, seed: 12)
-        let ours = sparse.multiply(matrix: x, tileRows: 64)
         let theirs = GEMM.linear(x, weight: sparse.dense())
-        for (a, b) in zip(ours.storage, theirs.storage) { #expect(abs(a - b) <= 1e-5 * max(1, abs(b))) }
+        for kernel in SparseKernel.available(for: type) {
+            let ours = sparse.multiply(matrix: x, kernel: kernel)
+            for (a, b) in zip(ours.storage, theirs.storage) { #expect(abs(a - b) <= 1e-5 * max(1, abs(b)), "\(kernel)") }
+        }
+        let half = type == .f32 ? nil : HalfMatrix(dense, valueType: type)
+        if let half {
+            var y = [Float](repeating: 0, count: 5 * 300)
+            x.storage.withUnsafeBufferPointer { xb in
+                y.withUnsafeMutableBufferPointer { half.multiply(tokens: xb.baseAddress!, count: 5, into: $0.baseAddress!) }
+            }
+            for (a, b) in zip(y, theirs.storage) { #expect(abs(a - b) <= 1e-5 * max(1, abs(b)), "dense \(type)") }
+        }
+    }
+
+    /// The expand kernels (prefill tiles) write exactly the reference twin's rows, for every
+    /// shape, sparsity and row range, and the 16-bit widening equals the scalar conversion.
+    @Test(arguments: SparseValueType.allCases)
+    func expandKernelsMatchTheReferenceTwin(_ type: SparseValueType) {
+        var seed: UInt64 = 500
+        for (rows, columns) in Self.shapes {
+            for sparsity in Self.sparsities {
+                seed += 1
+                let dense = randomSparse(rows: rows, columns: columns, sparsity: sparsity, seed: seed, emptyRows: rows > 4)
+                let sparse = SparseMatrix(dense, valueType: type)
+                let range = (rows > 2 ? 1 : 0)..<rows
+                var reference = [Float](repeating: .nan, count: range.count * columns)
+                reference.withUnsafeMutableBufferPointer { sparse.referenceExpand(rows: range, into: $0.baseAddress!) }
+                #expect(reference == Array(sparse.dense().storage[(range.lowerBound * columns)...]))
+                for kernel in SparseKernel.available(for: type) where kernel != .reference {
+                    var out = [Float](repeating: .nan, count: range.count * columns)
+                    out.withUnsafeMutableBufferPointer { sparse.expand(rows: range, into: $0.baseAddress!, kernel: kernel) }
+                    #expect(out == reference, "\(kernel) \(type) \(rows)×\(columns) at \(sparsity)")
+                }
+                if type != .f32, SparseKernel.avx2.supports(type) {
+                    let half = HalfMatrix(dense, valueType: type)
+                    var widened = [Float](repeating: .nan, count: rows * columns)
+                    var scalar = widened
+                    widened.withUnsafeMutableBufferPointer { half.expand(rows: 0..<rows, into: $0.baseAddress!, kernel: .avx2) }
+                    scalar.withUnsafeMutableBufferPointer { half.expand(rows: 0..<rows, into: $0.baseAddress!, kernel: .reference) }
+                    #expect(widened == scalar)
+                }
+            }
+        }
     }
 
     @Test(arguments: [SparseValueType.f16, .bf16])
@@ -173,5 +214,51 @@ func randomVector(_ n: Int, seed: UInt64) -> [Float] {
             #expect(one == two, "\(kernel) \(type)")
             for r in 0..<rows { #expect(abs(one[r] - reference[r]) <= 1e-4 * max(1, abs(reference[r]))) }
         }
+    }
+}
+
+@Suite struct DenseKernelAndPoolTests {
+    /// The dense f32 vector kernels equal the plain loop on odd shapes, on one thread and split.
+    @Test func denseFloatKernelsMatchTheReference() {
+        for (rows, columns) in SparseMatrixTests.shapes + [(300, 700)] {
+            let w = randomSparse(rows: rows, columns: columns, sparsity: 0, seed: UInt64(rows * 31 + columns))
+            let x = randomVector(columns, seed: 9)
+            func run(_ kernel: SparseKernel, _ threads: Int) -> [Float] {
+                var y = [Float](repeating: .nan, count: rows)
+                w.storage.withUnsafeBufferPointer { wb in
+                    x.withUnsafeBufferPointer { xb in
+                        y.withUnsafeMutableBufferPointer {
+                            DenseGEMV.multiply(wb.baseAddress!, rows: rows, columns: columns, x: xb.baseAddress!,
+                                               into: $0.baseAddress!, kernel: kernel, threads: ComputeThreads(threads))
+                        }
+                    }
+                }
+                return y
+            }
+            let reference = run(.reference, 1)
+            for kernel in SparseKernel.available(for: .f32) where kernel != .reference {
+                for threads in [1, 2] {
+                    let y = run(kernel, threads)
+                    for r in 0..<rows {
+                        #expect(abs(y[r] - reference[r]) <= 1e-5 * max(1, abs(reference[r])), "\(kernel) \(rows)×\(columns)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every chunk of every step runs exactly once, whichever thread claims it, over many short
+    /// steps in a row (the decoder's pattern).
+    @Test func workerPoolRunsEveryChunkOnce() {
+        let pool = WorkerPool.shared(ComputeThreads(2))!
+        let counts = UnsafeMutablePointer<Int>.allocate(capacity: 64)
+        defer { counts.deallocate() }
+        for step in 0..<2000 {
+            let chunks = 1 + step % 13
+            counts.initialize(repeating: 0, count: chunks)
+            pool.run(chunks: chunks) { counts[$0] += 1 }
+            #expect((0..<chunks).allSatisfy { counts[$0] == 1 }, "step \(step)")
+        }
+        #expect(WorkerPool.shared(.single) == nil)
     }
 }

@@ -51,6 +51,21 @@ void csparse_dense_gemv16_avx512(const uint16_t *w, int32_t type, int64_t cols, 
 void csparse_dense_gemv16_avx2(const uint16_t *w, int32_t type, int64_t cols, const float *x, float *y,
                                int64_t r0, int64_t r1);
 
+/// y[r] = Σ_c W[r, c] · x[c] for rows r0 ..< r1 of a dense row-major f32 matrix.
+void csparse_dense_gemv32_avx512(const float *w, int64_t cols, const float *x, float *y, int64_t r0, int64_t r1);
+void csparse_dense_gemv32_avx2(const float *w, int64_t cols, const float *x, float *y, int64_t r0, int64_t r1);
+
+/// A spin-wait hint (`pause`), for threads waiting on a flag another core sets.
+void csparse_pause(void);
+
+/// Rows r0 ..< r1 of a bitmask matrix written dense as f32, row after row, to `out`
+/// (`[r1 - r0, cols]`): the tile a prefill GEMM multiplies.
+void csparse_expand_avx512(const csparse_matrix *m, float *out, int64_t r0, int64_t r1);
+void csparse_expand_avx2(const csparse_matrix *m, float *out, int64_t r0, int64_t r1);
+
+/// `count` 16-bit values (`type` CSPARSE_F16 or CSPARSE_BF16) widened to f32.
+void csparse_widen16_avx2(const uint16_t *w, int32_t type, int64_t count, float *out);
+
 /// Reads `bytes` bytes of `data` with vector loads and returns a checksum (a memory-bandwidth probe).
 double csparse_read_bandwidth_probe(const float *data, int64_t count);
 

@@ -1,0 +1,120 @@
+import Foundation
+import Inference
+import Kernels
+import Sparse
+import TensorCore
+import Testing
+import Transformer
+import _TestSupport
+
+/// The incremental decoder against the whole-sequence forward pass of ``LanguageModel``, and its
+/// sparse linears against dense ones on the same pruned weights (SmolLM2-135M, all 30 blocks).
+@Suite(.serialized) struct IncrementalDecoderTests {
+    static let smol = TestAssets.model("smollm2-135m")
+    static let qwen = TestAssets.model("qwen2.5-coder-0.5b")
+    static let prompt: [Int32] = [1, 504, 3458, 282, 4667, 314, 253, 1789, 30, 378, 2939, 314, 2363, 28, 1143, 260, 8592, 30]
+
+    /// Block weights with `fraction` of every linear's weights zeroed (seeded, unstructured), so
+    /// the sparse and dense paths have real zeros to disagree about.
+    static func pruned(_ checkpoint: Checkpoint, fraction: Double) -> @Sendable (Int) throws -> BlockWeights {
+        { index in
+            var w = try checkpoint.block(index)
+            var generator = SeededGenerator(seed: UInt64(index + 1))
+            for role in TensorRole.linears {
+                var m = w[linear: role]
+                for i in 0..<m.count where Double(generator.next() >> 11) / Double(1 << 53) < fraction { m.storage[i] = 0 }
+                w[linear: role] = m
+            }
+            return w
+        }
+    }
+
+    /// Logits of every position of `tokens` from one whole-sequence forward.
+    static func fullForwardLogits(_ model: LanguageModel, _ tokens: [Int32]) throws -> Matrix {
+        let c = model.configuration
+        var hidden = Matrix(rows: tokens.count, columns: c.hiddenSize)
+        try hidden.storage.withUnsafeMutableBufferPointer { try model.embed(tokens, into: $0.baseAddress!) }
+        let workspace = BlockWorkspace(configuration: c, capacity: tokens.count, threads: .single)
+        for block in 0..<c.layerCount { try model.layer(block).forward(&hidden, workspace: workspace) }
+        return hidden.storage.withUnsafeBufferPointer { model.logits($0.baseAddress!, rows: Array(0..<tokens.count)) }
+    }
+
+    /// `max |a − b| / max |b|` over the vectors.
+    static func relative(_ a: [Float], _ b: some Collection<Float>) -> Float {
+        let scale = b.map(abs).max() ?? 1
+        return zip(a, b).map { abs($0 - $1) }.max()! / scale
+    }
+
+    /// A prompt fed token by token through the cache, or as one prefill, or in chunks of 5, gives
+    /// at every position the logits of one forward over the whole sequence (≤ 1e-4 relative):
+    /// SmolLM2 (llama, interleaved RoPE, tied head) and Qwen2.5 (biases, GQA 7:1, untied head).
+    @Test(.enabled(if: TestAssets.has(smol, qwen)), arguments: ["smollm2-135m", "qwen2.5-coder-0.5b"])
+    func cachedDecodingMatchesTheFullForward(model name: String) throws {
+        let checkpoint = try Checkpoint.openGGUF(TestAssets.model(name))
+        let tokens = Self.prompt
+        let reference = try Self.fullForwardLogits(LanguageModel(checkpoint: checkpoint, maxSequenceLength: 64), tokens)
+        let v = checkpoint.configuration.vocabularySize
+        let dense = DecodeSettings(valueType: .f32, sparse: .off)
+        let stepwise = try IncrementalDecoder.load(checkpoint, settings: dense, capacity: 64)
+        for (i, token) in tokens.enumerated() {
+            let logits = try stepwise.feed([token])
+            let r = Self.relative(logits, reference.storage[(i * v)..<((i + 1) * v)])
+            #expect(r <= 1e-4, "\(name) position \(i): relative |Δ| \(r)")
+        }
+        #expect(stepwise.position == tokens.count)
+        let chunked = try IncrementalDecoder.load(checkpoint, settings: dense, capacity: 64, chunk: 5)
+        let whole = try chunked.feed(tokens)
+        let last = reference.storage[((tokens.count - 1) * v)...]
+        #expect(Self.relative(whole, last) <= 1e-4)
+        chunked.reset()
+        _ = try chunked.feed(Array(tokens.prefix(7)))
+        let rest = try chunked.feed(Array(tokens.dropFirst(7)))
+        #expect(Self.relative(rest, last) <= 1e-4)
+    }
+
+    /// On the same pruned weights, sparse linears give the dense linears' logits (≤ 1e-5
+    /// relative) for f32, and for bf16 against dense bf16; a greedy continuation of 64 tokens is
+    /// the same token for token.
+    @Test(.enabled(if: TestAssets.has(smol)), arguments: [SparseValueType.f32, .bf16])
+    func sparseLinearsMatchDenseOnPrunedWeights(_ type: SparseValueType) throws {
+        let checkpoint = try Checkpoint.openGGUF(Self.smol)
+        let weights = Self.pruned(checkpoint, fraction: 0.7)
+        let dense = try IncrementalDecoder.load(checkpoint, settings: DecodeSettings(valueType: type, sparse: .off),
+                                                capacity: 128, blockWeights: weights)
+        let sparse = try IncrementalDecoder.load(checkpoint, settings: DecodeSettings(valueType: type, sparse: .on),
+                                                 capacity: 128, blockWeights: weights)
+        #expect(dense.sparseLinearCount.sparse == 0 && sparse.sparseLinearCount.sparse == 210)
+        let auto = try IncrementalDecoder.load(checkpoint, settings: DecodeSettings(valueType: type, sparse: .auto),
+                                               capacity: 8, blockWeights: weights)
+        #expect(auto.sparseLinearCount.sparse == 210, "70% is above the auto threshold")
+        // 1 bit per weight + 30% of the values: 0.33× the dense bytes in f32, 0.36× in bf16.
+        let ratio = Double(sparse.blockLinearBytes) / Double(dense.blockLinearBytes)
+        #expect(ratio > 0.3 && ratio < (type == .f32 ? 0.34 : 0.37), "stored bytes \(ratio)× dense")
+
+        var a = try dense.feed(Self.prompt), b = try sparse.feed(Self.prompt)
+        #expect(Self.relative(b, a) <= 1e-5, "prefill: relative |Δ| \(Self.relative(b, a))")
+        var generatedDense = [Int32](), generatedSparse = [Int32]()
+        for _ in 0..<64 {
+            let (x, y) = (Int32(a.indices.max { a[$0] < a[$1] }!), Int32(b.indices.max { b[$0] < b[$1] }!))
+            generatedDense.append(x)
+            generatedSparse.append(y)
+            let r = Self.relative(b, a)
+            #expect(r <= 1e-5, "step \(generatedDense.count): relative |Δ| \(r)")
+            a = try dense.feed([x])
+            b = try sparse.feed([y])
+        }
+        #expect(generatedDense == generatedSparse)
+    }
+
+    /// Out-of-range ids and a full cache are refused before anything runs.
+    @Test(.enabled(if: TestAssets.has(smol)))
+    func refusesBadTokensAndAFullCache() throws {
+        let checkpoint = try Checkpoint.openGGUF(Self.smol)
+        let decoder = try IncrementalDecoder.load(checkpoint, settings: DecodeSettings(), capacity: 4)
+        #expect(throws: DecodeError.tokenOutOfRange(id: 49152, vocabulary: 49152)) { try decoder.feed([49152]) }
+        #expect(throws: DecodeError.contextFull(capacity: 4, requested: 5)) { try decoder.feed([1, 2, 3, 4, 5]) }
+        #expect(decoder.position == 0)
+        _ = try decoder.feed([1, 2, 3, 4])
+        #expect(throws: DecodeError.contextFull(capacity: 4, requested: 5)) { try decoder.feed([5]) }
+    }
+}
