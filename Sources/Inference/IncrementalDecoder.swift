@@ -57,7 +57,7 @@ public final class IncrementalDecoder: @unchecked Sendable {
     private let buffers: [UnsafeMutablePointer<Float>]
     private let keys: [UnsafeMutablePointer<Float>]      // per block [capacity, K·d]
     private let values: [UnsafeMutablePointer<Float>]    // per block [capacity, K·d]
-    private let hidden, normed, query, context, gate, up, output, scratch, logits: UnsafeMutablePointer<Float>
+    private let hidden, normed, query, context, gate, up, output, scratch, logits, decodeScores: UnsafeMutablePointer<Float>
 
     /// - Parameters: `embedding` `[V, D]` (token lookup); `head` `[V, D]`; `capacity` positions.
     public init(configuration c: ModelConfiguration, blocks: [DecodingBlock], embedding: Matrix, head: any LinearOperator,
@@ -82,7 +82,7 @@ public final class IncrementalDecoder: @unchecked Sendable {
         let sizes = [n * c.hiddenSize, n * c.hiddenSize, n * q, n * q, n * c.intermediateSize, n * c.intermediateSize,
                      n * c.hiddenSize,
                      threads.count * Attention.scratchPerWorker(configuration: c, tileRows: tileRows, capacity: capacity),
-                     c.vocabularySize]
+                     c.vocabularySize, c.headCount * capacity]
         let cacheSizes = Array(repeating: capacity * kv, count: 2 * c.layerCount)
         let all = (sizes + cacheSizes).map { size -> UnsafeMutablePointer<Float> in
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(size, 1))
@@ -90,10 +90,10 @@ public final class IncrementalDecoder: @unchecked Sendable {
             return p
         }
         buffers = all
-        (hidden, normed, query, context, gate, up, output, scratch, logits) =
-            (all[0], all[1], all[2], all[3], all[4], all[5], all[6], all[7], all[8])
-        keys = Array(all[9..<(9 + c.layerCount)])
-        values = Array(all[(9 + c.layerCount)...])
+        (hidden, normed, query, context, gate, up, output, scratch, logits, decodeScores) =
+            (all[0], all[1], all[2], all[3], all[4], all[5], all[6], all[7], all[8], all[9])
+        keys = Array(all[10..<(10 + c.layerCount)])
+        values = Array(all[(10 + c.layerCount)...])
     }
 
     deinit { for b in buffers { b.deallocate() } }
@@ -161,10 +161,13 @@ public final class IncrementalDecoder: @unchecked Sendable {
         profile.time(.attention) {
             rotary.apply(to: query, tokens: t, headCount: c.headCount, startPosition: p, convention: convention)
             rotary.apply(to: newKeys, tokens: t, headCount: c.keyValueHeadCount, startPosition: p, convention: convention)
-            // One query row attends to a short cache faster on one thread than split by head group.
-            let attentionThreads = t == 1 && p < 1024 ? ComputeThreads.single : threads
-            Attention.apply(query: query, key: keys[index], value: values[index], context: context, tokens: t, prefix: p,
-                            configuration: c, scratch: scratch, capacity: capacity, tileRows: tileRows, threads: attentionThreads)
+            if t == 1 {
+                DecodeAttention.apply(query: query, key: keys[index], value: values[index], context: context, positions: p + 1,
+                                      configuration: c, scores: decodeScores, stride: capacity, threads: threads)
+            } else {
+                Attention.apply(query: query, key: keys[index], value: values[index], context: context, tokens: t, prefix: p,
+                                configuration: c, scratch: scratch, capacity: capacity, tileRows: tileRows, threads: threads)
+            }
         }
         profile.time(.attentionOutput) {
             b.attentionOutput.apply(context, tokens: t, into: output, threads: threads)

@@ -1,6 +1,7 @@
 import Foundation
 import Evaluation
 import Kernels
+import Inference
 import Pruning
 import Sparse
 import TensorCore
@@ -16,6 +17,8 @@ struct BenchCommand: Command {
                dlp bench forward [--model MODEL] [--windows W] [--tokens T] [--threads N] [--json]
                dlp bench zeroshot [--model MODEL] [--tasks T1,T2,...] [--limit N] [--data-dir DIR] [--threads N] [--json]
                dlp bench sparse [--model MODEL] [--sparsity P] [--blocks N] [--threads N] [--seconds S] [--json]
+               dlp bench decode [MODEL] [--context 128,512,2048] [--tokens N] [--dtype f32,bf16] [--sparsity P]
+                                [--threads N] [--json]
         """
     static let benchmarkArgument = Option("BENCHMARK", nil, """
         gemm: Y = X·Wᵀ for the SmolLM2-135M and Qwen2.5-1.5B linear shapes, X [T, in],
@@ -32,23 +35,32 @@ struct BenchCommand: Command {
           ms/token, bytes read, GB/s next to a plain memory read of the same run, sparse/dense.
           A dense model is pruned by magnitude (per matrix) to --sparsity (default 0.7) first; a
           `dlp prune` output keeps its own mask
+        decode: text generation through the key/value-cache decoder with the block linears dense
+          and sparse, same weights and value type: prefill tokens/s at each --context, decode
+          tokens/s of --tokens generated after it, weight bytes read per token, GB/s next to a
+          plain memory read of the same run, time per part, sparse/dense ratios. A dense model is
+          magnitude-pruned to --sparsity first, as for sparse
         """)
+    static let modelArgument = Option("MODEL", nil, "decode: the model (same as --model; default smollm2-135m)")
+    static let contexts = Option("--context", "N,...", "decode: prompt lengths (default 128,512,2048, capped at the model's context)")
+    static let dtypes = Option("--dtype", "T,...", "decode: value types (default f32,bf16)")
     static let tasks = Option("--tasks", "T", "tasks for zeroshot (default all: the paper's seven)")
     static let limit = Option("--limit", "N", "questions per task for zeroshot (default 100)")
     static let dataDir = Option("--data-dir", "DIR", "where <task>.jsonl live for zeroshot (default: $DLP_HOME/data/zeroshot)")
     static let model = Option("--model", "M", "model for forward and zeroshot (default smollm2-135m)")
     static let windows = Option("--windows", "W", "windows for forward (default 2)")
     static let threads = Option("--threads", "N", "OpenBLAS threads to measure (default: gemm 1 and 2, forward 2, zeroshot all)")
-    static let tokens = Option("--tokens", "T", "rows of X / window length (default 2048)")
+    static let tokens = Option("--tokens", "T", "rows of X / window length (default 2048); decode: tokens generated (default 32)")
     static let seconds = Option("--seconds", "S", "minimum timing per product, seconds (default 0.5)")
     static let sparsity = Option("--sparsity", "P", "sparse: fraction pruned from a dense model (default 0.7)")
     static let blocks = Option("--blocks", "N", "sparse: the first N blocks (default all)")
     static let json = Option("--json", nil, "machine-readable report on stdout")
-    static let options = [benchmarkArgument, tasks, limit, dataDir, model, windows, threads, tokens, seconds, sparsity, blocks, json]
+    static let options = [benchmarkArgument, modelArgument, tasks, limit, dataDir, model, windows, threads, tokens, seconds, sparsity,
+                          blocks, contexts, dtypes, json]
 
     /// The benchmarks this verb knows.
     enum Benchmark: String, CaseIterable {
-        case gemm, forward, zeroshot, sparse
+        case gemm, forward, zeroshot, sparse, decode
 
         static func parse(_ text: String) throws -> Benchmark {
             guard let value = Benchmark(rawValue: text) else {
@@ -63,7 +75,7 @@ struct BenchCommand: Command {
     let tokens: Int
     let minimumSeconds: Double
     let json: Bool
-    let model: String
+    var model: String
     let windows: Int
     let tasks: [ZeroShotTask]
     let limit: Int
@@ -71,6 +83,9 @@ struct BenchCommand: Command {
     let sparsity: Double
     let blocks: Int?
     let explicitThreads: Int?
+    let contextLengths: [Int]
+    let valueTypes: [SparseValueType]
+    let explicitTokens: Int?
 
     init(arguments: inout Arguments) throws {
         json = arguments.flag(Self.json)
@@ -96,6 +111,17 @@ struct BenchCommand: Command {
             ?? ZeroShotDataset.defaultDirectory(home: ModelReference.home())
         limit = try arguments.value(Self.limit, positiveInt) ?? 100
         benchmark = try Benchmark.parse(try arguments.positional(Self.benchmarkArgument))
+        if let positional = arguments.optionalPositional(Self.modelArgument) {
+            guard benchmark == .decode else { throw UsageError("unexpected argument '\(positional)' (give the model with --model)") }
+            model = positional
+        }
+        contextLengths = try arguments.value(Self.contexts) { text in
+            try text.split(separator: ",").map { try positiveInt(String($0)) }
+        } ?? [128, 512, 2048]
+        valueTypes = try arguments.value(Self.dtypes) { text in
+            try text.split(separator: ",").map { try SparseValueType.parse(String($0)) }
+        } ?? [.f32, .bf16]
+        explicitTokens = try arguments.value(Self.tokens, positiveInt)
     }
 
     func run() throws {
@@ -103,6 +129,7 @@ struct BenchCommand: Command {
         case .gemm: try runGEMM()
         case .forward: try runForward()
         case .sparse: try runSparse()
+        case .decode: try runDecode()
         case .zeroshot: try runZeroShot()
         }
     }
@@ -222,6 +249,53 @@ struct BenchCommand: Command {
             print(pad(row.valueType.rawValue, 6) + pad(row.storage, 8) + pad(row.kernel, 10)
                   + String(format: "%10.3f %10.1f %7.1f %8.2f×", row.millisecondsPerToken, Double(row.bytesPerToken) / 1e6,
                            row.gigabytesPerSecond, row.speedup))
+        }
+    }
+
+    private func runDecode() throws {
+        let threads = explicitThreads.map(ComputeThreads.init) ?? .allAvailable
+        let checkpoint = try Checkpoint.open(model)
+        let c = checkpoint.configuration
+        let limit = c.contextLength > 0 ? c.contextLength : Int.max
+        let tokens = explicitTokens ?? 32
+        let contexts = contextLengths.filter { $0 + tokens <= limit }
+        guard !contexts.isEmpty else { throw UsageError("--context: every length + \(tokens) tokens exceeds the model's context (\(limit))") }
+        // A dense checkpoint is magnitude-pruned per matrix first (a pruned one keeps its mask).
+        let first = try checkpoint.block(0)
+        let zeros = TensorRole.linears.reduce(0) { $0 + SparsityReport.zeroCount(first[linear: $1]) }
+        let total = TensorRole.linears.reduce(0) { $0 + first[linear: $1].count }
+        let pruned = Double(zeros) / Double(max(total, 1)) >= 0.05
+        let target = sparsity
+        let weights: ((Int) throws -> BlockWeights)? = pruned ? nil : { index in
+            var w = try checkpoint.block(index)
+            for role in TensorRole.linears {
+                var m = w[linear: role]
+                _ = try LinearPruner(method: .magnitude).prune(&m, target: .ratio(target), calibration: .none, name: "bench")
+                w[linear: role] = m
+            }
+            return w
+        }
+        FileHandle.standardError.write(Data("decode: \(checkpoint.url.lastPathComponent), \(pruned ? "its own mask" : "magnitude-pruned to \(sparsity)"), \(threads)\n".utf8))
+        let r = try DecodeBenchmark.run(checkpoint, blockWeights: weights, valueTypes: valueTypes, contexts: contexts, tokens: tokens,
+                                        threads: threads) { FileHandle.standardError.write(Data("  \($0)\n".utf8)) }
+        if json {
+            try printJSON(r)
+            return
+        }
+        print("decode: \(URL(fileURLWithPath: r.model).lastPathComponent), block linears \(String(format: "%.1f", r.sparsity * 100))% zero, "
+              + "\(r.threads) threads, CPU \(r.cpu), \(r.generatedTokens) tokens generated after each context")
+        print(String(format: "plain memory read: %.1f GB/s", r.memoryReadGigabytesPerSecond))
+        print("type  storage context  prefill tok/s  decode tok/s  MB/token   GB/s  prefill ×  decode ×")
+        for row in r.rows {
+            print(pad(row.valueType.rawValue, 6) + pad(row.storage, 8) + String(format: "%7d %14.1f %13.1f %9.1f %6.1f %9.2f %9.2f",
+                  row.context, row.prefillTokensPerSecond, row.decodeTokensPerSecond, Double(row.weightBytesPerToken) / 1e6,
+                  row.gigabytesPerSecond, row.prefillSpeedup, row.decodeSpeedup))
+        }
+        print("decode time per token by part (ms), first context:")
+        let parts = DecodeProfile.Part.allCases.map(\.rawValue)
+        for row in r.rows where row.context == r.rows[0].context {
+            print("  " + pad("\(row.valueType) \(row.storage)", 13)
+                  + parts.map { "\($0) \(String(format: "%.2f", row.millisecondsPerPart[$0] ?? 0))" }.joined(separator: "  "))
         }
     }
 

@@ -106,6 +106,25 @@ import _TestSupport
         #expect(generatedDense == generatedSparse)
     }
 
+    /// Past 512 cached positions the decode step splits attention heads over the worker pool and
+    /// every product over its chunks: the logits equal a one-thread decoder's.
+    @Test(.enabled(if: TestAssets.has(smol)))
+    func threadsChangeNothingButTheLastBits() throws {
+        let checkpoint = try Checkpoint.openGGUF(Self.smol)
+        var generator = SeededGenerator(seed: 5)
+        let prompt = (0..<530).map { _ in Int32(generator.next() % 49152) }
+        let one = try IncrementalDecoder.load(checkpoint, settings: DecodeSettings(), capacity: 540, threads: .single)
+        let two = try IncrementalDecoder.load(checkpoint, settings: DecodeSettings(valueType: .f32, sparse: .on), capacity: 540,
+                                              threads: ComputeThreads(2))
+        var a = try one.feed(prompt), b = try two.feed(prompt)
+        for token: Int32 in [17, 4000, 99] {
+            #expect(Self.relative(b, a) <= 1e-4)
+            a = try one.feed([token])
+            b = try two.feed([token])
+        }
+        #expect(Self.relative(b, a) <= 1e-4)
+    }
+
     /// Out-of-range ids and a full cache are refused before anything runs.
     @Test(.enabled(if: TestAssets.has(smol)))
     func refusesBadTokensAndAFullCache() throws {

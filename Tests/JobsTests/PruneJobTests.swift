@@ -151,6 +151,13 @@ import _TestSupport
             (["prune", "m", "--allocation", "nope", "--output", out], "--allocation nope: not an allocation; valid: uniform, owl, dlp, ramp"),
             (["prune", "m", "--statistic", "max", "--output", out], "statistic 'max' is not valid; valid: median, mean"),
             (["job", bad.path], "unknown kind 'train'"),
+            (["generate", "m"], "give the prompt: --prompt TEXT or --file PATH"),
+            (["generate", "m", "--prompt", "a", "--file", bad.path], "give --prompt or --file, not both"),
+            (["generate", "m", "--prompt", "a", "--sparse", "maybe"], "sparse mode 'maybe' is not valid; valid: auto, on, off"),
+            (["generate", "m", "--prompt", "a", "--dtype", "int4"], "value type 'int4' is not valid; valid: f32, f16, bf16"),
+            (["generate", "m", "--prompt", "a", "--top-p", "1.5"], "top-p: expected a number in (0, 1]"),
+            (["generate", "m", "--prompt", "a", "--system", "x"], "system: applies only with --chat"),
+            (["bench", "decode", "m", "--context", "0"], "--context"),
         ] {
             let (status, text) = try run(arguments)
             #expect(status == 64 && text.contains(message), "\(arguments): \(status) \(text)")
