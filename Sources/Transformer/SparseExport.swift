@@ -11,6 +11,10 @@ import TensorIO
 /// compressed-tensors `quantization_config`. `dlp` reads it back with ``Checkpoint/open(_:)``;
 /// compressed-tensors 0.14.x decompresses it (`scripts/reference/check_sparse_export.py`).
 ///
+/// Exactness: a compressed weight reads back as its value rounded to `valueType` (exactly, for
+/// `.f32`), except that a zero reads back as +0 whatever its sign (the format keeps no sign for
+/// a weight it does not store, as compressed-tensors' `tensor != 0` mask does not).
+///
 /// A safetensors header lists every tensor's size before any data, and a compressed weight's size
 /// is its non-zero count: the blocks are read twice (count, then write), one at a time.
 public enum SparseExport {
