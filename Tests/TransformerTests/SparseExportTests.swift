@@ -63,6 +63,8 @@ enum TinySparseModel {
         let c = TinySparseModel.configuration
         #expect(sparse.isSparse && !dense.isSparse && sparse.format == .safetensors && sparse.rotaryConvention == .halfSplit)
         #expect(sparse.configuration.hiddenSize == c.hiddenSize && sparse.configuration.layerCount == c.layerCount)
+        #expect(ModelSummary(sparse).sparseBitmaskWeights == 14 && ModelSummary(dense).sparseBitmaskWeights == nil)
+        #expect(ModelSummary(sparse).parameterCount == ModelSummary(dense).parameterCount)
         for role in TensorRole.allCases where role.isPresent(in: c) {
             for block in role.isPerBlock ? Array(0..<c.layerCount) : [0] {
                 let source = try dense.tensor(role, block: block)
