@@ -32,7 +32,7 @@ extension PruneJob {
         }
         let estimate = MemoryEstimate(configuration: c, samples: calibration.samples, sequenceLength: calibration.sequenceLength,
                                       mappedModelBytes: ModelSummary.diskSize(checkpoint.url),
-                                      exportsSafetensors: formats.contains(.safetensors))
+                                      exportsSafetensors: formats.contains(.safetensors) || formats.contains(.sparse))
         let physical = Int(ProcessInfo.processInfo.physicalMemory)
         if estimate.total > physical * 9 / 10 {
             throw JobError.insufficientMemory(needed: estimate.total, available: physical,
@@ -101,9 +101,16 @@ extension PruneJob {
                                      provenance: provenance, weights: { try store.load($0) })
             }
             if formats.contains(.safetensors) {
-                let hf = staging.appendingPathComponent("hf")
+                let hf = staging.appendingPathComponent(ExportFormat.safetensors.outputName)
                 try HuggingFaceExport.write(checkpoint, to: hf, weights: { try store.load($0) })
                 try tokenizer.definition.writeHuggingFaceFiles(to: hf)
+            }
+            if formats.contains(.sparse) {
+                let sparse = staging.appendingPathComponent(ExportFormat.sparse.outputName)
+                try SparseExport.write(checkpoint, to: sparse, valueType: exports.sparseType,
+                                       structure: Self.sparsityStructure(pattern: pattern, ratios: allocated.ratios),
+                                       weights: { try store.load($0) })
+                try tokenizer.definition.writeHuggingFaceFiles(to: sparse)
             }
         }
         store.remove()
@@ -119,7 +126,8 @@ extension PruneJob {
             allocationCacheHit: allocated.cacheHit, allocationCacheKey: allocated.cacheKey,
             blocks: Self.outcomes(blocks, statistics: allocated.statistics),
             overallSparsity: Self.overallSparsity(blocks), evaluation: records, timings: timings,
-            peakResidentBytes: ForwardBenchmark.peakResidentBytes(), outputs: Self.outputs(in: staging))
+            peakResidentBytes: ForwardBenchmark.peakResidentBytes(), outputs: Self.outputs(in: staging),
+            sparseValueType: formats.contains(.sparse) ? exports.sparseType : nil)
         try Job.encoder.encode(manifest).write(to: staging.appendingPathComponent("manifest.json"))
         try Data(PruningReport.markdown(manifest).utf8).write(to: staging.appendingPathComponent("report.md"))
         try Data(PruningReport.svg(manifest).utf8).write(to: staging.appendingPathComponent("sparsity.svg"))
@@ -144,9 +152,17 @@ extension PruneJob {
         return Double(zeros) / Double(max(total, 1))
     }
 
+    /// `sparsity_structure` of a sparse export: the N:M pattern when every block has the same one,
+    /// else `"unstructured"` (mixed N:M is no single structure).
+    public static func sparsityStructure(pattern: SparsityPattern, ratios: [Double]) -> String {
+        guard case .nm = pattern, let first = ratios.first, ratios.allSatisfy({ abs($0 - first) < 1e-12 }) else { return "unstructured" }
+        return pattern.description
+    }
+
     /// The exported files present in `directory`, with their sizes.
     static func outputs(in directory: URL) -> [PruningManifest.Output] {
-        ["model.gguf", "hf/config.json", "hf/model.safetensors", "hf/tokenizer.json"].compactMap { name in
+        ["model.gguf", "hf/config.json", "hf/model.safetensors", "hf/tokenizer.json",
+         "sparse/config.json", "sparse/model.safetensors", "sparse/tokenizer.json"].compactMap { name in
             let url = directory.appendingPathComponent(name)
             guard let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber else { return nil }
             return .init(file: name, bytes: size.intValue)

@@ -2,6 +2,7 @@ import Evaluation
 import Foundation
 import Kernels
 import Pruning
+import Sparse
 import TensorCore
 import Transformer
 
@@ -11,23 +12,61 @@ import Transformer
 /// these; ``run(observer:)`` does the work. Codable, so a job can be handed to a child process as
 /// a JSON file (`dlp job FILE`).
 public struct PruneJob: Sendable, Codable, Equatable {
-    /// What to export: the formats, and the element type of pruned linears in the GGUF.
+    /// What to export: the formats, the element type of pruned linears in the GGUF, and the value
+    /// type of the non-zeros in `sparse/`.
     public struct Exports: Sendable, Codable, Equatable {
         public var formats: [ExportFormat]
         public var ggufType: DType
+        public var sparseType: SparseValueType
 
-        public init(formats: [ExportFormat] = ExportFormat.allCases, ggufType: DType = .f32) {
+        public init(formats: [ExportFormat] = ExportFormat.defaults, ggufType: DType = .f32, sparseType: SparseValueType = .bf16) {
             self.formats = formats
             self.ggufType = ggufType
+            self.sparseType = sparseType
+        }
+
+        enum CodingKeys: String, CodingKey { case formats, ggufType, sparseType }
+
+        /// Job files written before the sparse export have no `sparseType`: bf16.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            formats = try c.decode([ExportFormat].self, forKey: .formats)
+            ggufType = try c.decode(DType.self, forKey: .ggufType)
+            sparseType = try c.decodeIfPresent(SparseValueType.self, forKey: .sparseType) ?? .bf16
         }
     }
 
-    /// An export format of `dlp prune`.
+    /// An export format of `dlp prune` (and `dlp convert`).
     public enum ExportFormat: String, Sendable, Codable, CaseIterable {
         /// `model.gguf`: the input's tensor names and metadata (needs a GGUF input).
         case gguf
         /// `hf/`: config.json, model.safetensors and the tokenizer files for transformers.
         case safetensors
+        /// `sparse/`: the same as `hf/` with the block linears in the compressed-tensors
+        /// sparse-bitmask layout (``SparseExport``); `dlp` and compressed-tensors 0.14 read it.
+        case sparse
+
+        /// What `dlp prune` writes when not told: gguf and safetensors.
+        public static let defaults: [ExportFormat] = [.gguf, .safetensors]
+
+        /// The folder or file it writes in an output directory.
+        public var outputName: String {
+            switch self {
+            case .gguf: return "model.gguf"
+            case .safetensors: return "hf"
+            case .sparse: return SparseExport.folderName
+            }
+        }
+
+        /// Parses `gguf,safetensors,sparse` (comma-separated), listing the valid names.
+        public static func parseList(_ text: String) throws -> [ExportFormat] {
+            try text.split(separator: ",").map { part in
+                guard let format = ExportFormat(rawValue: part.trimmingCharacters(in: .whitespaces).lowercased()) else {
+                    throw JobError.invalidSetting(setting: "formats", reason: "unknown format '\(part)'; valid: \(allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return format
+            }
+        }
     }
 
     /// Element types `--gguf-dtype` accepts for pruned linears.
@@ -100,7 +139,9 @@ public struct PruneJob: Sendable, Codable, Equatable {
         for dataset in evaluations where !fm.isReadableFile(atPath: dataset.url.path) {
             throw fail("evaluate \(dataset.name)", "cannot read \(dataset.url.path)")
         }
-        guard !exports.formats.isEmpty else { throw fail("formats", "name at least one of gguf, safetensors") }
+        guard !exports.formats.isEmpty else {
+            throw fail("formats", "name at least one of \(ExportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         guard Self.ggufTypes.contains(exports.ggufType) else {
             throw fail("gguf-dtype", "\(exports.ggufType.rawValue.lowercased()) is not supported for pruned linears; valid: \(Self.ggufTypes.map { $0.rawValue.lowercased() }.joined(separator: ", "))")
         }

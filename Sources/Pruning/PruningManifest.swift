@@ -1,4 +1,5 @@
 import Foundation
+import Sparse
 import Transformer
 
 /// Everything that produced a pruned model, written as `manifest.json` next to it: the input's
@@ -163,8 +164,11 @@ public struct PruningManifest: Sendable, Codable {
     public var timings: [String: Double]
     public var peakResidentBytes: Int
     public var outputs: [Output]
+    /// The value type of the non-zeros in `sparse/`; nil when no sparse export was written (and in
+    /// manifests written before the sparse export existed).
+    public var sparseValueType: SparseValueType?
 
-    public init(tool: String, createdAt: String, command: [String], model: Model, settings: Settings, calibration: Calibration, allocationCacheHit: Bool, allocationCacheKey: String?, blocks: [BlockOutcome], overallSparsity: Double, evaluation: [Evaluation], timings: [String: Double], peakResidentBytes: Int, outputs: [Output]) {
+    public init(tool: String, createdAt: String, command: [String], model: Model, settings: Settings, calibration: Calibration, allocationCacheHit: Bool, allocationCacheKey: String?, blocks: [BlockOutcome], overallSparsity: Double, evaluation: [Evaluation], timings: [String: Double], peakResidentBytes: Int, outputs: [Output], sparseValueType: SparseValueType? = nil) {
         self.tool = tool
         self.createdAt = createdAt
         self.command = command
@@ -179,5 +183,6 @@ public struct PruningManifest: Sendable, Codable {
         self.timings = timings
         self.peakResidentBytes = peakResidentBytes
         self.outputs = outputs
+        self.sparseValueType = sparseValueType
     }
 }

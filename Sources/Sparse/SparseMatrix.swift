@@ -115,11 +115,19 @@ public struct SparseMatrix: Sendable, Equatable {
     /// The dense matrix (stored values rounded to ``valueType``, zeros elsewhere).
     public func dense() -> Matrix {
         var out = Matrix(rows: rows, columns: columns)
+        let stride = maskStride
         var index = 0
-        for r in 0..<rows {
-            for c in 0..<columns where isStored(row: r, column: c) {
-                out.storage[r * columns + c] = value(at: index)
-                index += 1
+        out.storage.withUnsafeMutableBufferPointer { storage in
+            for r in 0..<rows {
+                for j in 0..<stride {
+                    // Set bits from least to most significant: column 8j + b in order.
+                    var byte = mask[r * stride + j]
+                    while byte != 0 {
+                        storage[r * columns + 8 * j + byte.trailingZeroBitCount] = value(at: index)
+                        index += 1
+                        byte &= byte &- 1
+                    }
+                }
             }
         }
         return out

@@ -25,6 +25,8 @@ public enum SafetensorsError: Error, Sendable, Equatable, CustomStringConvertibl
     case unknownDType(file: String, tensor: String, dtype: String)
     /// `dtype` is a valid safetensors dtype this library cannot decode to `Float`.
     case unsupportedDType(file: String, tensor: String, dtype: String)
+    /// A tensor read as one dtype (an `I64` index tensor, a `U8` mask) is stored as another.
+    case dtypeMismatch(file: String, tensor: String, expected: String, actual: String)
     /// `data_offsets` end before they begin.
     case reversedOffsets(file: String, tensor: String, begin: Int, end: Int)
     /// `data_offsets` end past the data section.
@@ -97,6 +99,9 @@ public enum SafetensorsError: Error, Sendable, Equatable, CustomStringConvertibl
         case .unsupportedDType(let file, let tensor, let dtype):
             return "\(file): unsupported dtype \(dtype) for tensor \"\(tensor)\"; only F32, F16, BF16 and F64 decode to Float. "
                 + "Convert the checkpoint to a float dtype (e.g. with torch `.to(torch.bfloat16)`)."
+        case .dtypeMismatch(let file, let tensor, let expected, let actual):
+            return "\(file): tensor \"\(tensor)\" is stored as \(actual), expected \(expected). "
+                + "The file was written by another tool or is corrupt; re-export it."
         case .reversedOffsets(let file, let tensor, let begin, let end):
             return "\(file): tensor \"\(tensor)\": data_offsets end \(end) is before begin \(begin). The header is corrupt."
         case .offsetsPastEnd(let file, let tensor, let end, let dataSize):

@@ -8,7 +8,8 @@ import Foundation
 ///
 /// `tensors` lists the tensors whose dtype decodes to `Float` (F32, F16, BF16, F64) in file
 /// order; `entries` lists every tensor, including integer and FP8 ones, which open fine but throw
-/// `.unsupportedDType` when decoded.
+/// `.unsupportedDType` when decoded; `storedBytes(_:as:)` and `int64s(_:)` read those as stored.
+/// Every entry's byte size was checked against dtype × shape on open.
 public struct SafetensorsFile: TensorSource {
     /// The file's location.
     public let url: URL
@@ -81,6 +82,23 @@ public struct SafetensorsFile: TensorSource {
         }
         if let source = rawBytes(entry).baseAddress, let output = destination.baseAddress {
             SafetensorsDecoding.decode(entry.dtype, from: source, count: count, into: output)
+        }
+    }
+
+    /// The stored bytes of tensor `name` (little-endian), which must be stored as `dtype`.
+    public func storedBytes(_ name: String, as dtype: SafetensorsDType) throws(SafetensorsError) -> [UInt8] {
+        guard let entry = entry(name) else { throw .tensorNotFound(file: url.path, tensor: name) }
+        guard entry.dtype == dtype else {
+            throw .dtypeMismatch(file: url.path, tensor: name, expected: dtype.rawValue, actual: entry.dtype.rawValue)
+        }
+        return Array(rawBytes(entry))
+    }
+
+    /// The values of `I64` tensor `name`, row-major (`elementCount` of them).
+    public func int64s(_ name: String) throws(SafetensorsError) -> [Int64] {
+        let bytes = try storedBytes(name, as: .i64)
+        return bytes.withUnsafeBytes { raw in
+            (0..<(raw.count / 8)).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)) }
         }
     }
 

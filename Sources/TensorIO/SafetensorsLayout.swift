@@ -1,14 +1,12 @@
-import TensorCore
-
 /// The byte layout of a safetensors file about to be written: tensor order, data offsets and the
-/// padded header. Validates the plan (unique non-empty names, float dtypes, sizes that fit).
+/// padded header. Validates the plan (unique non-empty names, sizes that fit).
 struct SafetensorsLayout {
     /// Tensors in the order their data is stored.
-    let tensors: [TensorInfo]
+    let tensors: [SafetensorsWriter.Entry]
     /// `[u64 LE length][JSON header padded with spaces to a multiple of 8]`.
     let headerBytes: [UInt8]
 
-    init(_ plan: [TensorInfo], metadata: [String: String]) throws(SafetensorsError) {
+    init(_ plan: [SafetensorsWriter.Entry], metadata: [String: String]) throws(SafetensorsError) {
         var seen = Set<String>()
         for tensor in plan {
             guard !tensor.name.isEmpty, tensor.name != "__metadata__" else {
@@ -17,16 +15,13 @@ struct SafetensorsLayout {
             guard seen.insert(tensor.name).inserted else {
                 throw .invalidTensorForWriting(tensor: tensor.name, detail: "the name appears twice")
             }
-            guard SafetensorsDType(tensor.dtype) != nil else {
-                throw .invalidTensorForWriting(tensor: tensor.name, detail: "dtype \(tensor.dtype.rawValue) cannot be stored; use F32, F16, BF16 or F64")
-            }
-            guard tensor.shape.allSatisfy({ $0 >= 0 }), Self.byteCount(tensor) != nil else {
+            guard tensor.byteCount != nil else {
                 throw .invalidTensorForWriting(tensor: tensor.name, detail: "shape \(tensor.shape) is negative or too large")
             }
         }
         // Stable sort by element size, largest first, keeps every tensor aligned to its element size.
         tensors = plan.enumerated()
-            .sorted { ($1.element.dtype.bytesPerBlock, $0.offset) < ($0.element.dtype.bytesPerBlock, $1.offset) }
+            .sorted { ($1.element.dtype.elementSize, $0.offset) < ($0.element.dtype.elementSize, $1.offset) }
             .map(\.element)
 
         var header = JSONObject()
@@ -35,10 +30,9 @@ struct SafetensorsLayout {
         header["__metadata__"] = .object(JSONObject(fullMetadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
         var offset = 0
         for tensor in tensors {
-            let size = Self.byteCount(tensor) ?? 0
-            let dtypeName = SafetensorsDType(tensor.dtype)?.rawValue ?? tensor.dtype.rawValue
+            let size = tensor.byteCount ?? 0
             header[tensor.name] = .object(JSONObject([
-                ("dtype", .string(dtypeName)),
+                ("dtype", .string(tensor.dtype.rawValue)),
                 ("shape", .array(tensor.shape.map { .integer($0) })),
                 ("data_offsets", .array([.integer(offset), .integer(offset + size)])),
             ]))
@@ -51,16 +45,5 @@ struct SafetensorsLayout {
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { bytes.append(contentsOf: $0) }
         bytes.append(contentsOf: json)
         headerBytes = bytes
-    }
-
-    /// Stored size of `tensor`, or nil if it overflows.
-    static func byteCount(_ tensor: TensorInfo) -> Int? {
-        var bytes: Int? = tensor.dtype.bytesPerBlock
-        for dim in tensor.shape {
-            guard let current = bytes else { return nil }
-            let (product, overflow) = current.multipliedReportingOverflow(by: dim)
-            bytes = overflow ? nil : product
-        }
-        return bytes
     }
 }

@@ -43,20 +43,17 @@ public enum SafetensorsWriter {
     /// row-major values (exactly `elementCount`) as it is written.
     public static func write(_ plan: [TensorInfo], metadata: [String: String] = [:], to url: URL,
                              values: (TensorInfo) throws -> [Float]) throws {
-        let layout = try SafetensorsLayout(plan, metadata: metadata)
-        let output = try SafetensorsAtomicFile(destination: url)
-        defer { output.discard() }
-        try output.write(layout.headerBytes)
+        let infos = Dictionary(plan.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var scratch: [UInt8] = []
-        for tensor in layout.tensors {
-            let data = try values(tensor)
-            guard data.count == tensor.elementCount else {
+        try writeFile(try entries(plan), metadata: metadata, to: url) { entry, output in
+            guard let info = infos[entry.name] else { preconditionFailure("\(entry.name) is not in the plan") }
+            let data = try values(info)
+            guard data.count == info.elementCount else {
                 throw SafetensorsError.invalidTensorForWriting(
-                    tensor: tensor.name, detail: "\(data.count) values given for shape \(tensor.shape) (\(tensor.elementCount) elements)")
+                    tensor: info.name, detail: "\(data.count) values given for shape \(info.shape) (\(info.elementCount) elements)")
             }
-            try writeEncoded(data, as: tensor.dtype, to: output, scratch: &scratch)
+            try writeEncoded(data, as: entry.dtype, to: output, scratch: &scratch)
         }
-        try output.commit()
     }
 
     /// Writes `tensors` as a checkpoint directory; see the closure-based overload.
@@ -81,6 +78,17 @@ public enum SafetensorsWriter {
     public static func writeCheckpoint(_ plan: [TensorInfo], metadata: [String: String] = [:], to directory: URL,
                                        maxShardBytes: Int, config: JSONValue? = nil,
                                        values: (TensorInfo) throws -> [Float]) throws -> [String] {
+        let entries = try entries(plan)
+        let infos = Dictionary(plan.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        return try writeShards(entries, metadata: metadata, to: directory, maxShardBytes: maxShardBytes, config: config) { shard, url in
+            try write(shard.compactMap { infos[$0.name] }, metadata: metadata, to: url, values: values)
+        }
+    }
+
+    /// Splits `plan` into shards, writes each with `writeShard` and, for several, the index; see
+    /// ``writeCheckpoint(_:metadata:to:maxShardBytes:config:values:)``.
+    static func writeShards(_ plan: [Entry], metadata: [String: String], to directory: URL, maxShardBytes: Int,
+                            config: JSONValue?, writeShard: ([Entry], URL) throws -> Void) throws -> [String] {
         guard maxShardBytes > 0 else {
             throw SafetensorsError.invalidTensorForWriting(tensor: "", detail: "maxShardBytes \(maxShardBytes) must be positive")
         }
@@ -99,18 +107,18 @@ public enum SafetensorsWriter {
         let shards = shardPlan(plan, maxShardBytes: maxShardBytes)
         if shards.count <= 1 {
             let url = directory.appendingPathComponent(SafetensorsCheckpoint.singleFileName)
-            try write(plan, metadata: metadata, to: url, values: values)
+            try writeShard(plan, url)
             return written + [url.lastPathComponent]
         }
         var weightMap: [(String, String)] = []
         var totalSize = 0
         for (index, shard) in shards.enumerated() {
             let name = shardFileName(index + 1, of: shards.count)
-            try write(shard, metadata: metadata, to: directory.appendingPathComponent(name), values: values)
+            try writeShard(shard, directory.appendingPathComponent(name))
             written.append(name)
             for tensor in shard {
                 weightMap.append((tensor.name, name))
-                totalSize += SafetensorsLayout.byteCount(tensor) ?? 0
+                totalSize += tensor.byteCount ?? 0
             }
         }
         let index = JSONValue.object(JSONObject([
@@ -132,12 +140,12 @@ public enum SafetensorsWriter {
 
     /// Greedy packing in order: start a new shard when the next tensor would push a non-empty
     /// shard past `maxShardBytes`.
-    static func shardPlan(_ plan: [TensorInfo], maxShardBytes: Int) -> [[TensorInfo]] {
-        var shards: [[TensorInfo]] = []
-        var current: [TensorInfo] = []
+    static func shardPlan(_ plan: [Entry], maxShardBytes: Int) -> [[Entry]] {
+        var shards: [[Entry]] = []
+        var current: [Entry] = []
         var currentBytes = 0
         for tensor in plan {
-            let bytes = SafetensorsLayout.byteCount(tensor) ?? 0
+            let bytes = tensor.byteCount ?? 0
             if !current.isEmpty, currentBytes + bytes > maxShardBytes {
                 shards.append(current)
                 current = []
@@ -158,7 +166,7 @@ public enum SafetensorsWriter {
         return lookup
     }
 
-    private static func writeText(_ text: String, to url: URL) throws(SafetensorsError) {
+    static func writeText(_ text: String, to url: URL) throws(SafetensorsError) {
         let output = try SafetensorsAtomicFile(destination: url)
         defer { output.discard() }
         try output.write(Array(text.utf8))
@@ -166,10 +174,10 @@ public enum SafetensorsWriter {
     }
 
     /// Narrows `values` to `dtype`'s little-endian bytes in chunks and appends them to `output`.
-    private static func writeEncoded(_ values: [Float], as dtype: DType, to output: SafetensorsAtomicFile,
+    private static func writeEncoded(_ values: [Float], as dtype: SafetensorsDType, to output: SafetensorsAtomicFile,
                                      scratch: inout [UInt8]) throws(SafetensorsError) {
         let chunk = 1 << 16
-        let size = dtype.bytesPerBlock
+        let size = dtype.elementSize
         if scratch.count < chunk * size { scratch = [UInt8](repeating: 0, count: chunk * size) }
         var start = 0
         while start < values.count {

@@ -21,11 +21,17 @@ struct JSONConfiguration: MetadataLookup {
 
 extension Checkpoint {
     /// Opens a Hugging Face directory: `config.json` plus `model.safetensors` or a sharded
-    /// `model.safetensors.index.json` (memory-mapped).
+    /// `model.safetensors.index.json` (memory-mapped). A directory whose `config.json` declares the
+    /// compressed-tensors sparse-bitmask layout (a `dlp prune` output's `sparse/`) is read through
+    /// ``SparseBitmaskSource``: its weights decode to dense `Float` like any other, and
+    /// ``sparseLinear(_:block:)`` hands them out sparse. Another `quantization_config` is an error
+    /// naming what is supported.
     public static func openSafetensors(_ url: URL) throws -> Checkpoint {
         let directory = try SafetensorsCheckpoint(directory: url)
         let origin = url.appendingPathComponent(SafetensorsCheckpoint.configFileName).path
+        let sparse = try SparseBitmaskFormat.isDeclared(in: directory.configJSON, file: origin)
         let configuration = try ModelConfiguration(huggingFace: JSONConfiguration(root: directory.configJSON), origin: origin)
-        return try Checkpoint(url: url, format: .safetensors, configuration: configuration, source: directory)
+        let source: any TensorSource = sparse ? try SparseBitmaskSource(directory) : directory
+        return try Checkpoint(url: url, format: .safetensors, configuration: configuration, source: source)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import Sparse
 import TensorCore
 import TensorIO
 
@@ -38,12 +39,17 @@ public final class Checkpoint: Sendable {
         self.configuration = configuration
         self.source = source
         self.rotaryConvention = (format == .gguf && configuration.architecture == .llama) ? .interleaved : .halfSplit
-        try Self.verifyTensors(source.tensors, format: format, configuration: configuration, origin: url.path)
+        let sparse = source as? SparseBitmaskSource
+        try Self.verifyTensors(source.tensors, format: format, configuration: configuration, origin: url.path,
+                               storedShape: { sparse?.shapeTensor(of: $0) })
     }
 
-    /// Strict check of names and shapes against the role table.
+    /// Strict check of names and shapes against the role table. A weight stored compressed
+    /// (``SparseBitmaskSource``) is listed as its dense `X.weight`: its four stored tensors stand
+    /// in for it, and `storedShape` names the `X.shape` tensor (and its file) whose value a wrong
+    /// shape is reported against.
     static func verifyTensors(_ tensors: [TensorInfo], format: CheckpointFormat, configuration c: ModelConfiguration,
-                              origin: String) throws {
+                              origin: String, storedShape: (String) -> (name: String, file: String)? = { _ in nil }) throws {
         var byName = [String: TensorInfo]()
         for t in tensors { byName[t.name] = t }
         var expected = Set<String>()
@@ -53,7 +59,8 @@ public final class Checkpoint: Sendable {
                 expected.insert(name)
                 guard let info = byName[name] else { throw ModelError.missingTensor(name: name, origin: origin) }
                 if info.shape != role.shape(c) {
-                    throw ModelError.shapeMismatch(name: name, expected: role.shape(c), actual: info.shape, origin: origin)
+                    let (reported, file) = storedShape(name) ?? (name, origin)
+                    throw ModelError.shapeMismatch(name: reported, expected: role.shape(c), actual: info.shape, origin: file)
                 }
             }
         }
@@ -89,6 +96,22 @@ public final class Checkpoint: Sendable {
             up: try matrix(.up, block: index),
             down: try matrix(.down, block: index))
     }
+
+    /// Block linear `role` of block `block` as stored in a sparse-bitmask checkpoint (a `dlp prune`
+    /// output's `sparse/`), without densifying: `[out, in]`, q/k rows in this checkpoint's
+    /// ``rotaryConvention`` (Hugging Face's halves), values in the stored value type. Nil when the
+    /// weight is stored dense (every weight of a GGUF file or an uncompressed safetensors directory).
+    /// A bitmask that disagrees with its row offsets or value count throws
+    /// ``SparseCheckpointError/damaged(file:error:)``.
+    public func sparseLinear(_ role: TensorRole, block: Int) throws -> SparseMatrix? {
+        precondition(TensorRole.linears.contains(role), "\(role) is not a block linear")
+        precondition(block >= 0 && block < configuration.layerCount, "block \(block) out of range")
+        guard let sparse = source as? SparseBitmaskSource else { return nil }
+        return try sparse.sparseMatrix(role.name(in: format, block: block))
+    }
+
+    /// Whether the checkpoint stores weights in the sparse-bitmask layout.
+    public var isSparse: Bool { source is SparseBitmaskSource }
 
     /// The token embedding matrix. `[V, D]`
     public func tokenEmbedding() throws -> Matrix { try matrix(.tokenEmbedding, block: 0) }

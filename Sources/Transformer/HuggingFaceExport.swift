@@ -24,7 +24,7 @@ public enum HuggingFaceExport {
             ("max_position_embeddings", .integer(max(c.contextLength, 1))),
             ("tie_word_embeddings", .bool(c.tiedEmbeddings)),
             ("hidden_act", .string("silu")),
-            ("torch_dtype", .string(dtype == .f32 ? "float32" : dtype == .f16 ? "float16" : "bfloat16")),
+            ("torch_dtype", .string(torchDType(dtype))),
         ]
         if c.architecture == .llama {
             members.append(("attention_bias", .bool(false)))
@@ -46,41 +46,25 @@ public enum HuggingFaceExport {
         return .object(JSONObject(members))
     }
 
+    /// transformers' `torch_dtype` spelling of F32, F16 or BF16.
+    static func torchDType(_ dtype: DType) -> String {
+        dtype == .f32 ? "float32" : dtype == .f16 ? "float16" : "bfloat16"
+    }
+
     /// Writes `checkpoint` to `directory` in `dtype` (F32, F16 or BF16). `blockCount` limits the
     /// export to the first blocks (tests); `weights(block)` supplies replacement block weights
     /// (pruned ones) in the checkpoint's q/k row order, else the checkpoint's own are used.
     @discardableResult
     public static func write(_ checkpoint: Checkpoint, to directory: URL, dtype: DType = .f32, blockCount: Int? = nil,
                              maxShardBytes: Int = 2 << 30, weights: ((Int) throws -> BlockWeights)? = nil) throws -> [String] {
-        var c = checkpoint.configuration
-        c.layerCount = min(blockCount ?? c.layerCount, c.layerCount)
-        let plan = TensorRole.allCases.filter { $0.isPresent(in: c) }.flatMap { role in
-            (role.isPerBlock ? Array(0..<c.layerCount) : [0]).map {
-                TensorInfo(name: role.huggingFaceName(block: $0), dtype: dtype, shape: role.shape(c))
-            }
-        }
-        var roleOf = [String: (TensorRole, Int)]()
-        for role in TensorRole.allCases where role.isPresent(in: c) {
-            for block in role.isPerBlock ? Array(0..<c.layerCount) : [0] { roleOf[role.huggingFaceName(block: block)] = (role, block) }
-        }
-        var cached: (Int, BlockWeights)?
-        let unpermute = checkpoint.rotaryConvention == .interleaved
+        let tensors = HuggingFaceTensors(checkpoint, blockCount: blockCount, weights: weights)
+        let plan = tensors.entries.map { TensorInfo(name: $0.name, dtype: dtype, shape: $0.shape) }
         return try SafetensorsWriter.writeCheckpoint(
-            plan, metadata: ["format": "pt"], to: directory, maxShardBytes: maxShardBytes, config: config(c, dtype: dtype)
+            plan, metadata: ["format": "pt"], to: directory, maxShardBytes: maxShardBytes,
+            config: config(tensors.configuration, dtype: dtype)
         ) { info in
-            guard let (role, block) = roleOf[info.name] else { return [] }
-            var values: [Float]
-            if role.isPerBlock, let weights {
-                if cached?.0 != block { cached = (block, try weights(block)) }
-                values = cached!.1.tensor(role)
-            } else {
-                values = try checkpoint.tensor(role, block: block)
-            }
-            if unpermute, [.query, .key, .queryBias, .keyBias].contains(role) {
-                let heads = (role == .query || role == .queryBias) ? c.headCount : c.keyValueHeadCount
-                values = QKRowPermutation.toHuggingFace(values, heads: heads, columns: info.shape.count == 2 ? info.shape[1] : 1)
-            }
-            return values
+            guard let entry = tensors.entry(info.name) else { return [] }
+            return try tensors.values(entry)
         }
     }
 }

@@ -1,8 +1,8 @@
 import Foundation
 
 /// Resolves what a user typed for MODEL: a GGUF file, a safetensors directory, a directory
-/// written by `dlp prune` (its `model.gguf`, else its `hf/`), or the short name of a model
-/// fetched into the asset cache (`$DLP_HOME/models/<name>.gguf`, default home
+/// written by `dlp prune` (its `model.gguf`, else its `hf/`, else its `sparse/`), or the short
+/// name of a model fetched into the asset cache (`$DLP_HOME/models/<name>.gguf`, default home
 /// `~/.cache/dlp`).
 public enum ModelReference {
     /// Short names `scripts/assets.py` fetches.
@@ -23,10 +23,13 @@ public enum ModelReference {
         if fm.fileExists(atPath: reference, isDirectory: &isDirectory) {
             let url = URL(fileURLWithPath: reference)
             guard isDirectory.boolValue else { return (url, .gguf) }
-            // A directory written by `dlp prune`: its GGUF (which carries the tokenizer), else its hf/.
-            let gguf = url.appendingPathComponent("model.gguf"), hf = url.appendingPathComponent("hf")
+            // A directory written by `dlp prune`: its GGUF (which carries the tokenizer), else its
+            // hf/, else its sparse/.
+            let gguf = url.appendingPathComponent("model.gguf")
             if fm.fileExists(atPath: gguf.path) { return (gguf, .gguf) }
-            if fm.fileExists(atPath: hf.appendingPathComponent("config.json").path) { return (hf, .safetensors) }
+            for folder in ["hf", "sparse"] where fm.fileExists(atPath: url.appendingPathComponent("\(folder)/config.json").path) {
+                return (url.appendingPathComponent(folder), .safetensors)
+            }
             return (url, .safetensors)
         }
         let cached = home(environment: environment).appendingPathComponent("models/\(reference).gguf")

@@ -22,6 +22,8 @@ public struct ModelSummary: Sendable, Codable {
     /// Stored tensors per element type, e.g. `["Q4_1": 210, "F32": 61]`.
     public var tensorTypes: [String: Int]
     public var tensorCount: Int
+    /// Weights stored in the compressed-tensors sparse-bitmask layout (nil for a dense checkpoint).
+    public var sparseBitmaskWeights: Int?
     /// Parameters of the stored tensors the architecture uses (a tied head counted once).
     public var parameterCount: Int
     /// Parameters of the block linears, the weights pruning acts on.
@@ -56,6 +58,7 @@ public struct ModelSummary: Sendable, Codable {
         for t in checkpoint.source.tensors { types[t.dtype.rawValue, default: 0] += 1 }
         tensorTypes = types
         tensorCount = checkpoint.source.tensors.count
+        sparseBitmaskWeights = (checkpoint.source as? SparseBitmaskSource)?.compressedWeights.count
         let used = Set(TensorRole.allCases.filter { $0.isPresent(in: c) }.flatMap { role in
             (role.isPerBlock ? Array(0..<c.layerCount) : [0]).map { role.name(in: checkpoint.format, block: $0) }
         })

@@ -37,7 +37,7 @@ struct InspectCommand: Command {
         let m = s.pruningMemory
         return """
             \(s.name.map { "\($0) — " } ?? "")\(s.path)
-              format            \(s.format.rawValue), \(formatBytes(s.fileBytes)), \(s.tensorCount) tensors: \(types)
+              format            \(s.format.rawValue)\(s.sparseBitmaskWeights.map { " (\($0) weights stored sparse-bitmask)" } ?? ""), \(formatBytes(s.fileBytes)), \(s.tensorCount) tensors: \(types)
               architecture      \(s.architecture.rawValue), \(s.layerCount) blocks
               hidden / FFN      \(s.hiddenSize) / \(s.intermediateSize)
               heads             \(s.headCount) query, \(s.keyValueHeadCount) key/value, head dimension \(s.headDimension)

@@ -18,15 +18,17 @@ struct PruneCommand: Command {
     static let evalSeqlen = Option("--eval-seqlen", "T", "evaluation window (default 2048)")
     static let evalWindows = Option("--eval-windows", "N", "evaluate only the first N windows (default all)")
     static let ggufType = Option("--gguf-dtype", PruneJob.ggufTypes.map { $0.rawValue.lowercased() }.joined(separator: "|"), "element type of pruned linears in model.gguf (default f32)")
-    static let formats = Option("--formats", "gguf,safetensors", "what to export (default both; GGUF needs a GGUF input)")
+    static let formats = Option("--formats", "gguf,safetensors,sparse",
+                                "what to export (default gguf,safetensors; gguf needs a GGUF input; sparse: sparse/,\nthe block linears in the compressed-tensors sparse-bitmask layout)")
     static let json = Option("--json", nil, "print the manifest as JSON on stdout")
     static let options = [modelArgument, output, force, method] + PruningOptions.options + CalibrationOptions.options
-        + [evaluate, evalSeqlen, evalWindows, ggufType, formats, json]
+        + [evaluate, evalSeqlen, evalWindows, ggufType, formats, ExportOptions.sparseType, json]
     static let interruptedMessage = "the unfinished output was removed and nothing was written to --output; run the same command again (cached allocation ratios are kept)"
     static let footer = """
         Outputs in DIR: model.gguf (the input's names and metadata; dlp perplexity/eval accept DIR),
-        hf/ (config.json, model.safetensors and tokenizer files for transformers), manifest.json, report.md,
-        sparsity.svg.
+        hf/ (config.json, model.safetensors and tokenizer files for transformers), sparse/ (with --formats sparse:
+        hf/ with the block linears stored as bitmask + non-zeros, which dlp and compressed-tensors 0.14 read;
+        `dlp convert DIR` adds it later), manifest.json, report.md, sparsity.svg.
         Writing is atomic: everything is written to a temporary directory beside DIR, then renamed.
         """
     let job: PruneJob
@@ -49,21 +51,15 @@ struct PruneCommand: Command {
             }
             return type
         } ?? .f32
-        let formats = try arguments.value(Self.formats) { text in
-            try text.split(separator: ",").map { part -> PruneJob.ExportFormat in
-                guard let format = PruneJob.ExportFormat(rawValue: String(part)) else {
-                    throw UsageError("unknown format '\(part)'; valid: \(PruneJob.ExportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                return format
-            }
-        } ?? PruneJob.ExportFormat.allCases
+        let formats = try ExportOptions.formats(Self.formats, &arguments, defaults: PruneJob.ExportFormat.defaults)
+        let sparseType = try ExportOptions.sparseType(&arguments)
         let options = try PruningOptions(arguments: &arguments)
         let calibration = try CalibrationOptions.settings(&arguments)
         job = PruneJob(model: try arguments.positional(modelArgument), method: method, allocation: options.allocation,
                        target: options.target, pattern: options.pattern, calibration: calibration, threads: options.threads,
                        reuseCachedAllocation: options.reuseCache, evaluations: evaluations,
                        evaluationSequenceLength: evalLength, evaluationWindows: evalWindows,
-                       exports: .init(formats: formats, ggufType: ggufType), output: output, replaceExisting: force,
+                       exports: .init(formats: formats, ggufType: ggufType, sparseType: sparseType), output: output, replaceExisting: force,
                        command: CommandLine.arguments)
         try asUsageError { try job.validate() }
     }

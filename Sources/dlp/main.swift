@@ -5,7 +5,7 @@ import Jobs
 enum Verbs {
     static let all: [any Command.Type] = [
         InspectCommand.self, TokenizeCommand.self, PerplexityCommand.self, EvalCommand.self, PruneCommand.self,
-        AllocateCommand.self, CalibrationCommand.self, ExperimentCommand.self, ResultsCommand.self, JobCommand.self,
+        ConvertCommand.self, AllocateCommand.self, CalibrationCommand.self, ExperimentCommand.self, ResultsCommand.self, JobCommand.self,
         GenerateCommand.self, BenchCommand.self,
     ]
 }

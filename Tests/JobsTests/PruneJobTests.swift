@@ -1,7 +1,9 @@
 import Foundation
 import Jobs
 import Pruning
+import Sparse
 import TensorCore
+import TensorIO
 import Testing
 import Transformer
 import _TestSupport
@@ -64,6 +66,99 @@ import _TestSupport
         // Nothing of the staging directory is left beside the output.
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasPrefix(".") }
         #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
+    /// `--formats safetensors,sparse` on the real model (2 × 64 calibration tokens): `sparse/` holds
+    /// the pruned weights of `hf/` rounded to bf16, bit for bit, and a prune output with only
+    /// those folders opens as its `hf/`; the manifest records the value type. `ConvertJob` then
+    /// rewrites `sparse/` in f32 (exactly `hf/`) and refuses a directory that is no prune output.
+    /// Sizes at 70%: the block linears' tensors are at most 0.38× their dense bf16 bytes.
+    @Test(.enabled(if: TestAssets.has(smol, c4)))
+    func sparseExportAndConvert() throws {
+        let folder = Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let output = folder.appendingPathComponent("out")
+        let job = PruneJob(model: Self.smol.path, method: .wanda, allocation: try .named("dlp"), target: 0.7,
+                           calibration: Self.calibration(), threads: 2, reuseCachedAllocation: false,
+                           exports: .init(formats: [.safetensors, .sparse]), output: output.path)
+        try job.validate()
+        let manifest = try job.run()
+        #expect(manifest.sparseValueType == .bf16)
+        #expect(manifest.outputs.map(\.file) == ["hf/config.json", "hf/model.safetensors", "hf/tokenizer.json", "sparse/config.json",
+                                                 "sparse/model.safetensors", "sparse/tokenizer.json"])
+        let hf = try Checkpoint.open(output.appendingPathComponent("hf").path)
+        let sparse = try Checkpoint.open(output.appendingPathComponent("sparse").path)
+        #expect(!hf.isSparse && sparse.isSparse)
+        #expect(try sparse.tokenizer().encode("Hello world", addSpecial: true) == (try hf.tokenizer().encode("Hello world", addSpecial: true)))
+        let c = hf.configuration
+        var sparseBytes = 0, denseBytes = 0
+        for block in 0..<c.layerCount {
+            for (index, role) in TensorRole.linears.enumerated() {
+                let weights = try hf.tensor(role, block: block)
+                let matrix = try #require(try sparse.sparseLinear(role, block: block))
+                let shape = role.shape(c)
+                #expect(matrix == SparseMatrix(Matrix(rows: shape[0], columns: shape[1], storage: weights), valueType: .bf16),
+                        "block \(block) \(role)")
+                let recorded = manifest.blocks[block].matrices[index]
+                #expect(matrix.rows * matrix.columns - matrix.nonZeroCount == recorded.zeros, "block \(block) \(role)")
+                sparseBytes += matrix.storedBytes + 16   // + X.shape, two int64
+                denseBytes += weights.count * 2
+                if block == 0 || block == c.layerCount - 1 {
+                    #expect(try sparse.tensor(role, block: block).map(\.bitPattern) == weights.map { SparseValueType.bf16.rounded($0).bitPattern })
+                }
+            }
+        }
+        let ratio = Double(sparseBytes) / Double(denseBytes)
+        #expect(ratio <= 0.38, "block linears: \(sparseBytes) bytes sparse, \(denseBytes) dense bf16 (\(ratio)×)")
+
+        // Add sparse/ again in f32 to the existing output: hf/'s weights exactly.
+        try #expect(throws: JobError.self) { try ConvertJob(directory: output.path).validate() }   // sparse/ exists
+        let convert = ConvertJob(directory: output.path, formats: [.sparse], sparseType: .f32, replaceExisting: true)
+        try convert.validate()
+        let converted = try convert.run()
+        #expect(converted.sparseValueType == .f32 && converted.blocks.map(\.measuredSparsity) == manifest.blocks.map(\.measuredSparsity))
+        let onDisk = try JSONDecoder().decode(PruningManifest.self, from: Data(contentsOf: output.appendingPathComponent("manifest.json")))
+        #expect(onDisk.sparseValueType == .f32 && onDisk.outputs.map(\.file) == converted.outputs.map(\.file))
+        let exact = try Checkpoint.open(output.appendingPathComponent("sparse").path)
+        for role in TensorRole.linears {
+            #expect(try exact.tensor(role, block: 7).map(\.bitPattern) == (try hf.tensor(role, block: 7)).map(\.bitPattern), "\(role)")
+        }
+        #expect(try exact.tensor(.tokenEmbedding).map(\.bitPattern) == (try hf.tensor(.tokenEmbedding)).map(\.bitPattern))
+        let config = try SafetensorsCheckpoint(directory: output.appendingPathComponent("sparse")).configJSON
+        #expect(config["quantization_config"]?["sparsity_config"]?["global_sparsity"]?.doubleValue ?? 0 > 0.5)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: output.path).filter { $0.hasPrefix(".") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+
+        // A prune output with only sparse/ opens as it.
+        try FileManager.default.removeItem(at: output.appendingPathComponent("hf"))
+        #expect(try Checkpoint.open(output.path).isSparse)
+        // Not a prune output: refused before anything is written.
+        do {
+            try ConvertJob(directory: folder.path).validate()
+            Issue.record("a directory without manifest.json was accepted")
+        } catch let error as JobError {
+            #expect("\(error)".contains("not a dlp prune output"), "\(error)")
+        }
+        try #expect(throws: JobError.self) { try ConvertJob(directory: output.path, formats: [.gguf]).validate() }
+    }
+
+    /// What `dlp prune` writes when not told (gguf and safetensors, not every format), and old job
+    /// files and manifests without the sparse fields still decode.
+    @Test func exportDefaultsAndOldFilesDecode() throws {
+        #expect(PruneJob.Exports().formats == [.gguf, .safetensors] && PruneJob.Exports().sparseType == .bf16)
+        #expect(PruneJob.ExportFormat.allCases.count == 3)
+        let old = try JSONDecoder().decode(PruneJob.Exports.self, from: Data(#"{"formats": ["gguf"], "ggufType": "F16"}"#.utf8))
+        #expect(old == PruneJob.Exports(formats: [.gguf], ggufType: .f16, sparseType: .bf16))
+        let manifest = TestAssets.projectRoot
+            .appendingPathComponent("experiments/results/qwen-seed2/qwen2.5-coder-0.5b/wanda-uniform-p70/pruned/manifest.json")
+        let text = try String(contentsOf: manifest, encoding: .utf8)
+        #expect(!text.contains("sparseValueType"))
+        let decoded = try JSONDecoder().decode(PruningManifest.self, from: Data(text.utf8))
+        #expect(decoded.sparseValueType == nil && !decoded.blocks.isEmpty)
+        #expect(try PruneJob.ExportFormat.parseList("gguf,sparse") == [.gguf, .sparse])
+        #expect(PruneJob.sparsityStructure(pattern: .nm(zeros: 2, group: 4), ratios: [0.5, 0.5]) == "2:4")
+        #expect(PruneJob.sparsityStructure(pattern: .nm(zeros: 2, group: 4), ratios: [0.25, 0.75]) == "unstructured")
+        #expect(PruneJob.sparsityStructure(pattern: .unstructured, ratios: [0.7]) == "unstructured")
     }
 
     @Test func invalidSettingsNameTheSetting() throws {
@@ -158,6 +253,9 @@ import _TestSupport
             (["generate", "m", "--prompt", "a", "--top-p", "1.5"], "top-p: expected a number in (0, 1]"),
             (["generate", "m", "--prompt", "a", "--system", "x"], "system: applies only with --chat"),
             (["bench", "decode", "m", "--context", "0"], "--context"),
+            (["convert", folder.path], "is not a dlp prune output: it has no manifest.json"),
+            (["prune", "m", "--formats", "gguf,zip", "--output", out], "unknown format 'zip'; valid: gguf, safetensors, sparse"),
+            (["prune", "m", "--sparse-dtype", "int8", "--output", out], "value type 'int8' is not valid; valid: f32, f16, bf16"),
         ] {
             let (status, text) = try run(arguments)
             #expect(status == 64 && text.contains(message), "\(arguments): \(status) \(text)")

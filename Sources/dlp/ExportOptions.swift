@@ -1,0 +1,24 @@
+import Jobs
+import Sparse
+
+/// Options of the export formats, shared by `dlp prune` and `dlp convert`.
+enum ExportOptions {
+    static let sparseType = Option("--sparse-dtype", SparseValueType.allCases.map(\.rawValue).joined(separator: "|"),
+                                   "value type of the non-zeros in sparse/ (default bf16)")
+
+    /// `--sparse-dtype`, bf16 when absent.
+    static func sparseType(_ arguments: inout Arguments) throws -> SparseValueType {
+        try arguments.value(sparseType) { try SparseValueType.parse($0) } ?? .bf16
+    }
+
+    /// A `--formats` list, `defaults` when absent.
+    static func formats(_ option: Option, _ arguments: inout Arguments,
+                        defaults: [PruneJob.ExportFormat]) throws -> [PruneJob.ExportFormat] {
+        try arguments.value(option) { text in
+            do { return try PruneJob.ExportFormat.parseList(text) } catch let error as JobError {
+                guard case let .invalidSetting(_, reason) = error else { throw error }
+                throw UsageError(reason)
+            }
+        } ?? defaults
+    }
+}
