@@ -7,26 +7,39 @@ import Transformer
 extension IncrementalDecoder {
     /// The decoder for `checkpoint` with weights stored as `settings` say: each block linear dense
     /// or sparse (``SparseMode``) in ``DecodeSettings/valueType``, the LM head dense in that type.
-    /// `sparseLinear(role, block)`, when given, supplies a block linear already in bitmask form (a
-    /// sparse checkpoint) so it is not densified first; it returns nil for a dense tensor.
+    /// `sparseLinear(role, block)` supplies a block linear already in bitmask form so it is not
+    /// densified first (nil for a dense tensor); by default a sparse-bitmask checkpoint's own.
     /// `blockWeights`, when given, replaces the checkpoint's blocks (pruned weights held in memory).
     public static func load(_ checkpoint: Checkpoint, settings: DecodeSettings, capacity: Int,
                             threads: ComputeThreads = .single, chunk: Int = 256,
                             blockWeights: ((Int) throws -> BlockWeights)? = nil,
                             sparseLinear: ((TensorRole, Int) throws -> SparseMatrix?)? = nil) throws -> IncrementalDecoder {
         let c = checkpoint.configuration
+        // A sparse checkpoint hands out its linears in bitmask form; nothing is densified then.
+        let stored = sparseLinear ?? (checkpoint.isSparse && blockWeights == nil
+                                      ? { try checkpoint.sparseLinear($0, block: $1) } : nil)
         let blocks = try (0..<c.layerCount).map { index -> DecodingBlock in
-            let w = try blockWeights?(index) ?? checkpoint.block(index)
-            func op(_ role: TensorRole) throws -> any LinearOperator {
-                if let stored = try sparseLinear?(role, index) {
-                    return makeLinear(sparse: stored, settings: settings)
-                }
-                return makeLinear(dense: w[linear: role], settings: settings)
+            var decoded: BlockWeights?
+            func weights() throws -> BlockWeights {
+                if let decoded { return decoded }
+                let w = try blockWeights?(index) ?? checkpoint.block(index)
+                decoded = w
+                return w
             }
-            return DecodingBlock(attentionNorm: w.attentionNorm, feedForwardNorm: w.feedForwardNorm,
+            func op(_ role: TensorRole) throws -> any LinearOperator {
+                if let matrix = try stored?(role, index) { return makeLinear(sparse: matrix, settings: settings) }
+                return makeLinear(dense: try weights()[linear: role], settings: settings)
+            }
+            func vector(_ role: TensorRole) throws -> [Float] {
+                if blockWeights != nil { return try weights().tensor(role) }
+                return try checkpoint.tensor(role, block: index)
+            }
+            let bias = c.architecture.hasAttentionBias
+            return DecodingBlock(attentionNorm: try vector(.attentionNorm), feedForwardNorm: try vector(.feedForwardNorm),
                                  query: try op(.query), key: try op(.key), value: try op(.value),
                                  attentionOutput: try op(.attentionOutput), gate: try op(.gate), up: try op(.up),
-                                 down: try op(.down), queryBias: w.queryBias, keyBias: w.keyBias, valueBias: w.valueBias)
+                                 down: try op(.down), queryBias: bias ? try vector(.queryBias) : nil,
+                                 keyBias: bias ? try vector(.keyBias) : nil, valueBias: bias ? try vector(.valueBias) : nil)
         }
         let embedding = try checkpoint.tokenEmbedding()
         let headWeight = c.tiedEmbeddings ? embedding : try checkpoint.outputHead()

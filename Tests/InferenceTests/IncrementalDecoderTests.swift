@@ -125,6 +125,33 @@ import _TestSupport
         #expect(Self.relative(b, a) <= 1e-4)
     }
 
+    /// A `sparse/` export is decoded from its stored bitmask matrices (never densified) and gives
+    /// the logits of the dense `hf/` export of the same pruned weights; in bf16 too, against the
+    /// dense bf16 decoder of the same weights.
+    @Test(.enabled(if: TestAssets.has(smol)), arguments: [SparseValueType.f32, .bf16])
+    func sparseCheckpointDecodesLikeItsDenseExport(_ type: SparseValueType) throws {
+        let checkpoint = try Checkpoint.openGGUF(Self.smol)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dlp-decode-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let weights = Self.pruned(checkpoint, fraction: 0.7)
+        try SparseExport.write(checkpoint, to: folder.appendingPathComponent("sparse"), valueType: type, blockCount: 3, weights: weights)
+        // Every other tensor of the sparse file is in the value type too: compare with hf/ in that type.
+        try HuggingFaceExport.write(checkpoint, to: folder.appendingPathComponent("hf"), dtype: type == .f32 ? .f32 : .bf16,
+                                    blockCount: 3, weights: weights)
+        let sparse = try Checkpoint.open(folder.appendingPathComponent("sparse").path)
+        let dense = try Checkpoint.open(folder.appendingPathComponent("hf").path)
+        #expect(sparse.isSparse && sparse.configuration.layerCount == 3)
+        let a = try IncrementalDecoder.load(sparse, settings: DecodeSettings(valueType: type, sparse: .auto), capacity: 32)
+        let b = try IncrementalDecoder.load(dense, settings: DecodeSettings(valueType: type, sparse: .off), capacity: 32)
+        #expect(a.sparseLinearCount == (21, 21) && b.sparseLinearCount.sparse == 0)
+        var x = try a.feed(Self.prompt), y = try b.feed(Self.prompt)
+        for token: Int32 in [5, 900, 12000] {
+            #expect(Self.relative(x, y) <= 1e-5, "relative |Δ| \(Self.relative(x, y))")
+            x = try a.feed([token])
+            y = try b.feed([token])
+        }
+    }
+
     /// Out-of-range ids and a full cache are refused before anything runs.
     @Test(.enabled(if: TestAssets.has(smol)))
     func refusesBadTokensAndAFullCache() throws {
