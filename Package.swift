@@ -34,7 +34,7 @@ let package = Package(
                 swiftSettings: fast),
         .target(name: "CSparse", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "Sparse", dependencies: ["TensorCore", "Kernels", "CSparse"], swiftSettings: fast),
-        .target(name: "Inference", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer", "Sparse"],
+        .target(name: "Inference", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer", "CSparse", "Sparse"],
                 swiftSettings: fast),
         .target(name: "Jobs", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer", "Evaluation", "Pruning",
                                              "Sparse", "Inference"],

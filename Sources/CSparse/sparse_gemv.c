@@ -363,6 +363,48 @@ AVX2 void csparse_dense_gemv32_avx2(const float *w, int64_t cols, const float *x
     }
 }
 
+AVX2 void csparse_attention_scores_avx2(const float *q, int64_t heads, int64_t group, const float *k, int64_t n, int64_t d,
+                                        int64_t stride, float scale, float *scores) {
+    const int64_t full = d / 8 * 8, width = (heads + group - 1) / group * d;
+    for (int64_t s = 0; s < n; s++) {
+        const float *row = k + s * stride;
+        // The cache rows come from memory (every block's weights went through the caches since
+        // this block last ran): fetch a few rows ahead.
+        for (int64_t i = 0; i < width; i += 16) _mm_prefetch((const char *)(row + 4 * stride + i), _MM_HINT_T0);
+        for (int64_t j = 0; j < heads; j++) {
+            const float *qj = q + j * d, *ks = row + (j / group) * d;
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+            int64_t i = 0;
+            for (; i + 16 <= full; i += 16) {
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qj + i), _mm256_loadu_ps(ks + i), a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(qj + i + 8), _mm256_loadu_ps(ks + i + 8), a1);
+            }
+            for (; i < full; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qj + i), _mm256_loadu_ps(ks + i), a0);
+            float sum = hsum_avx2(_mm256_add_ps(a0, a1));
+            for (; i < d; i++) sum += qj[i] * ks[i];
+            scores[j * n + s] = sum * scale;
+        }
+    }
+}
+
+AVX2 void csparse_attention_values_avx2(const float *p, int64_t heads, int64_t group, const float *v, int64_t n, int64_t d,
+                                        int64_t stride, float *out) {
+    const int64_t full = d / 8 * 8, width = (heads + group - 1) / group * d;
+    memset(out, 0, (size_t)(heads * d) * sizeof(float));
+    for (int64_t s = 0; s < n; s++) {
+        const float *row = v + s * stride;
+        for (int64_t i = 0; i < width; i += 16) _mm_prefetch((const char *)(row + 4 * stride + i), _MM_HINT_T0);
+        for (int64_t j = 0; j < heads; j++) {
+            const float w = p[j * n + s], *vs = row + (j / group) * d;
+            const __m256 wv = _mm256_set1_ps(w);
+            float *o = out + j * d;
+            int64_t i = 0;
+            for (; i < full; i += 8) _mm256_storeu_ps(o + i, _mm256_fmadd_ps(wv, _mm256_loadu_ps(vs + i), _mm256_loadu_ps(o + i)));
+            for (; i < d; i++) o[i] += w * vs[i];
+        }
+    }
+}
+
 void csparse_pause(void) { __builtin_ia32_pause(); }
 
 void csparse_dense_gemv16_avx2(const uint16_t *w, int32_t type, int64_t cols, const float *x, float *y, int64_t r0,

@@ -158,9 +158,11 @@ public final class IncrementalDecoder: @unchecked Sendable {
         profile.time(.query) { linear(b.query, normed, t, query, bias: b.queryBias) }
         profile.time(.key) { linear(b.key, normed, t, newKeys, bias: b.keyBias) }
         profile.time(.value) { linear(b.value, normed, t, newValues, bias: b.valueBias) }
-        profile.time(.attention) {
+        profile.time(.rope) {
             rotary.apply(to: query, tokens: t, headCount: c.headCount, startPosition: p, convention: convention)
             rotary.apply(to: newKeys, tokens: t, headCount: c.keyValueHeadCount, startPosition: p, convention: convention)
+        }
+        profile.time(.attention) {
             if t == 1 {
                 DecodeAttention.apply(query: query, key: keys[index], value: values[index], context: context, positions: p + 1,
                                       configuration: c, scores: decodeScores, stride: capacity, threads: threads)
@@ -219,7 +221,7 @@ public enum DecodeError: Error, Equatable, CustomStringConvertible {
 /// Wall time per part of the decoder, accumulated when a decoder carries a profile (benchmarks).
 public final class DecodeProfile: @unchecked Sendable {
     public enum Part: String, CaseIterable, Sendable {
-        case norms, query = "q", key = "k", value = "v", attention = "rope + attention", attentionOutput = "o",
+        case norms, query = "q", key = "k", value = "v", rope, attention, attentionOutput = "o",
              gate, up, down = "swiGLU + down", head = "final norm + LM head"
     }
 

@@ -164,3 +164,37 @@ import _TestSupport
         #expect(throws: DecodeError.contextFull(capacity: 4, requested: 5)) { try decoder.feed([5]) }
     }
 }
+
+@Suite struct DecodeAttentionTests {
+    /// The AVX2 loops equal the plain Swift twin for grouped heads (SmolLM2 3:1, Qwen 7:1, a
+    /// head width that is not a multiple of 8), short and long caches, one and two threads.
+    @Test func kernelsMatchTheTwin() throws {
+        try #require(DecodeAttention.useKernels, "no AVX2 on this CPU: only the twin runs")
+        for (heads, kvHeads, d) in [(9, 3, 64), (14, 2, 64), (4, 2, 20)] {
+            let c = ModelConfiguration(architecture: .llama, layerCount: 1, hiddenSize: heads * d, intermediateSize: 8,
+                                       headCount: heads, keyValueHeadCount: kvHeads, headDimension: d, vocabularySize: 8,
+                                       rmsNormEpsilon: 1e-5, ropeTheta: 10000, ropeScaling: .none, contextLength: 1024,
+                                       tiedEmbeddings: true)
+            for n in [1, 37, 600] {
+                var generator = SeededGenerator(seed: UInt64(n * heads))
+                let q = generator.uniform(count: heads * d), k = generator.uniform(count: n * kvHeads * d)
+                let v = generator.uniform(count: n * kvHeads * d)
+                func run(_ kernels: Bool, _ threads: Int) -> [Float] {
+                    var out = [Float](repeating: .nan, count: heads * d), scores = [Float](repeating: 0, count: heads * n)
+                    out.withUnsafeMutableBufferPointer { o in
+                        scores.withUnsafeMutableBufferPointer { s in
+                            DecodeAttention.apply(query: q, key: k, value: v, context: o.baseAddress!, positions: n, configuration: c,
+                                                  scores: s.baseAddress!, stride: n, threads: ComputeThreads(threads), kernels: kernels)
+                        }
+                    }
+                    return out
+                }
+                let twin = run(false, 1)
+                for threads in [1, 2] {
+                    let r = IncrementalDecoderTests.relative(run(true, threads), twin)
+                    #expect(r <= 1e-5, "\(heads)/\(kvHeads)×\(d), \(n) positions, \(threads) threads: \(r)")
+                }
+            }
+        }
+    }
+}

@@ -19,6 +19,7 @@ import argparse, json, os, platform, random, time
 os.environ.pop("OPENBLAS_CORETYPE", None)
 
 import llama_cpp
+import numpy as np
 
 
 def main():
@@ -43,7 +44,9 @@ def main():
             llm.eval(prompt)
             t1 = time.perf_counter()
             for _ in range(args.tokens):
-                logits = llm.scores[llm.n_tokens - 1]
+                # The last position's logits, read from the context (Llama.scores holds them only
+                # with logits_all, which would also run the LM head over the whole prompt).
+                logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1), shape=(vocabulary,))
                 llm.eval([int(logits.argmax())])
             t2 = time.perf_counter()
             run = {"context": context, "prefill_tokens_per_second": context / (t1 - t0),

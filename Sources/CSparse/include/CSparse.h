@@ -55,6 +55,16 @@ void csparse_dense_gemv16_avx2(const uint16_t *w, int32_t type, int64_t cols, co
 void csparse_dense_gemv32_avx512(const float *w, int64_t cols, const float *x, float *y, int64_t r0, int64_t r1);
 void csparse_dense_gemv32_avx2(const float *w, int64_t cols, const float *x, float *y, int64_t r0, int64_t r1);
 
+/// Decode attention of `heads` query heads over `n` cached positions (AVX2 + FMA); head `j` reads
+/// the key/value head `j / group` at offset `(j / group)·d` of each cached row (rows `stride`
+/// apart), so one sweep over the rows serves every head. Scores: `scores[j·n + s] = scale ·
+/// q[j·d ..]·k[s]`; values: `out[j·d ..] = Σ_s p[j·n + s] · v[s]` for the softmaxed `p` the
+/// caller writes in between.
+void csparse_attention_scores_avx2(const float *q, int64_t heads, int64_t group, const float *k, int64_t n, int64_t d,
+                                   int64_t stride, float scale, float *scores);
+void csparse_attention_values_avx2(const float *p, int64_t heads, int64_t group, const float *v, int64_t n, int64_t d,
+                                   int64_t stride, float *out);
+
 /// A spin-wait hint (`pause`), for threads waiting on a flag another core sets.
 void csparse_pause(void);
 
