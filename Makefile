@@ -13,13 +13,16 @@ TEST_ASSETS := default qwen qwen-large gemma zeroshot
 .PHONY: demo test deps assets test-assets build bench clean
 
 # The main job, short: prune SmolLM2-135M to 70% with Wanda + DLP (32 × 512 calibration tokens of
-# C4), perplexity on PTB before and after, then the report. The full protocol is in the README.
+# C4), perplexity on PTB before and after, the report, then what the user gained: file sizes of
+# each export and the original next to the pruned model generating text, with decode speeds.
+# The full protocol is in the README.
 DEMO_OUT := out/smollm2-135m-wanda-dlp70
 demo: build assets
 	$(DLP) inspect smollm2-135m
 	$(DLP) prune smollm2-135m --method wanda --allocation dlp --sparsity 0.7 --samples 32 --seqlen 512 \
-	    --evaluate ptb --eval-windows 16 --eval-seqlen 512 --output $(DEMO_OUT) --force
+	    --evaluate ptb --eval-windows 16 --eval-seqlen 512 --formats gguf,safetensors,sparse --output $(DEMO_OUT) --force
 	@echo; cat $(DEMO_OUT)/report.md
+	@scripts/demo-payoff.sh $(DLP) $(DEMO_OUT)
 
 # Tests run one at a time: OpenBLAS's thread count is process-wide and moves results in the last
 # bits, and some tests check that a second run writes bit-identical weights. They build with checks

@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "SparseTests", dependencies: ["Sparse", "_TestSupport"], swiftSettings: fast),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "_TestSupport"], swiftSettings: fast),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "TensorIO", "Tokenization", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Sparse", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Jobs", "_TestSupport"], swiftSettings: fast),
     ]

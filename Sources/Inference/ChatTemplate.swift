@@ -61,15 +61,3 @@ public struct ChatTemplate: Sendable, Equatable {
         return nil
     }
 }
-
-extension Checkpoint {
-    /// The chat template the model carries: GGUF `tokenizer.chat_template`, or `chat_template` of
-    /// `tokenizer_config.json` beside a safetensors checkpoint.
-    public func chatTemplate() -> String? {
-        if let file = source as? GGUFFile { return file.string("tokenizer.chat_template") }
-        let path = url.appendingPathComponent("tokenizer_config.json")
-        guard let data = FileManager.default.contents(atPath: path.path),
-              let json = try? JSONValue.parse([UInt8](data)) else { return nil }
-        return json["chat_template"]?.stringValue
-    }
-}

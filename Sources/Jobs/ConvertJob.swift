@@ -111,7 +111,7 @@ public struct ConvertJob: Sendable, Codable, Equatable {
     /// `dlp prune` wrote there), else written from the GGUF's vocabulary as `dlp prune` does.
     private func writeTokenizerFiles(of checkpoint: Checkpoint, to folder: URL) throws {
         guard checkpoint.format == .safetensors else {
-            try checkpoint.tokenizer().definition.writeHuggingFaceFiles(to: folder)
+            try checkpoint.tokenizer().definition.writeHuggingFaceFiles(to: folder, chatTemplate: checkpoint.chatTemplate())
             return
         }
         let fm = FileManager.default

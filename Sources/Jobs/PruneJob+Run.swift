@@ -103,14 +103,14 @@ extension PruneJob {
             if formats.contains(.safetensors) {
                 let hf = staging.appendingPathComponent(ExportFormat.safetensors.outputName)
                 try HuggingFaceExport.write(checkpoint, to: hf, weights: { try store.load($0) })
-                try tokenizer.definition.writeHuggingFaceFiles(to: hf)
+                try tokenizer.definition.writeHuggingFaceFiles(to: hf, chatTemplate: checkpoint.chatTemplate())
             }
             if formats.contains(.sparse) {
                 let sparse = staging.appendingPathComponent(ExportFormat.sparse.outputName)
                 try SparseExport.write(checkpoint, to: sparse, valueType: exports.sparseType,
                                        structure: Self.sparsityStructure(pattern: pattern, ratios: allocated.ratios),
                                        weights: { try store.load($0) })
-                try tokenizer.definition.writeHuggingFaceFiles(to: sparse)
+                try tokenizer.definition.writeHuggingFaceFiles(to: sparse, chatTemplate: checkpoint.chatTemplate())
             }
         }
         store.remove()

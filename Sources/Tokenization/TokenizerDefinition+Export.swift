@@ -10,9 +10,10 @@ extension TokenizerDefinition {
     /// transformers' `AutoTokenizer.from_pretrained(directory)` both tokenize as this definition does.
     ///
     /// Throws `TokenizerError` when the vocabulary cannot be expressed as a `tokenizer.json` (see
-    /// `tokenizerJSON()`), or the file system's error naming the path.
-    public func writeHuggingFaceFiles(to directory: URL) throws {
-        let files = [try tokenizerJSON(), tokenizerConfigJSON(), specialTokensMapJSON()]
+    /// `tokenizerJSON()`), or the file system's error naming the path. `chatTemplate`, the model's
+    /// Jinja chat template when it carries one, goes into `tokenizer_config.json`.
+    public func writeHuggingFaceFiles(to directory: URL, chatTemplate: String? = nil) throws {
+        let files = [try tokenizerJSON(), tokenizerConfigJSON(chatTemplate: chatTemplate), specialTokensMapJSON()]
         for (name, data) in zip(Self.huggingFaceFileNames, files) {
             try data.write(to: directory.appendingPathComponent(name), options: .atomic)
         }
@@ -126,12 +127,12 @@ extension TokenizerDefinition {
 
     /// transformers' `tokenizer_config.json`: the fast tokenizer class (so the pipeline of
     /// `tokenizer.json` is used as written), the special token strings, and `add_bos_token` /
-    /// `add_eos_token` as `encode(_:addSpecial: true)` applies them.
+    /// `add_eos_token` as `encode(_:addSpecial: true)` applies them, and the chat template if given.
     ///
     /// transformers 5 ignores the class for some `config.json` model types: for `qwen2` it loads
     /// `Qwen2Tokenizer`, which adds an NFC normalizer (as upstream Qwen2 files have, and llama.cpp
     /// and this module do not), so its ids differ on text that is not in NFC.
-    public func tokenizerConfigJSON() -> Data {
+    public func tokenizerConfigJSON(chatTemplate: String? = nil) -> Data {
         var members: [(String, JSONValue)] = [
             ("tokenizer_class", .string("PreTrainedTokenizerFast")),
             ("add_bos_token", .bool(addBOS)),
@@ -139,6 +140,7 @@ extension TokenizerDefinition {
             ("clean_up_tokenization_spaces", .bool(false)),
         ]
         members += specialTokenMembers()
+        if let chatTemplate { members.append(("chat_template", .string(chatTemplate))) }
         return Data(JSONValue.object(JSONObject(members)).serialized(pretty: true).utf8)
     }
 

@@ -85,7 +85,7 @@ struct GenerateCommand: Command {
             return
         }
         let r = report.result
-        print()
+        FileHandle.standardOutput.write(Data("\n".utf8))
         stderr.write(Data(String(format: "[prompt %d tokens, prefill %.1f tokens/s; %d tokens generated at %.1f tokens/s; stop: %@]\n",
                                  r.promptTokens, r.prefillTokensPerSecond, r.tokens.count, r.decodeTokensPerSecond,
                                  r.stop.rawValue).utf8))

@@ -1,5 +1,6 @@
 import Foundation
 import Inference
+import TensorIO
 import Testing
 import Tokenization
 import Transformer
@@ -49,6 +50,16 @@ import _TestSupport
         // The markers are single tokens of the vocabulary, not text.
         let ids = try smol.tokenizer().encode(s.render(user: "Hi"), addSpecial: true)
         #expect(ids.first == 1)
+    }
+
+    /// An export carries the model's chat template in `tokenizer_config.json`, where
+    /// `Checkpoint.chatTemplate()` (and transformers) find it.
+    @Test(.enabled(if: TestAssets.has(smol)))
+    func exportsKeepTheChatTemplate() throws {
+        let smol = try Checkpoint.openGGUF(Self.smol)
+        let template = try #require(smol.chatTemplate())
+        let json = try JSONValue.parse([UInt8](try smol.tokenizer().definition.tokenizerConfigJSON(chatTemplate: template)))
+        #expect(json["chat_template"]?.stringValue == template)
     }
 
     @Test(.enabled(if: TestAssets.has(smol)))
