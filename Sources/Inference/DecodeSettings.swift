@@ -10,13 +10,19 @@ public enum SparseMode: String, Sendable, Codable, CaseIterable {
     /// Every block linear dense.
     case off
 
-    /// Sparsity from which `auto` stores a matrix sparse. Measured with `dlp bench sparse
-    /// --sparsity …` on a Zen 4 (AVX-512) and a SmolLM2-135M block, one thread: the sparse
-    /// kernel overtakes dense `sgemv` (f32) near 20% and the dense 16-bit kernel near 45% (bf16,
-    /// whose dense baseline reads half the bytes). AVX2 machines cross later; the thresholds
-    /// stay conservative so `auto` is never slower than dense by much.
-    public static func threshold(for type: SparseValueType) -> Double {
-        type == .f32 ? 0.3 : 0.5
+    /// Sparsity from which `auto` stores a matrix sparse on this CPU: where the sparse kernel
+    /// overtakes the dense one of the same value type. Measured with `dlp bench sparse --model
+    /// smollm2-135m --blocks 10 --threads 2 --sparsity P` (magnitude-pruned) on a Zen 4: AVX-512
+    /// sparse/dense f32 1.01× at 10%, 1.11× at 20%, 1.37× at 30%; bf16 1.03×, 1.04×, 1.24×. The
+    /// AVX2 kernel (same machine) f32 1.54× at 70% but 0.99× on the whole Wanda + DLP 70% model,
+    /// bf16 0.89× at 70%, 0.84× at 80%, 1.07× at 90%. Without AVX2 only the reference loop exists,
+    /// which never beats BLAS: `auto` stays dense.
+    public static func threshold(for type: SparseValueType, kernel: SparseKernel? = nil) -> Double {
+        switch kernel ?? SparseKernel.best(for: type) {
+        case .avx512: return type == .f32 ? 0.2 : 0.3
+        case .avx2: return type == .f32 ? 0.7 : 0.9
+        case .reference: return 1.1
+        }
     }
 
     /// Whether a matrix of `sparsity` is stored sparse under this mode.

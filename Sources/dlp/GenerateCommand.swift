@@ -21,8 +21,8 @@ struct GenerateCommand: Command {
     static let chat = Option("--chat", nil, "wrap the prompt as a chat turn in the model's ChatML layout (SmolLM2, Qwen)")
     static let system = Option("--system", "TEXT", "with --chat: the system message (default: the template's own)")
     static let sparse = Option("--sparse", "MODE", """
-        auto  sparse kernels for block linears at least \(Int(SparseMode.threshold(for: .f32) * 100))% zero in f32,
-              \(Int(SparseMode.threshold(for: .bf16) * 100))% in f16/bf16, where they beat dense (default)
+        auto  sparse kernels where they beat dense on this CPU (\(SparseKernel.cpuDescription)): block
+              linears at least \(Int(SparseMode.threshold(for: .f32) * 100))% zero in f32, \(Int(SparseMode.threshold(for: .bf16) * 100))% in f16/bf16 (default)
         on    every block linear sparse
         off   every block linear dense
         """)
