@@ -29,4 +29,4 @@ echo "-- pruned 70% (Wanda + DLP), sparse/ export, sparse kernels, f32:"
 echo
 echo "(A 135M-parameter model pruned to 70% without fine-tuning has lost most of its fluency. Speeds"
 echo " of one short generation are rough; the pruned weights dense vs sparse, measured properly:)"
-"$dlp" bench decode "$out" --context 128 --tokens 32 --dtype f32 2>/dev/null | sed -n '1,6p'
+"$dlp" bench decode "$out" --context 128 --tokens 32 --dtype f32 2>/dev/null | sed -n '1,5p'
