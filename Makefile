@@ -10,7 +10,7 @@ DLP := .build/release/dlp
 # vocabulary and the zero-shot task files.
 TEST_ASSETS := default qwen qwen-large gemma zeroshot
 
-.PHONY: demo test deps assets test-assets build bench clean
+.PHONY: demo test fuzz deps assets test-assets build bench clean
 
 # The main job, short: prune SmolLM2-135M to 70% with Wanda + DLP (32 × 512 calibration tokens of
 # C4), perplexity on PTB before and after, the report, then what the user gained: file sizes of
@@ -30,6 +30,14 @@ demo: build assets
 # own scratch path, leaving the product build in .build/release alone.
 test: deps test-assets
 	DLP_CHECKED=1 DLP_REQUIRE_ASSETS=1 swift test -c release --no-parallel --scratch-path .build/checked
+
+# Fuzzing: each parser of untrusted input under libFuzzer + AddressSanitizer for FUZZ_SECONDS
+# (default 60) in a separate build (.build/fuzz) that leaves the product's build alone.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := gguf safetensors json tokenizer-json sparse-matrix
+fuzz: deps
+	DLP_FUZZ=1 swift build -c release --sanitize=fuzzer --sanitize=address --scratch-path .build/fuzz --product dlp-fuzz
+	scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 deps:
 	@scripts/setup-deps.sh

@@ -1,0 +1,107 @@
+// libFuzzer harnesses for every parser of untrusted input (built only by `make fuzz`, with
+// DLP_FUZZ=1: `swift build --sanitize=fuzzer --sanitize=address`; see Fuzz/README.md). One binary;
+// DLP_FUZZ_TARGET picks the parser. A harness may throw — a typed error is the right answer to
+// bad input — but must not crash, hang or read out of bounds.
+import Foundation
+import Sparse
+import TensorIO
+import Tokenization
+
+/// Inputs larger than this are skipped (the parsers bound their own allocations; this keeps runs fast).
+let maximumInput = 1 << 20
+/// Tensors with more elements than this are not decoded.
+let maximumElements = 1 << 16
+
+let target = ProcessInfo.processInfo.environment["DLP_FUZZ_TARGET"] ?? ""
+let scratch: URL = {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("dlp-fuzz-\(getpid())")
+    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}()
+
+/// The input as a file at a fixed path (the readers memory-map files).
+func asFile(_ data: Data, name: String) -> URL {
+    let url = scratch.appendingPathComponent(name)
+    try? data.write(to: url)
+    return url
+}
+
+func fuzzGGUF(_ data: Data) {
+    guard let file = try? GGUFFile(url: asFile(data, name: "input.gguf")) else { return }
+    for tensor in file.tensors.prefix(16) where tensor.elementCount <= maximumElements {
+        _ = try? file.floats(tensor.name)
+    }
+    if let definition = try? TokenizerDefinition(metadata: file), let tokenizer = try? definition.makeTokenizer() {
+        let ids = tokenizer.encode("Hello, world! 123 <|im_start|>ünïcödé", addSpecial: true)
+        _ = tokenizer.decode(ids)
+    }
+}
+
+func fuzzSafetensors(_ data: Data) {
+    guard let file = try? SafetensorsFile(url: asFile(data, name: "model.safetensors")) else { return }
+    for tensor in file.tensors.prefix(16) where tensor.elementCount <= maximumElements {
+        _ = try? file.floats(tensor.name)
+    }
+}
+
+func fuzzJSON(_ data: Data) {
+    _ = try? JSONValue.parse([UInt8](data))
+}
+
+func fuzzTokenizerJSON(_ data: Data) {
+    // The first line is text to encode with the tokenizer the rest defines.
+    let split = data.firstIndex(of: 10) ?? data.startIndex
+    let text = String(decoding: data[data.startIndex..<split], as: UTF8.self)
+    guard let definition = try? TokenizerDefinition(tokenizerJSON: Data(data[split...])),
+          let tokenizer = try? definition.makeTokenizer() else { return }
+    _ = tokenizer.decode(tokenizer.encode(text, addSpecial: true))
+}
+
+/// Bytes 0–3: rows, columns (one byte each, small), value type, then mask, offsets and values
+/// cut from the rest; a matrix that passes the checks must multiply the same with every kernel.
+func fuzzSparseMatrix(_ data: Data) {
+    let bytes = [UInt8](data)
+    guard bytes.count >= 3 else { return }
+    let rows = Int(bytes[0] % 17), columns = Int(bytes[1] % 70)
+    let type = SparseValueType.allCases[Int(bytes[2]) % SparseValueType.allCases.count]
+    var rest = Array(bytes.dropFirst(3))
+    let maskCount = min(rest.count, rows * ((columns + 7) / 8))
+    let mask = Array(rest.prefix(maskCount))
+    rest.removeFirst(maskCount)
+    var offsets = [Int64]()
+    while offsets.count < rows, rest.count >= 2 {
+        offsets.append(Int64(rest[0]) | Int64(rest[1]) << 8)
+        rest.removeFirst(2)
+    }
+    guard let matrix = try? SparseMatrix(rows: rows, columns: columns, valueType: type, mask: mask, rowOffsets: offsets,
+                                         values: rest, name: "fuzz") else { return }
+    let x = (0..<columns).map { Float($0 % 7) - 3 }
+    let reference = matrix.multiply(x, kernel: .reference)
+    // Sums in another order differ by rounding relative to Σ|w·x|, not to the result.
+    let dense = matrix.dense()
+    let scale = (0..<rows).map { r in (0..<columns).reduce(Float(0)) { $0 + abs(dense[r, $1] * x[$1]) } }
+    for kernel in SparseKernel.available(for: type) where kernel != .reference {
+        let y = matrix.multiply(x, kernel: kernel)
+        for r in 0..<rows where scale[r].isFinite && reference[r].isFinite {
+            precondition(abs(y[r] - reference[r]) <= 1e-4 * scale[r] + 1e-30, "\(kernel) disagrees with the reference in row \(r)")
+        }
+    }
+    _ = matrix.dense()
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ pointer: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    guard size <= maximumInput else { return 0 }
+    let data = pointer.map { Data(bytes: $0, count: size) } ?? Data()
+    switch target {
+    case "gguf": fuzzGGUF(data)
+    case "safetensors": fuzzSafetensors(data)
+    case "json": fuzzJSON(data)
+    case "tokenizer-json": fuzzTokenizerJSON(data)
+    case "sparse-matrix": fuzzSparseMatrix(data)
+    default:
+        FileHandle.standardError.write(Data("DLP_FUZZ_TARGET must be gguf, safetensors, json, tokenizer-json or sparse-matrix\n".utf8))
+        exit(2)
+    }
+    return 0
+}
