@@ -62,6 +62,7 @@ let package = Package(
 // Fuzz harnesses (`make fuzz`): a library-less executable whose `main` is libFuzzer's, so it exists
 // only in the fuzz build (DLP_FUZZ=1, built with --sanitize=fuzzer --sanitize=address).
 if ProcessInfo.processInfo.environment["DLP_FUZZ"] == "1" {
-    package.targets.append(.executableTarget(name: "dlp-fuzz", dependencies: ["TensorIO", "Tokenization", "Sparse"],
+    package.targets.append(.executableTarget(name: "dlp-fuzz", dependencies: ["TensorIO", "Tokenization", "Sparse", "Transformer",
+                                                                              "Evaluation", "Experiments"],
                                              path: "Fuzz/Harness", swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
 }

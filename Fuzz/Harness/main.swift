@@ -2,10 +2,13 @@
 // DLP_FUZZ=1: `swift build --sanitize=fuzzer --sanitize=address`; see Fuzz/README.md). One binary;
 // DLP_FUZZ_TARGET picks the parser. A harness may throw — a typed error is the right answer to
 // bad input — but must not crash, hang or read out of bounds.
+import Evaluation
+import Experiments
 import Foundation
 import Sparse
 import TensorIO
 import Tokenization
+import Transformer
 
 /// Inputs larger than this are skipped (the parsers bound their own allocations; this keeps runs fast).
 let maximumInput = 1 << 20
@@ -13,6 +16,7 @@ let maximumInput = 1 << 20
 let maximumElements = 1 << 16
 
 let target = ProcessInfo.processInfo.environment["DLP_FUZZ_TARGET"] ?? ""
+let targets = ["gguf", "safetensors", "json", "tokenizer-json", "sparse-matrix", "zeroshot-jsonl", "hf-config", "experiment-plan"]
 let scratch: URL = {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("dlp-fuzz-\(getpid())")
     try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
@@ -89,6 +93,40 @@ func fuzzSparseMatrix(_ data: Data) {
     _ = matrix.dense()
 }
 
+/// Byte 0 picks the task; the rest is its JSONL file.
+func fuzzZeroShotJSONL(_ data: Data) {
+    guard let first = data.first else { return }
+    let task = ZeroShotTask.allCases[Int(first) % ZeroShotTask.allCases.count]
+    let folder = scratch.appendingPathComponent("zeroshot")
+    try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    try? Data(data.dropFirst()).write(to: ZeroShotDataset.url(for: task, in: folder))
+    _ = try? ZeroShotDataset(task: task, directory: folder)
+}
+
+/// A `config.json` beside a small valid safetensors file: configuration reading, then the strict
+/// tensor check (and, for a compressed-tensors config, the sparse-bitmask reader).
+func fuzzHuggingFaceConfig(_ data: Data) {
+    let folder = scratch.appendingPathComponent("hf")
+    try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    try? data.write(to: folder.appendingPathComponent("config.json"))
+    if !FileManager.default.fileExists(atPath: folder.appendingPathComponent("model.safetensors").path) {
+        try? FileManager.default.copyItem(at: fixture("safetensors/tiny.safetensors"), to: folder.appendingPathComponent("model.safetensors"))
+    }
+    guard let checkpoint = try? Checkpoint.openSafetensors(folder) else { return }
+    _ = try? checkpoint.block(0)
+}
+
+/// An experiment plan's JSON.
+func fuzzExperimentPlan(_ data: Data) {
+    guard let json = try? JSONValue.parse([UInt8](data)) else { return }
+    _ = try? ExperimentPlan.parse(json, path: "plan.json", folder: scratch)
+}
+
+/// A test fixture of the repository (this binary runs from its root, as `make fuzz` does).
+func fixture(_ path: String) -> URL {
+    URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("Tests/Fixtures/" + path)
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ pointer: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard size <= maximumInput else { return 0 }
@@ -99,8 +137,11 @@ public func fuzzOne(_ pointer: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     case "json": fuzzJSON(data)
     case "tokenizer-json": fuzzTokenizerJSON(data)
     case "sparse-matrix": fuzzSparseMatrix(data)
+    case "zeroshot-jsonl": fuzzZeroShotJSONL(data)
+    case "hf-config": fuzzHuggingFaceConfig(data)
+    case "experiment-plan": fuzzExperimentPlan(data)
     default:
-        FileHandle.standardError.write(Data("DLP_FUZZ_TARGET must be gguf, safetensors, json, tokenizer-json or sparse-matrix\n".utf8))
+        FileHandle.standardError.write(Data("DLP_FUZZ_TARGET must be one of: \(targets.joined(separator: ", "))\n".utf8))
         exit(2)
     }
     return 0
