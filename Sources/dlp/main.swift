@@ -65,8 +65,36 @@ func main() -> Int32 {
         FileHandle.standardError.write(Data("dlp \(verb): \(error.description)\n".utf8))
         return 64
     } catch {
-        FileHandle.standardError.write(Data("dlp \(verb): error: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("dlp \(verb): error: \(describe(error))\n".utf8))
         return 1
+    }
+}
+
+/// The message for a runtime failure: the error's own description, except for file-system errors
+/// from Foundation, which are said plainly with the path and what to do.
+func describe(_ error: Error) -> String {
+    let ns = error as NSError
+    guard ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain else { return "\(error)" }
+    let underlying = (ns.userInfo[NSUnderlyingErrorKey] as? Error).map { $0 as NSError }
+    var posix = ns.domain == NSPOSIXErrorDomain ? ns.code : (underlying?.domain == NSPOSIXErrorDomain ? underlying!.code : nil)
+    if posix == nil, ns.domain == NSCocoaErrorDomain {
+        switch CocoaError.Code(rawValue: ns.code) {
+        case .fileWriteOutOfSpace: posix = Int(ENOSPC)
+        case .fileWriteVolumeReadOnly: posix = Int(EROFS)
+        case .fileWriteNoPermission: posix = Int(EACCES)
+        default: break
+        }
+    }
+    let path = (ns.userInfo[NSFilePathErrorKey] as? String) ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path ?? "a file"
+    switch posix.flatMap({ POSIXErrorCode(rawValue: Int32($0)) }) {
+    case .ENOSPC?, .EDQUOT?:
+        return "no space left on the device while writing \(path); free space there or choose another output (unfinished files were removed, an earlier output is unchanged)"
+    case .EROFS?:
+        return "cannot write \(path): the file system is read-only; choose another output"
+    case .EACCES?, .EPERM?:
+        return "cannot write \(path): permission denied; choose another output or fix its permissions"
+    default:
+        return "\(path): \(underlying?.localizedDescription ?? ns.localizedDescription)"
     }
 }
 
