@@ -214,6 +214,11 @@ extension GGUFFile {
     /// The buffer is valid only while this `GGUFFile` is alive; prefer `withRawBytes` where possible.
     public func rawBytes(_ name: String) throws -> UnsafeRawBufferPointer {
         let info = try tensorInfo(name)
+        if let now = mapping.currentSizeIfShrunk() {
+            throw GGUFError(.truncated, file: url.path, subject: name, offset: now,
+                            expected: "the \(mapping.bytes.count) bytes the file had when it was opened", actual: "\(now) bytes now",
+                            hint: "another process truncated or rewrote the file while dlp was reading it; wait for it to finish and run again")
+        }
         return UnsafeRawBufferPointer(rebasing: mapping.bytes[info.fileOffset ..< info.fileOffset + info.byteCount])
     }
 

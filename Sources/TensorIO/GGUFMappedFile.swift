@@ -8,11 +8,14 @@ import Darwin
 /// A whole file mapped read-only into memory (`mmap`, `PROT_READ`, `MAP_PRIVATE`); pages are read
 /// from disk on first touch, so opening a multi-gigabyte model costs no RAM up front.
 ///
-/// Immutable after creation, hence safe to share across threads.
+/// Immutable after creation, hence safe to share across threads. The descriptor stays open so
+/// readers can check that no other process truncated the file (``currentSizeIfShrunk()``):
+/// reading pages past a new end would raise SIGBUS.
 final class GGUFMappedFile: @unchecked Sendable {
     /// The mapped bytes (`count` is the file size).
     let bytes: UnsafeRawBufferPointer
     let path: String
+    private let descriptor: Int32
 
     init(url: URL) throws {
         path = url.path
@@ -21,24 +24,35 @@ final class GGUFMappedFile: @unchecked Sendable {
             throw GGUFError(.io, file: path, actual: String(cString: strerror(errno)),
                             hint: "check that the file exists and is readable")
         }
-        defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else {
+            close(fd)
             throw GGUFError(.io, file: path, actual: String(cString: strerror(errno)), hint: "check the file")
         }
         let size = Int(info.st_size)
         guard size > 0 else {
+            close(fd)
             throw GGUFError(.truncated, file: path, offset: 0, expected: "at least 24 header bytes",
                             actual: "an empty file", hint: "the download or copy was interrupted; fetch the model again")
         }
         guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            close(fd)
             throw GGUFError(.io, file: path, actual: "mmap failed: \(String(cString: strerror(errno)))",
                             hint: "check that the path is a regular file")
         }
+        descriptor = fd
         bytes = UnsafeRawBufferPointer(start: base, count: size)
     }
 
     deinit {
         if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+        close(descriptor)
+    }
+
+    /// The file's size now if it is smaller than when it was mapped, else nil.
+    func currentSizeIfShrunk() -> Int? {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return nil }
+        return Int(info.st_size) < bytes.count ? Int(info.st_size) : nil
     }
 }

@@ -9,6 +9,8 @@ public enum SafetensorsError: Error, Sendable, Equatable, CustomStringConvertibl
     case cannotOpen(file: String, reason: String)
     /// Fewer than the 8 bytes of the header-length prefix.
     case fileTooShort(file: String, size: Int)
+    /// The file shrank after it was opened (another process truncated or rewrote it).
+    case changedWhileOpen(file: String, mappedSize: Int, currentSize: Int)
     /// The declared header length exceeds the bytes after the prefix or `limit`.
     case headerLengthInvalid(file: String, declared: UInt64, available: Int, limit: Int)
     /// The header bytes are not one valid JSON document (`detail` says where and why).
@@ -73,6 +75,9 @@ public enum SafetensorsError: Error, Sendable, Equatable, CustomStringConvertibl
         switch self {
         case .cannotOpen(let file, let reason):
             return "\(file): cannot open (\(reason)). Check the path and its permissions."
+        case .changedWhileOpen(let file, let mappedSize, let currentSize):
+            return "\(file): the file shrank from \(mappedSize) to \(currentSize) bytes while dlp was reading it; "
+                + "another process truncated or rewrote it. Wait for it to finish and run again."
         case .fileTooShort(let file, let size):
             return "\(file): only \(size) bytes, but a safetensors file starts with an 8-byte header length. "
                 + "The file is truncated or not safetensors; re-download or re-export it."

@@ -53,14 +53,14 @@ public struct SafetensorsFile: TensorSource {
     public func withRawBytes<Result>(of name: String,
                                      _ body: (UnsafeRawBufferPointer) throws -> Result) throws -> Result {
         guard let entry = entry(name) else { throw SafetensorsError.tensorNotFound(file: url.path, tensor: name) }
-        return try body(rawBytes(entry))
+        return try body(try rawBytes(entry))
     }
 
     /// Decodes tensor `name` to row-major `Float` values (`elementCount` of them).
     public func floats(_ name: String) throws(SafetensorsError) -> [Float] {
         let entry = try decodableEntry(name)
         let count = entry.elementCount
-        let bytes = rawBytes(entry)
+        let bytes = try rawBytes(entry)
         return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             if let source = bytes.baseAddress, let destination = buffer.baseAddress {
                 SafetensorsDecoding.decode(entry.dtype, from: source, count: count, into: destination)
@@ -80,7 +80,7 @@ public struct SafetensorsFile: TensorSource {
         guard destination.count == count else {
             throw .destinationSizeMismatch(tensor: name, expected: count, actual: destination.count)
         }
-        if let source = rawBytes(entry).baseAddress, let output = destination.baseAddress {
+        if let source = try rawBytes(entry).baseAddress, let output = destination.baseAddress {
             SafetensorsDecoding.decode(entry.dtype, from: source, count: count, into: output)
         }
     }
@@ -91,7 +91,7 @@ public struct SafetensorsFile: TensorSource {
         guard entry.dtype == dtype else {
             throw .dtypeMismatch(file: url.path, tensor: name, expected: dtype.rawValue, actual: entry.dtype.rawValue)
         }
-        return Array(rawBytes(entry))
+        return Array(try rawBytes(entry))
     }
 
     /// The values of `I64` tensor `name`, row-major (`elementCount` of them).
@@ -110,7 +110,10 @@ public struct SafetensorsFile: TensorSource {
         return entry
     }
 
-    private func rawBytes(_ entry: SafetensorsTensor) -> UnsafeRawBufferPointer {
+    private func rawBytes(_ entry: SafetensorsTensor) throws(SafetensorsError) -> UnsafeRawBufferPointer {
+        if let now = mapping.currentSizeIfShrunk() {
+            throw .changedWhileOpen(file: url.path, mappedSize: mapping.count, currentSize: now)
+        }
         let start = 8 + headerLength
         return mapping.bytes((start + entry.dataOffsets.lowerBound)..<(start + entry.dataOffsets.upperBound))
     }
