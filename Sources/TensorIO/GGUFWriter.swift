@@ -235,6 +235,10 @@ extension GGUFWriter {
             try writePayload(Pending(name: tensor.name, shape: tensor.shape, dtype: tensor.dtype, byteCount: tensor.byteCount,
                                      payload: .floats(values)), to: handle)
         case .floats(let values):
+            if tensor.dtype.isQuantized, let bad = values.firstIndex(where: { !$0.isFinite }) {
+                throw GGUFError(.invalidValueType, file: Self.origin, subject: tensor.name, expected: "finite values to quantize",
+                                actual: "\(values[bad]) at element \(bad)", hint: "store the tensor as F32 or F16, or fix the weights")
+            }
             let chunk = 1 << 20
             var start = 0
             while start < values.count {

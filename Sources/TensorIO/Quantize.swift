@@ -29,8 +29,9 @@ extension DType {
 ///
 /// Large inputs are split into contiguous block ranges encoded on all cores.
 ///
-/// - Precondition: `dtype` is in ``DType/encodable`` and `values.count` is a multiple of
-///   `dtype.blockSize` (programmer errors: callers check shapes and types first).
+/// - Precondition: `dtype` is in ``DType/encodable``, `values.count` is a multiple of
+///   `dtype.blockSize`, and for the block types every value is finite (programmer errors:
+///   callers check shapes, types and values first, as `GGUFWriter` does).
 public func quantize(_ values: [Float], as dtype: DType) -> [UInt8] {
     precondition(DType.encodable.contains(dtype), "\(dtype) has no encoder")
     let blockCount = values.count / dtype.blockSize

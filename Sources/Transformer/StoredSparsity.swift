@@ -3,7 +3,9 @@ import TensorIO
 
 /// The zeros of a checkpoint's block linears as stored: every linear is decoded (dequantized for
 /// block types) and its exact zeros counted, so `dlp inspect` shows whether a pruning mask
-/// survived the export (a type that adds a block offset, such as Q4_1, turns zeros into ±m).
+/// survived the export (a type that adds a block offset, such as Q4_1, turns zeros into ±m). In
+/// the block types a kept weight smaller than half its block's quantization step also decodes to
+/// 0, so the count can exceed the pruning mask's (by 0.04 points for SmolLM2 at 70% in Q4_0).
 public struct StoredSparsity: Sendable, Codable, Equatable {
     /// One block linear: its stored name and type, and zeros / elements after decoding.
     public struct Linear: Sendable, Codable, Equatable {

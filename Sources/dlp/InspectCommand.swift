@@ -1,5 +1,6 @@
 import Foundation
 import Jobs
+import TensorCore
 import TensorIO
 import Transformer
 
@@ -71,6 +72,8 @@ struct InspectCommand: Command {
         return String(format: "  stored sparsity   %.2f%%", s.overall * 100)
             + " of the block linears' weights are exactly 0 (\(formatCount(zeros)) of \(formatCount(count)), decoded from the file);\n"
             + "                    per tensor \(describe(s.least)) … \(describe(s.most)); stored as \(typeList)"
+            + (s.linears.contains { DType(rawValue: $0.dtype)?.isQuantized == true }
+                ? "\n                    (in block types a kept weight under half a quantization step also decodes to 0)" : "")
     }
 }
 

@@ -104,5 +104,10 @@ import _TestSupport
         #expect(Array(try file.rawBytes("deferred")) == quantize(values, as: dtype))
         let decoded = try file.floats("deferred")
         #expect(zip(values, decoded).allSatisfy { $0 == 0 ? $1 == 0 : true })
+
+        var bad = try GGUFWriter()
+        try bad.addTensor(name: "nan", shape: [512], floats: [.nan] + values.prefix(511), as: dtype)
+        let error = try #require(throws: GGUFError.self) { try bad.write(to: directory.appendingPathComponent("nan.gguf")) }
+        #expect(error.kind == .invalidValueType && "\(error)".contains("nan"))
     }
 }
