@@ -95,10 +95,12 @@ extension PruneJob {
 
         let provenance = ["method": method.rawValue, "allocation": allocation.name, "target_sparsity": "\(target)",
                           "pattern": "\(pattern)", "source_sha256": modelSHA]
+        var ggufLinears: PruningManifest.GGUFLinears?
         try timed("export") {
             if formats.contains(.gguf), checkpoint.format == .gguf {
-                try GGUFExport.write(checkpoint, to: staging.appendingPathComponent("model.gguf"), dtype: exports.ggufType,
-                                     provenance: provenance, weights: { try store.load($0) })
+                let fallbacks = try GGUFExport.write(checkpoint, to: staging.appendingPathComponent("model.gguf"), dtype: exports.ggufType,
+                                                     provenance: provenance, weights: { try store.load($0) })
+                ggufLinears = .init(type: exports.ggufType, fallbacks: fallbacks)
             }
             if formats.contains(.safetensors) {
                 let hf = staging.appendingPathComponent(ExportFormat.safetensors.outputName)
@@ -127,7 +129,7 @@ extension PruneJob {
             blocks: Self.outcomes(blocks, statistics: allocated.statistics),
             overallSparsity: Self.overallSparsity(blocks), evaluation: records, timings: timings,
             peakResidentBytes: ForwardBenchmark.peakResidentBytes(), outputs: Self.outputs(in: staging),
-            sparseValueType: formats.contains(.sparse) ? exports.sparseType : nil)
+            sparseValueType: formats.contains(.sparse) ? exports.sparseType : nil, ggufLinears: ggufLinears)
         try Job.encoder.encode(manifest).write(to: staging.appendingPathComponent("manifest.json"))
         try Data(PruningReport.markdown(manifest).utf8).write(to: staging.appendingPathComponent("report.md"))
         try Data(PruningReport.svg(manifest).utf8).write(to: staging.appendingPathComponent("sparsity.svg"))

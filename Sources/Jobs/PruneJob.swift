@@ -69,8 +69,27 @@ public struct PruneJob: Sendable, Codable, Equatable {
         }
     }
 
-    /// Element types `--gguf-dtype` accepts for pruned linears.
-    public static let ggufTypes: [DType] = [.f32, .f16]
+    /// Element types `--gguf-dtype` accepts for pruned linears: those in which a zero stays
+    /// exactly zero, so the mask survives (``TensorIO/DType/encodable``).
+    public static let ggufTypes: [DType] = [.f32, .f16, .bf16, .q8_0, .q6_K, .q5_0, .q4_0]
+
+    /// GGUF types that add a per-block offset (value = d·q + m, or d·sc·q − dmin·m) or use a
+    /// codebook without 0, so a pruned weight no longer decodes to 0: refused by `--gguf-dtype`.
+    public static let zeroLosingGGUFTypes = ["q4_1", "q5_1", "q2_k", "q4_k", "q5_k", "iq4_nl", "iq4_xs"]
+
+    /// Parses a `--gguf-dtype` value (case-insensitive): one of ``ggufTypes``. A type that does not
+    /// keep zeros is refused with the reason and the list of types that do.
+    public static func parseGGUFType(_ text: String) throws -> DType {
+        let name = text.lowercased()
+        let valid = ggufTypes.map { $0.rawValue.lowercased() }.joined(separator: ", ")
+        if let type = DType(rawValue: name.uppercased()), ggufTypes.contains(type) {
+            return type
+        }
+        if zeroLosingGGUFTypes.contains(name) {
+            throw JobError.invalidSetting(setting: "gguf-dtype", reason: "\(name) does not keep pruned weights at exactly zero (its blocks add an offset or use a codebook without 0, so the mask would be lost); types that keep zeros: \(valid)")
+        }
+        throw JobError.invalidSetting(setting: "gguf-dtype", reason: "unknown type '\(text)'; valid: \(valid)")
+    }
 
     /// A GGUF file, a safetensors directory, a prune output directory or a fetched model's short name.
     public var model: String
@@ -143,7 +162,8 @@ public struct PruneJob: Sendable, Codable, Equatable {
             throw fail("formats", "name at least one of \(ExportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard Self.ggufTypes.contains(exports.ggufType) else {
-            throw fail("gguf-dtype", "\(exports.ggufType.rawValue.lowercased()) is not supported for pruned linears; valid: \(Self.ggufTypes.map { $0.rawValue.lowercased() }.joined(separator: ", "))")
+            _ = try Self.parseGGUFType(exports.ggufType.rawValue)
+            throw fail("gguf-dtype", "\(exports.ggufType.rawValue.lowercased()) is not supported for pruned linears")
         }
         let url = outputURL
         if fm.fileExists(atPath: url.path), !replaceExisting {

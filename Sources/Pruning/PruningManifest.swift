@@ -1,5 +1,6 @@
 import Foundation
 import Sparse
+import TensorCore
 import Transformer
 
 /// Everything that produced a pruned model, written as `manifest.json` next to it: the input's
@@ -167,8 +168,24 @@ public struct PruningManifest: Sendable, Codable {
     /// The value type of the non-zeros in `sparse/`; nil when no sparse export was written (and in
     /// manifests written before the sparse export existed).
     public var sparseValueType: SparseValueType?
+    /// How `model.gguf` stores the pruned block linears; nil when no GGUF was written (and in
+    /// manifests written before quantized GGUF exports existed, which stored them as F32 or F16).
+    public var ggufLinears: GGUFLinears?
 
-    public init(tool: String, createdAt: String, command: [String], model: Model, settings: Settings, calibration: Calibration, allocationCacheHit: Bool, allocationCacheKey: String?, blocks: [BlockOutcome], overallSparsity: Double, evaluation: [Evaluation], timings: [String: Double], peakResidentBytes: Int, outputs: [Output], sparseValueType: SparseValueType? = nil) {
+    /// The element type of the pruned block linears in `model.gguf` (`--gguf-dtype`), and the
+    /// linears stored in another type because their row length is not a multiple of its block
+    /// (llama.cpp's fallback: Q6_K → Q8_0 → F16, Q8_0/Q4_0/Q5_0 → F16), by GGUF tensor name.
+    public struct GGUFLinears: Sendable, Codable, Equatable {
+        public var type: DType
+        public var fallbacks: [String: DType]
+
+        public init(type: DType, fallbacks: [String: DType] = [:]) {
+            self.type = type
+            self.fallbacks = fallbacks
+        }
+    }
+
+    public init(tool: String, createdAt: String, command: [String], model: Model, settings: Settings, calibration: Calibration, allocationCacheHit: Bool, allocationCacheKey: String?, blocks: [BlockOutcome], overallSparsity: Double, evaluation: [Evaluation], timings: [String: Double], peakResidentBytes: Int, outputs: [Output], sparseValueType: SparseValueType? = nil, ggufLinears: GGUFLinears? = nil) {
         self.tool = tool
         self.createdAt = createdAt
         self.command = command
@@ -184,5 +201,6 @@ public struct PruningManifest: Sendable, Codable {
         self.peakResidentBytes = peakResidentBytes
         self.outputs = outputs
         self.sparseValueType = sparseValueType
+        self.ggufLinears = ggufLinears
     }
 }

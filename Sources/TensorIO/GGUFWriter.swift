@@ -6,9 +6,10 @@ import Glibc
 import Darwin
 #endif
 
-/// Builds a GGUF version 3 file: metadata of any value type, and tensors stored as F32, F16 or
-/// BF16 (encoded from `Float`, round to nearest even) or as raw bytes of any supported type
-/// (for example quantized tensors copied unchanged from another `GGUFFile`).
+/// Builds a GGUF version 3 file: metadata of any value type, and tensors encoded from `Float` in
+/// any of ``DType/encodable`` (F32, F16, BF16 — round to nearest even — or the zero-keeping block
+/// types Q8_0, Q4_0, Q5_0, Q6_K via ``quantize(_:as:)``) or given as raw bytes of any supported
+/// type (for example quantized tensors copied unchanged from another `GGUFFile`).
 ///
 /// Tensors are written in the order added, each at an offset that is a multiple of `alignment`.
 /// `write(to:)` writes a temporary file beside the destination and renames it into place, so a
@@ -68,24 +69,20 @@ public struct GGUFWriter: Sendable {
         }
     }
 
-    /// Adds a tensor of row-major `shape` from `values`, stored as `dtype` (F32, F16 or BF16).
+    /// Adds a tensor of row-major `shape` from `values`, stored as `dtype` (one of ``DType/encodable``; a block type needs the last dimension to be a
+    /// multiple of its block size).
     public mutating func addTensor(name: String, shape: [Int], floats values: [Float], as dtype: DType = .f32) throws {
-        guard dtype == .f32 || dtype == .f16 || dtype == .bf16 else {
-            throw GGUFError(.unknownType, file: Self.origin, subject: name, expected: "F32, F16 or BF16",
-                            actual: dtype.rawValue, hint: "quantized tensors are added as raw bytes")
-        }
+        try Self.checkEncodable(dtype, name: name)
         let byteCount = try checkedByteCount(name: name, shape: shape, dtype: dtype, elements: values.count)
         append(Pending(name: name, shape: shape, dtype: dtype, byteCount: byteCount, payload: .floats(values)))
     }
 
     /// Adds a tensor of row-major `shape` whose values `values()` produces only when the file is
-    /// written (one tensor in memory at a time), stored as `dtype` (F32, F16 or BF16).
+    /// written (one tensor in memory at a time), stored as `dtype` (one of ``DType/encodable``; a block type needs the last dimension to be a
+    /// multiple of its block size).
     public mutating func addTensor(name: String, shape: [Int], as dtype: DType = .f32,
                                    values: @escaping @Sendable () throws -> [Float]) throws {
-        guard dtype == .f32 || dtype == .f16 || dtype == .bf16 else {
-            throw GGUFError(.unknownType, file: Self.origin, subject: name, expected: "F32, F16 or BF16",
-                            actual: dtype.rawValue, hint: "quantized tensors are added as raw bytes")
-        }
+        try Self.checkEncodable(dtype, name: name)
         let byteCount = try checkedByteCount(name: name, shape: shape, dtype: dtype, elements: nil)
         append(Pending(name: name, shape: shape, dtype: dtype, byteCount: byteCount, payload: .deferred(values)))
     }
@@ -109,6 +106,14 @@ public struct GGUFWriter: Sendable {
         let byteCount = try checkedByteCount(name: target, shape: info.shape, dtype: info.dtype, elements: nil)
         append(Pending(name: target, shape: info.shape, dtype: info.dtype, byteCount: byteCount,
                        payload: .copy(source, name)))
+    }
+
+    private static func checkEncodable(_ dtype: DType, name: String) throws {
+        guard DType.encodable.contains(dtype) else {
+            throw GGUFError(.unknownType, file: Self.origin, subject: name,
+                            expected: DType.encodable.map(\.rawValue).joined(separator: ", "),
+                            actual: dtype.rawValue, hint: "other types are added as raw bytes")
+        }
     }
 
     private mutating func append(_ tensor: Pending) {
@@ -230,6 +235,10 @@ extension GGUFWriter {
             try writePayload(Pending(name: tensor.name, shape: tensor.shape, dtype: tensor.dtype, byteCount: tensor.byteCount,
                                      payload: .floats(values)), to: handle)
         case .floats(let values):
+            if tensor.dtype.isQuantized, let bad = values.firstIndex(where: { !$0.isFinite }) {
+                throw GGUFError(.invalidValueType, file: Self.origin, subject: tensor.name, expected: "finite values to quantize",
+                                actual: "\(values[bad]) at element \(bad)", hint: "store the tensor as F32 or F16, or fix the weights")
+            }
             let chunk = 1 << 20
             var start = 0
             while start < values.count {
@@ -240,16 +249,9 @@ extension GGUFWriter {
         }
     }
 
-    /// Little-endian F32, F16 or BF16 bytes of `values`.
+    /// The stored bytes of `values` (a whole number of blocks) in `dtype`, one of ``DType/encodable``.
     static func encode(_ values: ArraySlice<Float>, as dtype: DType) -> Data {
-        switch dtype {
-        case .f16:
-            return values.map { HalfConversion.half(from: $0).littleEndian }.withUnsafeBytes { Data($0) }
-        case .bf16:
-            return values.map { HalfConversion.bfloat16(from: $0).littleEndian }.withUnsafeBytes { Data($0) }
-        default:
-            return values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Data($0) }
-        }
+        Data(quantize(Array(values), as: dtype))
     }
 }
 

@@ -34,6 +34,8 @@ public struct ModelSummary: Sendable, Codable {
     public var pruningMemoryBytes: Int
     public var calibrationSamples: Int
     public var calibrationSequenceLength: Int
+    /// Zeros of the block linears as stored (nil unless asked for: it decodes every linear).
+    public var storedSparsity: StoredSparsity?
 
     /// Summarises `checkpoint`, estimating memory for the given calibration size.
     public init(_ checkpoint: Checkpoint, calibrationSamples: Int = 128, calibrationSequenceLength: Int = 2048) {

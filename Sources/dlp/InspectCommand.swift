@@ -1,22 +1,27 @@
 import Foundation
 import Jobs
+import TensorCore
+import TensorIO
 import Transformer
 
 /// `dlp inspect MODEL [--json]`: what a checkpoint holds and what pruning it would need.
 struct InspectCommand: Command {
     static let name = "inspect"
     static let summary = "describe a model: architecture, sizes, tensor types, memory"
-    static let synopsis = "usage: dlp inspect MODEL [--samples N] [--seqlen T] [--json]"
+    static let synopsis = "usage: dlp inspect MODEL [--samples N] [--seqlen T] [--sparsity] [--json]"
     static let samples = Option("--samples", "N", "calibration sequences for the memory estimate (default 128)")
     static let seqlen = Option("--seqlen", "T", "calibration sequence length for the memory estimate (default 2048)")
-    static let options = [modelArgument, samples, seqlen, jsonOption]
+    static let sparsity = Option("--sparsity", nil, "decode every block linear and count its zeros (automatic for a GGUF written by dlp prune\nand for sparse/ checkpoints)")
+    static let options = [modelArgument, samples, seqlen, sparsity, jsonOption]
     let model: String
+    let countZeros: Bool
     let samples: Int
     let sequenceLength: Int
     let json: Bool
 
     init(arguments: inout Arguments) throws {
         json = arguments.flag(jsonOption)
+        countZeros = arguments.flag(Self.sparsity)
         samples = try arguments.value(Self.samples, positiveInt) ?? 128
         sequenceLength = try arguments.value(Self.seqlen, positiveInt) ?? 2048
         model = try arguments.positional(modelArgument)
@@ -24,7 +29,11 @@ struct InspectCommand: Command {
 
     func run() throws {
         let checkpoint = try Checkpoint.open(model)
-        let summary = ModelSummary(checkpoint, calibrationSamples: samples, calibrationSequenceLength: sequenceLength)
+        var summary = ModelSummary(checkpoint, calibrationSamples: samples, calibrationSequenceLength: sequenceLength)
+        let prunedGGUF = (checkpoint.source as? GGUFFile)?.metadata["dlp.method"] != nil
+        if countZeros || prunedGGUF || checkpoint.isSparse {
+            summary.storedSparsity = try StoredSparsity(checkpoint)
+        }
         if json {
             try printJSON(summary)
         } else {
@@ -48,7 +57,23 @@ struct InspectCommand: Command {
                                 activations \(formatBytes(m.calibrationActivations)), scratch \(formatBytes(m.forwardScratch)), \
             block weights \(formatBytes(m.blockWeights)), Hessians \(formatBytes(m.hessians)), embedding \(formatBytes(m.embedding))\(m.head > 0 ? ", LM head \(formatBytes(m.head))" : ""),
                                 mapped model file \(formatBytes(m.mappedModel)), runtime \(formatBytes(m.runtime)); export \(formatBytes(m.export)) after calibration
-            """
+            """ + (s.storedSparsity.map { "\n" + sparsityText($0) } ?? "")
+    }
+
+    /// The stored zeros of the block linears: overall, the least and most sparse tensor, types.
+    static func sparsityText(_ s: StoredSparsity) -> String {
+        let zeros = s.linears.reduce(0) { $0 + $1.zeros }, count = s.linears.reduce(0) { $0 + $1.count }
+        var types = [String: Int]()
+        for linear in s.linears { types[linear.dtype, default: 0] += 1 }
+        let typeList = types.sorted { $0.value > $1.value }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+        func describe(_ l: StoredSparsity.Linear?) -> String {
+            l.map { String(format: "%.2f%%", $0.sparsity * 100) + " (\($0.name))" } ?? "—"
+        }
+        return String(format: "  stored sparsity   %.2f%%", s.overall * 100)
+            + " of the block linears' weights are exactly 0 (\(formatCount(zeros)) of \(formatCount(count)), decoded from the file);\n"
+            + "                    per tensor \(describe(s.least)) … \(describe(s.most)); stored as \(typeList)"
+            + (s.linears.contains { DType(rawValue: $0.dtype)?.isQuantized == true }
+                ? "\n                    (in block types a kept weight under half a quantization step also decodes to 0)" : "")
     }
 }
 

@@ -17,7 +17,7 @@ struct PruneCommand: Command {
     static let evaluate = Option("--evaluate", "D[,D...]", "perplexity before and after pruning: wikitext2:PATH | ptb[:PATH] | c4[:PATH] | text:PATH")
     static let evalSeqlen = Option("--eval-seqlen", "T", "evaluation window (default 2048)")
     static let evalWindows = Option("--eval-windows", "N", "evaluate only the first N windows (default all)")
-    static let ggufType = Option("--gguf-dtype", PruneJob.ggufTypes.map { $0.rawValue.lowercased() }.joined(separator: "|"), "element type of pruned linears in model.gguf (default f32)")
+    static let ggufType = Option("--gguf-dtype", PruneJob.ggufTypes.map { $0.rawValue.lowercased() }.joined(separator: "|"), "element type of pruned linears in model.gguf (default f32): only types\nthat keep zeros (q4_1, q5_1, q4_k, q5_k are refused); a row that is not a multiple of the block\nfalls back as llama-quantize does (q6_k → q8_0 → f16), listed in manifest.json")
     static let formats = Option("--formats", "gguf,safetensors,sparse",
                                 "what to export (default gguf,safetensors; gguf needs a GGUF input; sparse: sparse/,\nthe block linears in the compressed-tensors sparse-bitmask layout)")
     static let json = Option("--json", nil, "print the manifest as JSON on stdout")
@@ -46,10 +46,10 @@ struct PruneCommand: Command {
         let evalLength = try arguments.value(Self.evalSeqlen, positiveInt) ?? 2048
         let evalWindows = try arguments.value(Self.evalWindows, positiveInt)
         let ggufType = try arguments.value(Self.ggufType) { (text: String) throws -> DType in
-            guard let type = DType(rawValue: text.uppercased()), PruneJob.ggufTypes.contains(type) else {
-                throw UsageError("expected one of \(PruneJob.ggufTypes.map { $0.rawValue.lowercased() }.joined(separator: ", "))")
+            do { return try PruneJob.parseGGUFType(text) } catch let error as JobError {
+                guard case let .invalidSetting(_, reason) = error else { throw error }
+                throw UsageError(reason)
             }
-            return type
         } ?? .f32
         let formats = try ExportOptions.formats(Self.formats, &arguments, defaults: PruneJob.ExportFormat.defaults)
         let sparseType = try ExportOptions.sparseType(&arguments)

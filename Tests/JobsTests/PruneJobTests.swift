@@ -142,6 +142,83 @@ import _TestSupport
         try #expect(throws: JobError.self) { try ConvertJob(directory: output.path, formats: [.gguf]).validate() }
     }
 
+    /// `--gguf-dtype q4_0` and `q8_0` on the real model (2 × 64 calibration tokens, uniform 50%):
+    /// every pruned linear is stored in the asked type, every weight that is 0 in the F32 export
+    /// of the same job decodes to exactly 0.0, and the only other zeros are kept weights smaller
+    /// than half a quantization step (few in Q8_0). Other tensors keep the input's type. The
+    /// manifest records the type; `StoredSparsity` recovers the manifest's zeros from the F32 file.
+    @Test(.enabled(if: TestAssets.has(smol, c4)))
+    func quantizedGGUFKeepsTheMask() throws {
+        let folder = Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func prune(_ type: DType) throws -> (PruningManifest, GGUFFile) {
+            let output = folder.appendingPathComponent(type.rawValue)
+            let job = PruneJob(model: Self.smol.path, method: .wanda, allocation: try .named("uniform"), target: 0.5,
+                               calibration: Self.calibration(), threads: 2, reuseCachedAllocation: false,
+                               exports: .init(formats: [.gguf], ggufType: type), output: output.path)
+            try job.validate()
+            let manifest = try job.run()
+            return (manifest, try GGUFFile(url: output.appendingPathComponent("model.gguf")))
+        }
+        let input = try GGUFFile(url: Self.smol)
+        let (manifest32, f32) = try prune(.f32)
+        let checkpoint = try Checkpoint.open(f32.url.path)
+        let stored = try StoredSparsity(checkpoint)
+        #expect(stored.linears.map(\.zeros) == manifest32.blocks.flatMap { $0.matrices.map(\.zeros) })
+        #expect(abs(stored.overall - manifest32.overallSparsity) < 1e-12)
+        let linearNames = (0..<checkpoint.configuration.layerCount).flatMap { b in TensorRole.linears.map { $0.ggufName(block: b) } }
+        for type in [DType.q4_0, .q8_0] {
+            let (manifest, file) = try prune(type)
+            #expect(manifest.ggufLinears == PruningManifest.GGUFLinears(type: type, fallbacks: [:]))
+            #expect(manifest.blocks.map(\.measuredSparsity) == manifest32.blocks.map(\.measuredSparsity))
+            var kept = 0, roundedToZero = 0
+            for name in linearNames {
+                #expect(try file.tensorInfo(name).dtype == type)
+                let quantized = try file.floats(name), reference = try f32.floats(name)
+                #expect(quantized.count == reference.count)
+                var lost = 0
+                for (q, r) in zip(quantized, reference) {
+                    if r == 0 { if q != 0 { lost += 1 } } else {
+                        kept += 1
+                        if q == 0 { roundedToZero += 1 }
+                    }
+                }
+                #expect(lost == 0, "\(type) \(name): \(lost) pruned weights decode to non-zero")
+            }
+            let extra = Double(roundedToZero) / Double(kept)
+            #expect(extra < (type == .q8_0 ? 0.002 : 0.02), "\(type): \(extra) of the kept weights round to 0")
+            for info in file.tensors where !linearNames.contains(info.name) {
+                #expect(info.dtype == (try input.tensorInfo(info.name).dtype), "\(info.name)")
+            }
+            let quantizedStored = try StoredSparsity(try Checkpoint.open(file.url.path))
+            #expect(quantizedStored.overall >= manifest.overallSparsity && quantizedStored.overall - manifest.overallSparsity < 0.1)
+        }
+    }
+
+    /// Types that lose zeros are refused with the list of those that keep them; rows that are not
+    /// a multiple of the block fall back as llama-quantize does (SmolLM2: every linear but ffn_down has
+    /// 576-wide rows, which Q6_K cannot hold).
+    @Test func ggufTypesKeepZerosOrFallBack() throws {
+        #expect(try PruneJob.parseGGUFType("Q4_0") == .q4_0 && PruneJob.parseGGUFType("q6_k") == .q6_K && PruneJob.parseGGUFType("bf16") == .bf16)
+        for refused in ["q4_1", "Q5_1", "q4_k", "q5_k", "iq4_nl"] {
+            let error = try #require(throws: JobError.self) { try PruneJob.parseGGUFType(refused) }
+            #expect("\(error)".contains("does not keep pruned weights at exactly zero") && "\(error)".contains("q8_0, q6_k, q5_0, q4_0"), "\(error)")
+        }
+        #expect(throws: JobError.self) { try PruneJob.parseGGUFType("q3") }
+        #expect(PruneJob.ggufTypes.allSatisfy { $0.keepsExactZero })
+        #expect(GGUFExport.linearType(.q6_K, rowLength: 1536) == .q6_K)
+        #expect(GGUFExport.linearType(.q6_K, rowLength: 576) == .q8_0)
+        #expect(GGUFExport.linearType(.q6_K, rowLength: 600) == .f16)
+        #expect(GGUFExport.linearType(.q4_0, rowLength: 600) == .f16)
+        #expect(GGUFExport.linearType(.bf16, rowLength: 7) == .bf16)
+        guard TestAssets.has(Self.smol) else { return }
+        let checkpoint = try Checkpoint.open(Self.smol.path)
+        let fallbacks = try GGUFExport.linearTypes(checkpoint, dtype: .q6_K)
+        #expect(fallbacks.count == 6 * checkpoint.configuration.layerCount && Set(fallbacks.values) == [.q8_0])
+        #expect(fallbacks["blk.0.ffn_down.weight"] == nil && fallbacks["blk.0.attn_q.weight"] == .q8_0)
+        #expect(try GGUFExport.linearTypes(checkpoint, dtype: .q4_0).isEmpty)
+    }
+
     /// What `dlp prune` writes when not told (gguf and safetensors, not every format), and old job
     /// files and manifests without the sparse fields still decode.
     @Test func exportDefaultsAndOldFilesDecode() throws {
@@ -154,7 +231,7 @@ import _TestSupport
         let text = try String(contentsOf: manifest, encoding: .utf8)
         #expect(!text.contains("sparseValueType"))
         let decoded = try JSONDecoder().decode(PruningManifest.self, from: Data(text.utf8))
-        #expect(decoded.sparseValueType == nil && !decoded.blocks.isEmpty)
+        #expect(decoded.sparseValueType == nil && decoded.ggufLinears == nil && !decoded.blocks.isEmpty)
         #expect(try PruneJob.ExportFormat.parseList("gguf,sparse") == [.gguf, .sparse])
         #expect(PruneJob.sparsityStructure(pattern: .nm(zeros: 2, group: 4), ratios: [0.5, 0.5]) == "2:4")
         #expect(PruneJob.sparsityStructure(pattern: .nm(zeros: 2, group: 4), ratios: [0.25, 0.75]) == "unstructured")
@@ -256,6 +333,8 @@ import _TestSupport
             (["convert", folder.path], "is not a dlp prune output: it has no manifest.json"),
             (["prune", "m", "--formats", "gguf,zip", "--output", out], "unknown format 'zip'; valid: gguf, safetensors, sparse"),
             (["prune", "m", "--sparse-dtype", "int8", "--output", out], "value type 'int8' is not valid; valid: f32, f16, bf16"),
+            (["prune", "m", "--gguf-dtype", "q4_1", "--output", out], "q4_1 does not keep pruned weights at exactly zero"),
+            (["prune", "m", "--gguf-dtype", "q4_k", "--output", out], "types that keep zeros: f32, f16, bf16, q8_0, q6_k, q5_0, q4_0"),
         ] {
             let (status, text) = try run(arguments)
             #expect(status == 64 && text.contains(message), "\(arguments): \(status) \(text)")

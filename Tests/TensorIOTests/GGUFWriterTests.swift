@@ -110,7 +110,9 @@ import _TestSupport
         #expect(throws: GGUFError.self) { try writer.addTensor(name: "b", shape: [3], floats: [1, 2]) }
         #expect(throws: GGUFError.self) { try writer.addTensor(name: "c", shape: [0], floats: []) }
         #expect(throws: GGUFError.self) { try writer.addTensor(name: "d", shape: [2, 16], dtype: .q8_0, bytes: [0, 0]) }
-        #expect(throws: GGUFError.self) { try writer.addTensor(name: "e", shape: [32], floats: .init(repeating: 0, count: 32), as: .q8_0) }
+        #expect(throws: GGUFError.self) { try writer.addTensor(name: "e", shape: [32], floats: .init(repeating: 0, count: 32), as: .q4_1) }
+        #expect(throws: GGUFError.self) { try writer.addTensor(name: "f", shape: [48], floats: .init(repeating: 0, count: 48), as: .q8_0) }
+        #expect(throws: GGUFError.self) { try writer.addTensor(name: "g", shape: [2, 288], floats: .init(repeating: 0, count: 576), as: .q6_K) }
         #expect(throws: GGUFError.self) { try writer.set("bad", .array(.int32, [.string("x")])) }
         #expect(throws: GGUFError.self) { try writer.set("general.alignment", .uint32(64)) }
         #expect(throws: GGUFError.self) { _ = try GGUFWriter(alignment: 48) }
