@@ -114,4 +114,48 @@ import _TestSupport
         #expect(csv == expected)
         #expect(contents(second).filter { $0.hasPrefix(".") }.isEmpty, "left behind: \(contents(second))")
     }
+
+    /// SIGKILL of the runner and its child at random moments (three, drawn afresh each run and
+    /// named in any failure), each followed by a rerun: the plan always finishes with the
+    /// uninterrupted run's results.csv, and no hidden file is left in any cell.
+    @Test(.enabled(if: TestAssets.has(smol, c4, ptb)))
+    func killedAtRandomPointsResumesToTheSameResults() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: TestAssets.dlpExecutable.path))
+        let folder = try folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let planFile = folder.appendingPathComponent("tiny.json")
+        try Data(Self.plan.utf8).write(to: planFile)
+        func run(_ results: String) throws -> Process { try start(["experiment", planFile.path, "--results", folder.appendingPathComponent(results).path]) }
+
+        let started = Date()
+        let clean = try run("clean")
+        clean.waitUntilExit()
+        let seconds = Date().timeIntervalSince(started)
+        #expect(clean.terminationStatus == 0)
+        let expected = try String(contentsOf: folder.appendingPathComponent("clean/results.csv"), encoding: .utf8)
+
+        var generator = SystemRandomNumberGenerator()
+        let points = (0..<3).map { _ in Double.random(in: 0.2...max(0.3, seconds * 0.9), using: &generator) }
+        for (round, point) in points.enumerated() {
+            let killed = try run("killed")
+            usleep(UInt32(point * 1e6))
+            let children = Process()
+            children.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
+            children.arguments = ["-KILL", "-P", "\(killed.processIdentifier)"]
+            try children.run()
+            children.waitUntilExit()
+            kill(killed.processIdentifier, SIGKILL)
+            killed.waitUntilExit()
+            let resumed = try run("killed")
+            resumed.waitUntilExit()
+            #expect(resumed.terminationStatus == 0, "round \(round): killed at \(point) s of \(seconds) s")
+            let csv = try String(contentsOf: folder.appendingPathComponent("killed/results.csv"), encoding: .utf8)
+            #expect(csv == expected, "round \(round): killed at \(point) s of \(seconds) s")
+            let enumerator = FileManager.default.enumerator(atPath: folder.appendingPathComponent("killed").path)
+            let hidden = (enumerator?.allObjects as? [String] ?? []).filter { ($0 as NSString).lastPathComponent.hasPrefix(".") }
+            #expect(hidden.isEmpty, "round \(round): killed at \(point) s: left behind \(hidden)")
+            // The next round starts the plan over.
+            try FileManager.default.removeItem(at: folder.appendingPathComponent("killed"))
+        }
+    }
 }
