@@ -54,6 +54,27 @@ public enum PruningReport {
             lines.append("Notes:")
             lines.append(contentsOf: notes)
         }
+        if !m.outputs.isEmpty {
+            lines.append("")
+            lines.append("## Files")
+            lines.append("")
+            for output in m.outputs.sorted(by: { $0.file < $1.file }) {
+                let size = output.bytes >= 1_000_000 ? String(format: "%.1f MB", Double(output.bytes) / 1e6)
+                    : String(format: "%.1f kB", Double(output.bytes) / 1e3)
+                var line = "- `\(output.file)`: \(size)"
+                if output.file == "model.gguf", let linears = m.ggufLinears {
+                    line += ", pruned linears \(linears.type.rawValue)"
+                    if !linears.fallbacks.isEmpty {
+                        let counts = Dictionary(grouping: linears.fallbacks.values, by: { $0 }).map { "\($0.value.count) as \($0.key.rawValue)" }
+                        line += " (rows not a multiple of its block: \(counts.sorted().joined(separator: ", ")))"
+                    }
+                }
+                if output.file.hasPrefix("sparse/model"), let type = m.sparseValueType {
+                    line += ", block linears as compressed-tensors sparse-bitmask, values \(type.rawValue)"
+                }
+                lines.append(line)
+            }
+        }
         lines.append("")
         lines.append("## Time and memory")
         lines.append("")
