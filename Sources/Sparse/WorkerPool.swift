@@ -26,6 +26,9 @@ public final class WorkerPool: @unchecked Sendable {
     private var step: ((Int) -> Void)?
     private var chunks = 0
 
+    /// The chunk counter of a finished step: no chunk count reaches it.
+    static let closed: UInt64 = 0xFFFF_FFFF
+
     /// Spins (each a `pause`) before a worker sleeps.
     static let spinLimit = 50_000
 
@@ -55,6 +58,7 @@ public final class WorkerPool: @unchecked Sendable {
     /// and returns when all are done. `body` must write only memory no other chunk writes. One
     /// step at a time: concurrent callers wait for each other.
     public func run(chunks: Int, _ body: (Int) -> Void) {
+        precondition(chunks >= 0 && UInt64(chunks) < Self.closed, "worker pool: \(chunks) chunks")
         guard chunks > 1 else {
             if chunks == 1 { body(0) }
             return
@@ -78,6 +82,10 @@ public final class WorkerPool: @unchecked Sendable {
                     spins += 1
                     if spins % 256 == 0 { sched_yield() } else { csparse_pause() }
                 }
+                // Close the step before the next one changes `chunks`: a worker that read this
+                // step's exhausted counter could otherwise see the next step's larger `chunks`,
+                // claim "chunk `chunks`" of this step and run it with the next step's body.
+                state.store(number << 32 | Self.closed, ordering: .releasing)
                 step = nil
             }
         }
@@ -86,7 +94,7 @@ public final class WorkerPool: @unchecked Sendable {
     /// The next chunk of step `number`, nil when the step has none left or has ended.
     private func claim(_ number: UInt64) -> Int? {
         var current = state.load(ordering: .acquiring)
-        while current >> 32 == number, Int(current & 0xFFFF_FFFF) < chunks {
+        while current >> 32 == number, current & Self.closed != Self.closed, Int(current & 0xFFFF_FFFF) < chunks {
             let (exchanged, original) = state.compareExchange(expected: current, desired: current + 1,
                                                               successOrdering: .acquiringAndReleasing,
                                                               failureOrdering: .acquiring)
