@@ -212,6 +212,15 @@ AVX2 static inline float hsum_avx2(__m256 v) {
     return _mm_cvtss_f32(_mm_add_ss(s, h));
 }
 
+// One 16-bit value (`type` CSPARSE_F16 or CSPARSE_BF16) as f32, for the columns past the vectors.
+AVX2 static inline float half_to_float(uint16_t h, int type) {
+    if (type != CSPARSE_BF16) return _cvtsh_ss(h);
+    const uint32_t bits = (uint32_t)h << 16;
+    float v;
+    memcpy(&v, &bits, 4);
+    return v;
+}
+
 // 8 packed values (f32, or 16-bit widened) placed in the lanes of mask byte `b`.
 AVX2 static inline __m256 place_avx2(__m256 packed, unsigned b) {
     const __m256 v = _mm256_permutevar8x32_ps(packed, _mm256_load_si256((const __m256i *)permute_table[b]));
@@ -303,14 +312,7 @@ void csparse_expand_avx2(const csparse_matrix *m, float *out, int64_t r0, int64_
 AVX2 static inline void widen16_typed_avx2(const uint16_t *w, int type, int64_t count, float *out) {
     int64_t i = 0;
     for (; i + 8 <= count; i += 8) _mm256_storeu_ps(out + i, load8_avx2(w + i, type));
-    for (; i < count; i++) {
-        if (type == CSPARSE_BF16) {
-            const uint32_t bits = (uint32_t)w[i] << 16;
-            memcpy(out + i, &bits, 4);
-        } else {
-            out[i] = _cvtsh_ss(w[i]);
-        }
-    }
+    for (; i < count; i++) out[i] = half_to_float(w[i], type);
 }
 
 void csparse_widen16_avx2(const uint16_t *w, int32_t type, int64_t count, float *out) {
@@ -330,17 +332,7 @@ AVX2 static inline void dense16_avx2(const uint16_t *w, int type, int64_t cols, 
             a1 = _mm256_fmadd_ps(load8_avx2(row + c + 8, type), _mm256_loadu_ps(x + c + 8), a1);
         }
         float sum = hsum_avx2(_mm256_add_ps(a0, a1));
-        for (; c < cols; c++) {
-            const uint16_t h = row[c];
-            float v;
-            if (type == CSPARSE_BF16) {
-                const uint32_t bits = (uint32_t)h << 16;
-                memcpy(&v, &bits, 4);
-            } else {
-                v = _cvtsh_ss(h);
-            }
-            sum += v * x[c];
-        }
+        for (; c < cols; c++) sum += half_to_float(row[c], type) * x[c];
         y[r] = sum;
     }
 }

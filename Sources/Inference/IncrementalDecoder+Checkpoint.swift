@@ -43,8 +43,7 @@ extension IncrementalDecoder {
         }
         let embedding = try checkpoint.tokenEmbedding()
         let headWeight = c.tiedEmbeddings ? embedding : try checkpoint.outputHead()
-        let head: any LinearOperator = settings.valueType == .f32
-            ? DenseFloatLinear(headWeight) : DenseHalfLinear(HalfMatrix(headWeight, valueType: settings.valueType))
+        let head = denseLinear(headWeight, valueType: settings.valueType)
         return try IncrementalDecoder(configuration: c, blocks: blocks, embedding: embedding, head: head,
                                       finalNorm: try checkpoint.outputNorm(), convention: checkpoint.rotaryConvention,
                                       capacity: capacity, chunk: chunk, threads: threads)
@@ -57,7 +56,7 @@ extension IncrementalDecoder {
         if settings.sparse.storesSparse(sparsity: sparsity, valueType: settings.valueType) {
             return SparseLinear(SparseMatrix(weight, valueType: settings.valueType))
         }
-        return settings.valueType == .f32 ? DenseFloatLinear(weight) : DenseHalfLinear(HalfMatrix(weight, valueType: settings.valueType))
+        return denseLinear(weight, valueType: settings.valueType)
     }
 
     /// A stored bitmask matrix as `settings` say: kept when sparse is chosen and the value type
@@ -67,8 +66,12 @@ extension IncrementalDecoder {
             return SparseLinear(stored.valueType == settings.valueType
                                 ? stored : SparseMatrix(stored.dense(), valueType: settings.valueType))
         }
-        let dense = stored.dense()
-        return settings.valueType == .f32 ? DenseFloatLinear(dense) : DenseHalfLinear(HalfMatrix(dense, valueType: settings.valueType))
+        return denseLinear(stored.dense(), valueType: settings.valueType)
+    }
+
+    /// `weight` dense in `valueType`: `Float` as is, or rounded to f16/bf16.
+    static func denseLinear(_ weight: Matrix, valueType: SparseValueType) -> any LinearOperator {
+        valueType == .f32 ? DenseFloatLinear(weight) : DenseHalfLinear(HalfMatrix(weight, valueType: valueType))
     }
 
     /// How many block linears are stored sparse, of how many.

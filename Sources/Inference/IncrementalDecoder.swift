@@ -140,7 +140,7 @@ public final class IncrementalDecoder: @unchecked Sendable {
             for (i, id) in tokens.enumerated() { (hidden + i * d).update(from: table.baseAddress! + Int(id) * d, count: d) }
         }
         for (index, block) in blocks.enumerated() { run(block, index: index, tokens: t) }
-        profile.time(.head) {
+        profile.measure(.head) {
             RMSNormKernel.apply(input: hidden + (t - 1) * d, rows: 1, columns: d, weight: finalNorm,
                                 epsilon: c.rmsNormEpsilon, output: normed)
             head.apply(normed, tokens: 1, into: logits, threads: threads)
@@ -152,17 +152,17 @@ public final class IncrementalDecoder: @unchecked Sendable {
         let c = configuration, d = c.hiddenSize, f = c.intermediateSize, p = position
         let kv = c.keyValueHeadCount * c.headDimension
         let newKeys = keys[index] + p * kv, newValues = values[index] + p * kv
-        profile.time(.norms) {
+        profile.measure(.norms) {
             RMSNormKernel.apply(input: hidden, rows: t, columns: d, weight: b.attentionNorm, epsilon: c.rmsNormEpsilon, output: normed)
         }
-        profile.time(.query) { linear(b.query, normed, t, query, bias: b.queryBias) }
-        profile.time(.key) { linear(b.key, normed, t, newKeys, bias: b.keyBias) }
-        profile.time(.value) { linear(b.value, normed, t, newValues, bias: b.valueBias) }
-        profile.time(.rope) {
+        profile.measure(.query) { linear(b.query, normed, t, query, bias: b.queryBias) }
+        profile.measure(.key) { linear(b.key, normed, t, newKeys, bias: b.keyBias) }
+        profile.measure(.value) { linear(b.value, normed, t, newValues, bias: b.valueBias) }
+        profile.measure(.rope) {
             rotary.apply(to: query, tokens: t, headCount: c.headCount, startPosition: p, convention: convention)
             rotary.apply(to: newKeys, tokens: t, headCount: c.keyValueHeadCount, startPosition: p, convention: convention)
         }
-        profile.time(.attention) {
+        profile.measure(.attention) {
             if t == 1 {
                 DecodeAttention.apply(query: query, key: keys[index], value: values[index], context: context, positions: p + 1,
                                       configuration: c, scores: decodeScores, stride: capacity, threads: threads)
@@ -171,19 +171,19 @@ public final class IncrementalDecoder: @unchecked Sendable {
                                 configuration: c, scratch: scratch, capacity: capacity, tileRows: tileRows, threads: threads)
             }
         }
-        profile.time(.attentionOutput) {
+        profile.measure(.attentionOutput) {
             b.attentionOutput.apply(context, tokens: t, into: output, threads: threads)
-            add(output, into: hidden, count: t * d)
+            ElementwiseKernel.add(output, into: hidden, count: t * d)
         }
-        profile.time(.norms) {
+        profile.measure(.norms) {
             RMSNormKernel.apply(input: hidden, rows: t, columns: d, weight: b.feedForwardNorm, epsilon: c.rmsNormEpsilon, output: normed)
         }
-        profile.time(.gate) { b.gate.apply(normed, tokens: t, into: gate, threads: threads) }
-        profile.time(.up) { b.up.apply(normed, tokens: t, into: up, threads: threads) }
-        profile.time(.down) {
+        profile.measure(.gate) { b.gate.apply(normed, tokens: t, into: gate, threads: threads) }
+        profile.measure(.up) { b.up.apply(normed, tokens: t, into: up, threads: threads) }
+        profile.measure(.down) {
             ActivationKernel.swiGLU(gate: gate, up: up, output: gate, count: t * f)
             b.down.apply(gate, tokens: t, into: output, threads: threads)
-            add(output, into: hidden, count: t * d)
+            ElementwiseKernel.add(output, into: hidden, count: t * d)
         }
     }
 
@@ -192,14 +192,7 @@ public final class IncrementalDecoder: @unchecked Sendable {
         op.apply(x, tokens: t, into: y, threads: threads)
         guard let bias else { return }
         let n = op.outputSize
-        for r in 0..<t {
-            let row = y + r * n
-            for j in 0..<n { row[j] += bias[j] }
-        }
-    }
-
-    private func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { y[i] += x[i] }
+        for r in 0..<t { ElementwiseKernel.add(bias, into: y + r * n, count: n) }
     }
 }
 
@@ -218,33 +211,11 @@ public enum DecodeError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Wall time per part of the decoder, accumulated when a decoder carries a profile (benchmarks).
-public final class DecodeProfile: @unchecked Sendable {
-    public enum Part: String, CaseIterable, Sendable {
-        case norms, query = "q", key = "k", value = "v", rope, attention, attentionOutput = "o",
-             gate, up, down = "swiGLU + down", head = "final norm + LM head"
-    }
+/// Wall time per part of the decoder (``IncrementalDecoder/profile``).
+public typealias DecodeProfile = PartProfile<DecodePart>
 
-    public private(set) var seconds: [Part: Double] = [:]
-
-    public init() {}
-
-    public func reset() { seconds = [:] }
-
-    @inline(__always)
-    func time<T>(_ part: Part, _ body: () throws -> T) rethrows -> T {
-        let start = DispatchTime.now().uptimeNanoseconds
-        defer { seconds[part, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 }
-        return try body()
-    }
-}
-
-extension Optional where Wrapped == DecodeProfile {
-    @inline(__always)
-    func time<T>(_ part: DecodeProfile.Part, _ body: () throws -> T) rethrows -> T {
-        switch self {
-        case .some(let profile): return try profile.time(part, body)
-        case .none: return try body()
-        }
-    }
+/// The parts of the decoder, in execution order.
+public enum DecodePart: String, CaseIterable, Sendable {
+    case norms, query = "q", key = "k", value = "v", rope, attention, attentionOutput = "o",
+         gate, up, down = "swiGLU + down", head = "final norm + LM head"
 }

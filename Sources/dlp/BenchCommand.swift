@@ -292,7 +292,7 @@ struct BenchCommand: Command {
                   row.gigabytesPerSecond, row.prefillSpeedup, row.decodeSpeedup))
         }
         print("decode time per token by part (ms), first context:")
-        let parts = DecodeProfile.Part.allCases.map(\.rawValue)
+        let parts = DecodePart.allCases.map(\.rawValue)
         for row in r.rows where row.context == r.rows[0].context {
             print("  " + pad("\(row.valueType) \(row.storage)", 13)
                   + parts.map { "\($0) \(String(format: "%.2f", row.millisecondsPerPart[$0] ?? 0))" }.joined(separator: "  "))

@@ -45,6 +45,17 @@ import _TestSupport
     }
 
     /// Every file and folder under `url`, relative.
+    /// SIGKILL to the runner's child processes (an experiment step), then to the runner.
+    func killWithChildren(_ process: Process) throws {
+        let children = Process()
+        children.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
+        children.arguments = ["-KILL", "-P", "\(process.processIdentifier)"]
+        try children.run()
+        children.waitUntilExit()
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
     func contents(_ url: URL) -> [String] {
         (FileManager.default.enumerator(atPath: url.path)?.allObjects as? [String] ?? []).sorted()
     }
@@ -100,13 +111,7 @@ import _TestSupport
         let second = folder.appendingPathComponent("stopped/smollm2-135m/wanda-dlp-a0.15-median-p50")
         #expect(wait(120) { contents(second).contains { $0.hasSuffix(".job.json") } })
         usleep(500_000)
-        let children = Process()
-        children.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
-        children.arguments = ["-KILL", "-P", "\(killed.processIdentifier)"]
-        try children.run()
-        children.waitUntilExit()
-        kill(killed.processIdentifier, SIGKILL)
-        killed.waitUntilExit()
+        try killWithChildren(killed)
         let resumed = try run("stopped")
         resumed.waitUntilExit()
         #expect(resumed.terminationStatus == 0)
@@ -139,13 +144,7 @@ import _TestSupport
         for (round, point) in points.enumerated() {
             let killed = try run("killed")
             usleep(UInt32(point * 1e6))
-            let children = Process()
-            children.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
-            children.arguments = ["-KILL", "-P", "\(killed.processIdentifier)"]
-            try children.run()
-            children.waitUntilExit()
-            kill(killed.processIdentifier, SIGKILL)
-            killed.waitUntilExit()
+            try killWithChildren(killed)
             let resumed = try run("killed")
             resumed.waitUntilExit()
             #expect(resumed.terminationStatus == 0, "round \(round): killed at \(point) s of \(seconds) s")
