@@ -28,6 +28,7 @@ import _TestSupport
 @Suite struct ChatTemplateTests {
     static let smol = TestAssets.model("smollm2-135m")
     static let qwen = TestAssets.model("qwen2.5-coder-0.5b")
+    static let gemma = TestAssets.model("gemma3-270m")
 
     /// The ChatML layout with the default system prompt each model's own template writes.
     @Test(.enabled(if: TestAssets.has(smol, qwen)))
@@ -60,6 +61,18 @@ import _TestSupport
         let template = try #require(smol.chatTemplate())
         let json = try JSONValue.parse([UInt8](try smol.tokenizer().definition.tokenizerConfigJSON(chatTemplate: template)))
         #expect(json["chat_template"]?.stringValue == template)
+    }
+
+    /// A vocabulary without ChatML markers and no ChatML template: `--chat` is refused, saying why.
+    @Test(.enabled(if: TestAssets.has(gemma)))
+    func noChatMLAnywhereIsRefused() throws {
+        let tokenizer = try TokenizerDefinition(metadata: GGUFFile(url: Self.gemma)).makeTokenizer()
+        #expect(throws: GenerationError.noChatTemplate(detail: "the model carries no chat template")) {
+            try ChatTemplate.detect(template: nil, tokenizer: tokenizer)
+        }
+        #expect(throws: GenerationError.noChatTemplate(detail: "its chat template is not ChatML")) {
+            try ChatTemplate.detect(template: "{{ messages }}", tokenizer: tokenizer)
+        }
     }
 
     @Test(.enabled(if: TestAssets.has(smol)))

@@ -329,6 +329,8 @@ import _TestSupport
             (["generate", "m", "--prompt", "a", "--dtype", "int4"], "value type 'int4' is not valid; valid: f32, f16, bf16"),
             (["generate", "m", "--prompt", "a", "--top-p", "1.5"], "top-p: expected a number in (0, 1]"),
             (["generate", "m", "--prompt", "a", "--system", "x"], "system: applies only with --chat"),
+            (["generate", "m", "--prompt", ""], "prompt: is empty"),
+            (["generate", "m", "--file", folder.appendingPathComponent("missing.txt").path], "--file: cannot read"),
             (["bench", "decode", "m", "--context", "0"], "--context"),
             (["convert", folder.path], "is not a dlp prune output: it has no manifest.json"),
             (["prune", "m", "--formats", "gguf,zip", "--output", out], "unknown format 'zip'; valid: gguf, safetensors, sparse"),
