@@ -44,10 +44,23 @@ public enum Interruption {
         }
     }
 
-    /// Whether the process `pid` no longer exists (files named after it are left-overs of a
-    /// process killed outright). False for this process.
+    /// Whether the process `pid` no longer runs (files named after it are left-overs of a
+    /// process killed outright). False for this process. A killed process whose parent has not
+    /// reaped it yet (a zombie: its parent died too and the container's init reaps late) has
+    /// ended as well, although `kill(pid, 0)` still finds it.
     public static func processHasEnded(_ pid: pid_t) -> Bool {
-        pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH
+        if pid == getpid() { return false }
+        if kill(pid, 0) != 0 { return errno == ESRCH }
+        return isZombie(pid)
+    }
+
+    /// Whether `/proc/PID/stat` gives the state Z (zombie) or X (dead); false where it cannot be read.
+    public static func isZombie(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        // "PID (COMMAND) STATE ...": the command may hold spaces and parentheses.
+        let state = stat[stat.index(after: close)...].drop { $0 == " " }.first
+        return state == "Z" || state == "X"
     }
 
     public static func forget(_ ticket: Int) {
