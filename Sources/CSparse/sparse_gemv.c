@@ -15,6 +15,7 @@ int csparse_cpu_features(void) {
         features |= CSPARSE_AVX512;
     if (__builtin_cpu_supports("avx512vbmi2")) features |= CSPARSE_AVX512VBMI2;
     if (__builtin_cpu_supports("avx512bf16")) features |= CSPARSE_AVX512BF16;
+    if (__builtin_cpu_supports("avx512vnni")) features |= CSPARSE_AVX512VNNI;
     return features;
 }
 

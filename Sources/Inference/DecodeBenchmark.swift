@@ -10,7 +10,7 @@ import Transformer
 /// and decode time per part of the model.
 public enum DecodeBenchmark {
     public struct Row: Sendable, Codable {
-        public var valueType: SparseValueType
+        public var valueType: WeightType
         /// `dense` or `sparse`.
         public var storage: String
         public var context: Int
@@ -41,7 +41,7 @@ public enum DecodeBenchmark {
     /// `context` prompt tokens prefilled, then `tokens` generated one at a time (greedy; the
     /// faster of two runs). `progress` receives a line per measurement.
     public static func run(_ checkpoint: Checkpoint, blockWeights: ((Int) throws -> BlockWeights)? = nil,
-                           valueTypes: [SparseValueType], contexts: [Int], tokens: Int, threads: ComputeThreads,
+                           valueTypes: [WeightType], contexts: [Int], tokens: Int, threads: ComputeThreads,
                            progress: (String) -> Void = { _ in }) throws -> Report {
         threads.applyToBLAS()
         let c = checkpoint.configuration

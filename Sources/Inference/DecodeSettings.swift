@@ -17,6 +17,19 @@ public enum SparseMode: String, Sendable, Codable, CaseIterable {
     /// AVX2 kernel (same machine) f32 1.54× at 70% but 0.99× on the whole Wanda + DLP 70% model,
     /// bf16 0.89× at 70%, 0.84× at 80%, 1.07× at 90%. Without AVX2 only the reference loop exists,
     /// which never beats BLAS: `auto` stays dense.
+    ///
+    /// Quantized types (Q8_0 / Q4_0 against the dense quantized kernel of the same type): PLACEHOLDER_Q.
+    public static func threshold(for type: WeightType) -> Double {
+        if type.quantizedType != nil {
+            switch QuantizedKernel.best {
+            case .avx512: return 0.3
+            case .avx2: return 0.5
+            case .reference: return 1.1
+            }
+        }
+        return threshold(for: type.floatType!)
+    }
+
     public static func threshold(for type: SparseValueType, kernel: SparseKernel? = nil) -> Double {
         switch kernel ?? SparseKernel.best(for: type) {
         case .avx512: return type == .f32 ? 0.2 : 0.3
@@ -26,7 +39,7 @@ public enum SparseMode: String, Sendable, Codable, CaseIterable {
     }
 
     /// Whether a matrix of `sparsity` is stored sparse under this mode.
-    public func storesSparse(sparsity: Double, valueType: SparseValueType) -> Bool {
+    public func storesSparse(sparsity: Double, valueType: WeightType) -> Bool {
         switch self {
         case .on: return true
         case .off: return false
@@ -44,14 +57,18 @@ public enum SparseMode: String, Sendable, Codable, CaseIterable {
     }
 }
 
-/// How the decoder stores its weights: the value type of every linear (block linears and the LM
-/// head) and when block linears are sparse.
+/// How the decoder stores its weights: the value type of every block linear and when they are
+/// sparse. The LM head is dense in the same type, except for the quantized types, where it is
+/// Q8_0 (a 4-bit head costs more accuracy than the rest of the model).
 public struct DecodeSettings: Sendable, Equatable {
-    public var valueType: SparseValueType
+    public var valueType: WeightType
     public var sparse: SparseMode
 
-    public init(valueType: SparseValueType = .f32, sparse: SparseMode = .auto) {
+    public init(valueType: WeightType = .f32, sparse: SparseMode = .auto) {
         self.valueType = valueType
         self.sparse = sparse
     }
+
+    /// The LM head's type.
+    public var headType: WeightType { valueType.quantizedType == nil ? valueType : .q8_0 }
 }

@@ -2,11 +2,14 @@ import Foundation
 import Kernels
 import Sparse
 import TensorCore
+import TensorIO
 import Transformer
 
 extension IncrementalDecoder {
     /// The decoder for `checkpoint` with weights stored as `settings` say: each block linear dense
-    /// or sparse (``SparseMode``) in ``DecodeSettings/valueType``, the LM head dense in that type.
+    /// or sparse (``SparseMode``) in ``DecodeSettings/valueType``, the LM head dense in
+    /// ``DecodeSettings/headType``. A GGUF tensor already stored as the quantized type asked for
+    /// is held as stored (its blocks, exactly; a sparse one's mask is its non-zero codes).
     /// `sparseLinear(role, block)` supplies a block linear already in bitmask form so it is not
     /// densified first (nil for a dense tensor); by default a sparse-bitmask checkpoint's own.
     /// `blockWeights`, when given, replaces the checkpoint's blocks (pruned weights held in memory).
@@ -28,6 +31,10 @@ extension IncrementalDecoder {
             }
             func op(_ role: TensorRole) throws -> any LinearOperator {
                 if let matrix = try stored?(role, index) { return makeLinear(sparse: matrix, settings: settings) }
+                if blockWeights == nil, let quantized = try storedQuantized(checkpoint, role.name(in: checkpoint.format, block: index),
+                                                                             settings: settings) {
+                    return quantized
+                }
                 return makeLinear(dense: try weights()[linear: role], settings: settings)
             }
             func vector(_ role: TensorRole) throws -> [Float] {
@@ -42,19 +49,30 @@ extension IncrementalDecoder {
                                  keyBias: bias ? try vector(.keyBias) : nil, valueBias: bias ? try vector(.valueBias) : nil)
         }
         let embedding = try checkpoint.tokenEmbedding()
-        let headWeight = c.tiedEmbeddings ? embedding : try checkpoint.outputHead()
-        let head = denseLinear(headWeight, valueType: settings.valueType)
+        let headName = (c.tiedEmbeddings ? TensorRole.tokenEmbedding : .output).name(in: checkpoint.format, block: 0)
+        let headSettings = DecodeSettings(valueType: settings.headType, sparse: .off)
+        let head = try storedQuantized(checkpoint, headName, settings: headSettings)
+            ?? denseLinear(c.tiedEmbeddings ? embedding : try checkpoint.outputHead(), valueType: settings.headType)
         return try IncrementalDecoder(configuration: c, blocks: blocks, embedding: embedding, head: head,
                                       finalNorm: try checkpoint.outputNorm(), convention: checkpoint.rotaryConvention,
                                       capacity: capacity, chunk: chunk, threads: threads)
     }
 
     /// `weight` stored as `settings` say: sparse when its sparsity passes the mode, else dense.
+    /// A quantized type needs whole 32-column groups; a matrix without them stays f32.
     public static func makeLinear(dense weight: Matrix, settings: DecodeSettings) -> any LinearOperator {
+        if let q = settings.valueType.quantizedType {
+            guard weight.columns % QuantizedType.group == 0 else { return makeLinear(dense: weight, settings: DecodeSettings(valueType: .f32, sparse: settings.sparse)) }
+            // The quantized zeros decide (a kept weight that rounds to zero is not stored either).
+            let sparse = QuantizedMatrix(weight, type: q, sparse: true)
+            if settings.sparse.storesSparse(sparsity: sparse.sparsity, valueType: settings.valueType) { return QuantizedLinear(sparse) }
+            return QuantizedLinear(QuantizedMatrix(weight, type: q, sparse: false))
+        }
+        let type = settings.valueType.floatType!
         let zeros = weight.storage.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
         let sparsity = weight.count == 0 ? 0 : Double(zeros) / Double(weight.count)
         if settings.sparse.storesSparse(sparsity: sparsity, valueType: settings.valueType) {
-            return SparseLinear(SparseMatrix(weight, valueType: settings.valueType))
+            return SparseLinear(SparseMatrix(weight, valueType: type))
         }
         return denseLinear(weight, valueType: settings.valueType)
     }
@@ -62,16 +80,35 @@ extension IncrementalDecoder {
     /// A stored bitmask matrix as `settings` say: kept when sparse is chosen and the value type
     /// matches, converted otherwise.
     public static func makeLinear(sparse stored: SparseMatrix, settings: DecodeSettings) -> any LinearOperator {
+        guard let type = settings.valueType.floatType else { return makeLinear(dense: stored.dense(), settings: settings) }
         if settings.sparse.storesSparse(sparsity: stored.sparsity, valueType: settings.valueType) {
-            return SparseLinear(stored.valueType == settings.valueType
-                                ? stored : SparseMatrix(stored.dense(), valueType: settings.valueType))
+            return SparseLinear(stored.valueType == type ? stored : SparseMatrix(stored.dense(), valueType: type))
         }
         return denseLinear(stored.dense(), valueType: settings.valueType)
     }
 
-    /// `weight` dense in `valueType`: `Float` as is, or rounded to f16/bf16.
-    static func denseLinear(_ weight: Matrix, valueType: SparseValueType) -> any LinearOperator {
-        valueType == .f32 ? DenseFloatLinear(weight) : DenseHalfLinear(HalfMatrix(weight, valueType: valueType))
+    /// GGUF tensor `name` as stored when it is a block type `settings` asks for (Q8_0 / Q4_0),
+    /// sparse or dense as the mode says of its non-zero codes; nil otherwise.
+    static func storedQuantized(_ checkpoint: Checkpoint, _ name: String, settings: DecodeSettings) throws -> (any LinearOperator)? {
+        guard let q = settings.valueType.quantizedType, let file = checkpoint.source as? GGUFFile,
+              let info = checkpoint.source.info(name), info.dtype == q.dtype, info.shape.count == 2,
+              info.shape[1] % QuantizedType.group == 0 else { return nil }
+        return try file.withRawBytes(name) { bytes in
+            let sparse = QuantizedMatrix(blocks: bytes, rows: info.shape[0], columns: info.shape[1], type: q, sparse: true)
+            if settings.sparse.storesSparse(sparsity: sparse.sparsity, valueType: settings.valueType) { return QuantizedLinear(sparse) }
+            return QuantizedLinear(QuantizedMatrix(blocks: bytes, rows: info.shape[0], columns: info.shape[1], type: q, sparse: false))
+        }
+    }
+
+    /// `weight` dense in `valueType`: `Float` as is, rounded to f16/bf16, or quantized.
+    static func denseLinear(_ weight: Matrix, valueType: WeightType) -> any LinearOperator {
+        switch valueType {
+        case .f32: return DenseFloatLinear(weight)
+        case .f16, .bf16: return DenseHalfLinear(HalfMatrix(weight, valueType: valueType.floatType!))
+        case .q8_0, .q4_0:
+            guard weight.columns % QuantizedType.group == 0 else { return DenseFloatLinear(weight) }
+            return QuantizedLinear(QuantizedMatrix(weight, type: valueType.quantizedType!, sparse: false))
+        }
     }
 
     /// How many block linears are stored sparse, of how many.

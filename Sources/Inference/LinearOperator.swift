@@ -21,9 +21,9 @@ public protocol LinearOperator: Sendable {
 /// How a ``LinearOperator`` stores its weight.
 public struct LinearStorage: Sendable, Hashable, CustomStringConvertible {
     public var isSparse: Bool
-    public var valueType: SparseValueType
+    public var valueType: WeightType
 
-    public init(isSparse: Bool, valueType: SparseValueType) {
+    public init(isSparse: Bool, valueType: WeightType) {
         self.isSparse = isSparse
         self.valueType = valueType
     }
@@ -65,7 +65,7 @@ public struct DenseHalfLinear: LinearOperator {
     public var outputSize: Int { weight.rows }
     public var inputSize: Int { weight.columns }
     public var weightBytes: Int { weight.bytes }
-    public var storage: LinearStorage { LinearStorage(isSparse: false, valueType: weight.valueType) }
+    public var storage: LinearStorage { LinearStorage(isSparse: false, valueType: WeightType(weight.valueType)) }
 
     public func apply(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: ComputeThreads) {
         if tokens == 1 {
@@ -86,13 +86,35 @@ public struct SparseLinear: LinearOperator {
     public var outputSize: Int { weight.rows }
     public var inputSize: Int { weight.columns }
     public var weightBytes: Int { weight.storedBytes }
-    public var storage: LinearStorage { LinearStorage(isSparse: true, valueType: weight.valueType) }
+    public var storage: LinearStorage { LinearStorage(isSparse: true, valueType: WeightType(weight.valueType)) }
 
     public func apply(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: ComputeThreads) {
         if tokens == 1 {
             weight.multiply(x, into: y, threads: threads)
         } else {
             weight.multiply(tokens: x, count: tokens, into: y)
+        }
+    }
+}
+
+/// A weight on a quantized grid (Q8_0 / Q4_0 blocks), sparse or dense: the quantized GEMV kernels
+/// for one token (the input quantized per 32 columns, as llama.cpp does), dequantized tiles and
+/// BLAS for several.
+public struct QuantizedLinear: LinearOperator {
+    public let weight: QuantizedMatrix
+
+    public init(_ weight: QuantizedMatrix) { self.weight = weight }
+
+    public var outputSize: Int { weight.rows }
+    public var inputSize: Int { weight.columns }
+    public var weightBytes: Int { weight.storedBytes }
+    public var storage: LinearStorage { LinearStorage(isSparse: weight.isSparse, valueType: WeightType(weight.type)) }
+
+    public func apply(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: ComputeThreads) {
+        if tokens == 1 {
+            weight.multiply(x, into: y, threads: threads)
+        } else {
+            weight.multiply(tokens: x, count: tokens, into: y, threads: threads)
         }
     }
 }

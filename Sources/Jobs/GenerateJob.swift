@@ -19,7 +19,7 @@ public struct GenerateJob: Sendable, Codable, Equatable {
     public var topP: Float
     public var seed: UInt64
     public var sparse: SparseMode
-    public var valueType: SparseValueType
+    public var valueType: WeightType
     /// Positions the cache holds; nil: prompt + max tokens, at most the model's context length.
     public var context: Int?
     /// CPU threads; nil: all available.
@@ -27,7 +27,7 @@ public struct GenerateJob: Sendable, Codable, Equatable {
 
     public init(model: String, prompt: String, chat: Bool = false, system: String? = nil, maxTokens: Int = 128,
                 temperature: Float = 0.8, topP: Float = 0.95, seed: UInt64 = 0, sparse: SparseMode = .auto,
-                valueType: SparseValueType = .f32, context: Int? = nil, threads: Int? = nil) {
+                valueType: WeightType = .f32, context: Int? = nil, threads: Int? = nil) {
         self.model = model
         self.prompt = prompt
         self.chat = chat
@@ -59,7 +59,7 @@ public struct GenerateJob: Sendable, Codable, Equatable {
         public var result: GenerationResult
         /// The chat layout used, nil without `--chat`.
         public var chatLayout: String?
-        public var valueType: SparseValueType
+        public var valueType: WeightType
         public var sparseMode: SparseMode
         public var sparseLinears: Int
         public var linears: Int
@@ -93,7 +93,7 @@ public struct GenerateJob: Sendable, Codable, Equatable {
                             chatLayout: layout?.origin, valueType: valueType, sparseMode: sparse,
                             sparseLinears: counts.sparse, linears: counts.total, blockLinearBytes: decoder.blockLinearBytes,
                             headBytes: decoder.head.weightBytes, threads: computeThreads.count,
-                            kernel: SparseKernel.best(for: valueType).rawValue)
+                            kernel: valueType.quantizedType != nil ? QuantizedKernel.best.rawValue : SparseKernel.best(for: valueType.floatType!).rawValue)
         onStart(report)
         let generator = TextGenerator(decoder: decoder, tokenizer: tokenizer,
                                       stopTokens: TextGenerator.defaultStopTokens(tokenizer))

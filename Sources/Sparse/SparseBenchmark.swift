@@ -8,10 +8,11 @@ import TensorCore
 /// bytes read, effective GB/s next to a plain memory read measured in the same run, and the
 /// sparse/dense ratio against the faster dense product of the same value type: for f32 OpenBLAS
 /// `sgemv` or this module's dense kernel (``DenseGEMV``), for f16/bf16 the dense 16-bit kernel
-/// (OpenBLAS has no 16-bit GEMV).
+/// (OpenBLAS has no 16-bit GEMV), for Q8_0/Q4_0 the dense quantized kernel (``QuantizedMatrix``;
+/// the vector's quantization is part of each product's time).
 public enum SparseBenchmark {
     public struct Row: Sendable, Codable {
-        public var valueType: SparseValueType
+        public var valueType: WeightType
         /// `dense` or `sparse`.
         public var storage: String
         /// `openblas`, `avx512`, `avx2`, `reference`.
@@ -36,7 +37,7 @@ public enum SparseBenchmark {
 
     /// Times every `weights` product per token: dense and sparse for each of `valueTypes`, with
     /// every kernel this CPU runs (reference only when `includeReference`).
-    public static func run(_ weights: [Matrix], valueTypes: [SparseValueType] = [.f32, .bf16], threads: ComputeThreads,
+    public static func run(_ weights: [Matrix], valueTypes: [WeightType] = [.f32, .bf16], threads: ComputeThreads,
                            minimumSeconds: Double = 0.5, includeReference: Bool = false) -> Report {
         threads.applyToBLAS()
         let x = weights.map { w in (0..<w.columns).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 } }
@@ -44,7 +45,13 @@ public enum SparseBenchmark {
         var rows = [Row]()
         let count = weights.reduce(0) { $0 + $1.count }
         let zeros = weights.reduce(0) { $0 + $1.storage.reduce(0) { $0 + ($1 == 0 ? 1 : 0) } }
-        for type in valueTypes {
+        for weightType in valueTypes {
+            if let quantized = weightType.quantizedType {
+                rows += runQuantized(weights, type: quantized, x: x, y: &y, threads: threads, minimumSeconds: minimumSeconds,
+                                     includeReference: includeReference)
+                continue
+            }
+            let type = weightType.floatType!
             let denseBytes = count * type.size
             var denseSeconds: Double
             if type == .f32 {
@@ -108,7 +115,35 @@ public enum SparseBenchmark {
                       rows: rows)
     }
 
+    /// Dense and sparse products of `weights` quantized to `type`, every kernel this CPU runs.
+    static func runQuantized(_ weights: [Matrix], type: QuantizedType, x: [[Float]], y: inout [[Float]], threads: ComputeThreads,
+                             minimumSeconds: Double, includeReference: Bool) -> [Row] {
+        var rows = [Row]()
+        var denseSeconds = Double.infinity
+        for sparse in [false, true] {
+            let matrices = weights.map { QuantizedMatrix($0, type: type, sparse: sparse) }
+            let bytes = matrices.reduce(0) { $0 + $1.storedBytes }
+            for kernel in QuantizedKernel.available.reversed() where kernel != .reference || includeReference {
+                let seconds = time(minimumSeconds) {
+                    for (i, m) in matrices.enumerated() {
+                        x[i].withUnsafeBufferPointer { xb in
+                            y[i].withUnsafeMutableBufferPointer { m.multiply(xb.baseAddress!, into: $0.baseAddress!, kernel: kernel, threads: threads) }
+                        }
+                    }
+                }
+                if !sparse { denseSeconds = min(denseSeconds, seconds) }
+                rows.append(row(WeightType(type), sparse ? "sparse" : "dense", kernel.rawValue, seconds, bytes, denseSeconds))
+            }
+        }
+        return rows
+    }
+
     static func row(_ type: SparseValueType, _ storage: String, _ kernel: String, _ seconds: Double, _ bytes: Int,
+                    _ dense: Double) -> Row {
+        row(WeightType(type), storage, kernel, seconds, bytes, dense)
+    }
+
+    static func row(_ type: WeightType, _ storage: String, _ kernel: String, _ seconds: Double, _ bytes: Int,
                     _ dense: Double) -> Row {
         Row(valueType: type, storage: storage, kernel: kernel, millisecondsPerToken: seconds * 1000, bytesPerToken: bytes,
             gigabytesPerSecond: Double(bytes) / seconds / 1e9, speedup: dense / seconds)

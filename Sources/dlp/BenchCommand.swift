@@ -43,7 +43,7 @@ struct BenchCommand: Command {
         """)
     static let modelArgument = Option("MODEL", nil, "decode: the model (same as --model; default smollm2-135m)")
     static let contexts = Option("--context", "N,...", "decode: prompt lengths (default 128,512,2048, capped at the model's context)")
-    static let dtypes = Option("--dtype", "T,...", "decode: value types (default f32,bf16)")
+    static let dtypes = Option("--dtype", "T,...", "sparse, decode: value types, of f32,f16,bf16,q8_0,q4_0 (default f32,bf16)")
     static let tasks = Option("--tasks", "T", "tasks for zeroshot (default all: the paper's seven)")
     static let limit = Option("--limit", "N", "questions per task for zeroshot (default 100)")
     static let dataDir = Option("--data-dir", "DIR", "where <task>.jsonl live for zeroshot (default: $DLP_HOME/data/zeroshot)")
@@ -84,7 +84,7 @@ struct BenchCommand: Command {
     let blocks: Int?
     let explicitThreads: Int?
     let contextLengths: [Int]
-    let valueTypes: [SparseValueType]
+    let valueTypes: [WeightType]
     let explicitTokens: Int?
 
     init(arguments: inout Arguments) throws {
@@ -110,18 +110,19 @@ struct BenchCommand: Command {
         dataDirectory = try arguments.value(Self.dataDir).map { URL(fileURLWithPath: $0) }
             ?? ZeroShotDataset.defaultDirectory(home: ModelReference.home())
         limit = try arguments.value(Self.limit, positiveInt) ?? 100
+        contextLengths = try arguments.value(Self.contexts) { text in
+            try text.split(separator: ",").map { try positiveInt(String($0)) }
+        } ?? [128, 512, 2048]
+        valueTypes = try arguments.value(Self.dtypes) { text in
+            try text.split(separator: ",").map { try WeightType.parse(String($0)) }
+        } ?? [.f32, .bf16]
+        explicitTokens = try arguments.value(Self.tokens, positiveInt)
+        // Positionals last: every option's value has been taken by then.
         benchmark = try Benchmark.parse(try arguments.positional(Self.benchmarkArgument))
         if let positional = arguments.optionalPositional(Self.modelArgument) {
             guard benchmark == .decode else { throw UsageError("unexpected argument '\(positional)' (give the model with --model)") }
             model = positional
         }
-        contextLengths = try arguments.value(Self.contexts) { text in
-            try text.split(separator: ",").map { try positiveInt(String($0)) }
-        } ?? [128, 512, 2048]
-        valueTypes = try arguments.value(Self.dtypes) { text in
-            try text.split(separator: ",").map { try SparseValueType.parse(String($0)) }
-        } ?? [.f32, .bf16]
-        explicitTokens = try arguments.value(Self.tokens, positiveInt)
     }
 
     func run() throws {
@@ -236,7 +237,7 @@ struct BenchCommand: Command {
         }
         FileHandle.standardError.write(Data("sparse GEMV: \(checkpoint.url.lastPathComponent), \(count) blocks, \(weights.count) matrices, "
             .appending(pruned ? "its own mask" : "magnitude-pruned to \(sparsity)").appending(", \(threads)\n").utf8))
-        let r = SparseBenchmark.run(weights, threads: threads, minimumSeconds: minimumSeconds)
+        let r = SparseBenchmark.run(weights, valueTypes: valueTypes, threads: threads, minimumSeconds: minimumSeconds)
         if json {
             try printJSON(r)
             return

@@ -9,7 +9,7 @@ struct GenerateCommand: Command {
     static let summary = "generate text (sparse kernels for pruned weights, key/value cache), streamed"
     static let synopsis = """
         usage: dlp generate MODEL (--prompt TEXT | --file PATH) [--max-tokens N] [--temperature T] [--top-p P]
-                            [--seed S] [--chat [--system TEXT]] [--sparse auto|on|off] [--dtype f32|f16|bf16]
+                            [--seed S] [--chat [--system TEXT]] [--sparse auto|on|off] [--dtype f32|f16|bf16|q8_0|q4_0]
                             [--context N] [--threads N] [--json]
         """
     static let prompt = Option("--prompt", "TEXT", "the prompt")
@@ -26,7 +26,7 @@ struct GenerateCommand: Command {
         on    every block linear sparse
         off   every block linear dense
         """)
-    static let dtype = Option("--dtype", "TYPE", "value type of the weights as run: f32 (default, exact), f16 or bf16\n(half the bytes; exact for weights stored in that type)")
+    static let dtype = Option("--dtype", "TYPE", "value type of the weights as run: f32 (default, exact), f16 or bf16\n(half the bytes; exact for weights stored in that type), q8_0 or q4_0\n(ggml's grids, one scale per 32 weights; exact for a GGUF stored in that type,\nelse rounded to nearest; the LM head is then q8_0, and the input of each\nproduct is quantized per 32 values as llama.cpp does)")
     static let context = Option("--context", "N", "positions the key/value cache holds (default: prompt + max tokens)")
     static let json = Option("--json", nil, "no streaming: the text, tokens and timings as JSON on stdout")
     static let options = [modelArgument, prompt, file, maxTokens, temperature, topP, seed, chat, system, sparse, dtype,
@@ -63,7 +63,7 @@ struct GenerateCommand: Command {
                 return seed
             } ?? 0,
             sparse: try arguments.value(Self.sparse, SparseMode.parse) ?? .auto,
-            valueType: try arguments.value(Self.dtype, SparseValueType.parse) ?? .f32,
+            valueType: try arguments.value(Self.dtype, WeightType.parse) ?? .f32,
             context: try arguments.value(Self.context, positiveInt), threads: try arguments.value(threadsOption, positiveInt))
         try asUsageError { try job.validate() }
     }

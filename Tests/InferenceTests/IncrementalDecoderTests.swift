@@ -79,12 +79,12 @@ import _TestSupport
     func sparseLinearsMatchDenseOnPrunedWeights(_ type: SparseValueType) throws {
         let checkpoint = try Checkpoint.openGGUF(Self.smol)
         let weights = Self.pruned(checkpoint, fraction: 0.7)
-        let dense = try IncrementalDecoder.load(checkpoint, settings: DecodeSettings(valueType: type, sparse: .off),
+        let dense = try IncrementalDecoder.load(checkpoint, settings: DecodeSettings(valueType: WeightType(type), sparse: .off),
                                                 capacity: 128, blockWeights: weights)
-        let sparse = try IncrementalDecoder.load(checkpoint, settings: DecodeSettings(valueType: type, sparse: .on),
+        let sparse = try IncrementalDecoder.load(checkpoint, settings: DecodeSettings(valueType: WeightType(type), sparse: .on),
                                                  capacity: 128, blockWeights: weights)
         #expect(dense.sparseLinearCount.sparse == 0 && sparse.sparseLinearCount.sparse == 210)
-        let auto = try IncrementalDecoder.load(checkpoint, settings: DecodeSettings(valueType: type, sparse: .auto),
+        let auto = try IncrementalDecoder.load(checkpoint, settings: DecodeSettings(valueType: WeightType(type), sparse: .auto),
                                                capacity: 8, blockWeights: weights)
         // auto follows the CPU's measured threshold (20–30% with AVX-512, 70–90% with AVX2 only).
         let expected = SparseMode.threshold(for: type) <= 0.6 ? 210 : (SparseMode.threshold(for: type) > 1 ? 0 : nil)
@@ -143,8 +143,8 @@ import _TestSupport
         let sparse = try Checkpoint.open(folder.appendingPathComponent("sparse").path)
         let dense = try Checkpoint.open(folder.appendingPathComponent("hf").path)
         #expect(sparse.isSparse && sparse.configuration.layerCount == 3)
-        let a = try IncrementalDecoder.load(sparse, settings: DecodeSettings(valueType: type, sparse: .auto), capacity: 32)
-        let b = try IncrementalDecoder.load(dense, settings: DecodeSettings(valueType: type, sparse: .off), capacity: 32)
+        let a = try IncrementalDecoder.load(sparse, settings: DecodeSettings(valueType: WeightType(type), sparse: .auto), capacity: 32)
+        let b = try IncrementalDecoder.load(dense, settings: DecodeSettings(valueType: WeightType(type), sparse: .off), capacity: 32)
         #expect(a.sparseLinearCount == (21, 21) && b.sparseLinearCount.sparse == 0)
         var x = try a.feed(Self.prompt), y = try b.feed(Self.prompt)
         for token: Int32 in [5, 900, 12000] {
@@ -152,6 +152,43 @@ import _TestSupport
             x = try a.feed([token])
             y = try b.feed([token])
         }
+    }
+
+    /// A pruned model exported as a Q8_0 / Q4_0 GGUF decodes from its stored blocks: sparse (the
+    /// mask recovered from the zero codes) exactly like dense quantized — the same integer sums —
+    /// at a fraction of the bytes, and close to the f32 decoder of the same dequantized weights
+    /// (the difference is the input's per-32 quantization and the Q8_0 head).
+    @Test(.enabled(if: TestAssets.has(smol)), arguments: [QuantizedType.q8_0, .q4_0])
+    func quantizedGGUFDecodesFromItsBlocks(_ type: QuantizedType) throws {
+        let checkpoint = try Checkpoint.openGGUF(Self.smol)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dlp-decode-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("model.gguf")
+        _ = try GGUFExport.write(checkpoint, to: file, dtype: type.dtype, weights: Self.pruned(checkpoint, fraction: 0.7))
+        let exported = try Checkpoint.openGGUF(file)
+        let weightType = WeightType(type)
+        let sparse = try IncrementalDecoder.load(exported, settings: DecodeSettings(valueType: weightType, sparse: .on), capacity: 64)
+        let dense = try IncrementalDecoder.load(exported, settings: DecodeSettings(valueType: weightType, sparse: .off), capacity: 64)
+        let exact = try IncrementalDecoder.load(exported, settings: DecodeSettings(valueType: .f32, sparse: .off), capacity: 64)
+        #expect(sparse.sparseLinearCount == (210, 210) && dense.sparseLinearCount.sparse == 0)
+        let ratio = Double(sparse.blockLinearBytes) / Double(dense.blockLinearBytes)
+        // Mask 1/8 + 0.3 values + scales 1/16 (+ row offsets) per weight: 0.49 / 1.06 bytes for Q8_0, 0.34 / 0.56 for Q4_0.
+        #expect(ratio < (type == .q8_0 ? 0.5 : 0.65), "stored bytes \(ratio)× dense \(type)")
+        var a = try sparse.feed(Self.prompt), b = try dense.feed(Self.prompt), c = try exact.feed(Self.prompt)
+        #expect(Self.relative(a, b) <= 1e-5, "prefill: relative |Δ| \(Self.relative(a, b))")
+        #expect(Self.relative(a, c) <= 0.03, "prefill vs f32 (the Q8_0 head): relative |Δ| \(Self.relative(a, c))")
+        var worst: Float = 0
+        for step in 0..<8 {
+            let token = Int32(a.indices.max { a[$0] < a[$1] }!)
+            a = try sparse.feed([token])
+            b = try dense.feed([token])
+            c = try exact.feed([token])
+            #expect(Self.relative(a, b) <= 1e-6, "step \(step): sparse vs dense \(type) relative |Δ| \(Self.relative(a, b))")
+            worst = max(worst, Self.relative(a, c))
+        }
+        #expect(worst <= 0.05, "decode vs f32: relative |Δ| \(worst)")
+        print("quantized decode \(type): stored bytes \(ratio)× dense, decode vs f32 relative |Δ| ≤ \(worst)")
     }
 
     /// Out-of-range ids and a full cache are refused before anything runs.

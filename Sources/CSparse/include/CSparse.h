@@ -22,6 +22,7 @@ enum {
     CSPARSE_AVX512 = 2,      // AVX-512 F, BW, VL
     CSPARSE_AVX512VBMI2 = 4, // vpexpandw (16-bit expand)
     CSPARSE_AVX512BF16 = 8,  // vdpbf16ps
+    CSPARSE_AVX512VNNI = 16, // vpdpbusd
 };
 
 /// The features of this CPU, as the bits above.
@@ -75,6 +76,40 @@ void csparse_expand_avx2(const csparse_matrix *m, float *out, int64_t r0, int64_
 
 /// `count` 16-bit values (`type` CSPARSE_F16 or CSPARSE_BF16) widened to f32.
 void csparse_widen16_avx2(const uint16_t *w, int32_t type, int64_t count, float *out);
+
+/// Quantized types of ``csparse_qmatrix`` values: int8 on the Q8_0 grid, 4-bit on the Q4_0 grid.
+enum { CSPARSE_Q8_0 = 3, CSPARSE_Q4_0 = 4 };
+
+/// A weight matrix with quantized values and one f16 scale per 32 columns of each row (ggml's
+/// Q8_0 / Q4_0 blocks): W[r, c] = scales[r·groups + c/32] · q. `cols` is a multiple of 32.
+/// Sparse (`mask` non-null, the bitmask layout above) or dense (`mask` null: every weight stored).
+/// Values of a row, group after group: Q8_0 one int8 per stored weight; Q4_0 one 4-bit two's
+/// complement value (−8 … 7) per stored weight, two per byte (low nibble first), each group
+/// starting on a whole byte. `offsets[r]` is the byte offset of row r's values; `values` must be
+/// readable 64 bytes past the last one.
+typedef struct {
+    const uint8_t *mask;
+    const uint8_t *values;
+    const uint16_t *scales;
+    const int64_t *offsets;
+    int64_t rows;
+    int64_t cols;
+    int64_t stride;
+    int32_t type;
+} csparse_qmatrix;
+
+/// y[r] = Σ_g scale[r, g] · xd[g] · Σ_{c in group g} q[r, c] · xq[c] for rows r0 ..< r1, with `x`
+/// quantized per 32 columns (int8 `xq`, scales `xd`, as llama.cpp's Q8 activations). The AVX-512
+/// kernel needs VBMI2 (byte expand) and VNNI; the AVX2 one expands with a shuffle table.
+void csparse_qgemv_avx512(const csparse_qmatrix *m, const int8_t *xq, const float *xd, float *y, int64_t r0, int64_t r1);
+void csparse_qgemv_avx2(const csparse_qmatrix *m, const int8_t *xq, const float *xd, float *y, int64_t r0, int64_t r1);
+
+/// Rows r0 ..< r1 of a quantized matrix dequantized to f32 (`[r1 - r0, cols]`) into `out`.
+void csparse_qexpand_avx2(const csparse_qmatrix *m, float *out, int64_t r0, int64_t r1);
+
+/// `n` values (a multiple of 32) quantized per 32: scales[g] = max|x| / 127 over group g,
+/// codes = x / scale rounded half away from zero (0 for an all-zero group).
+void csparse_quantize_vector_avx2(const float *x, int64_t n, int8_t *codes, float *scales);
 
 /// Reads `bytes` bytes of `data` with vector loads and returns a checksum (a memory-bandwidth probe).
 double csparse_read_bandwidth_probe(const float *data, int64_t count);
