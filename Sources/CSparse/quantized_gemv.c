@@ -15,20 +15,19 @@ static inline uint32_t load32(const uint8_t *p) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// AVX-512 (VBMI2 + VNNI, on 256-bit vectors): `vpexpandb` spreads a group's packed int8 values to
-// the lanes of its 32 mask bits, `vpdpbusd` sums |w| · sign(x, w) four bytes at a time.
+// AVX-512 (VBMI2 + VNNI), 64 columns (two groups) per step: `vpexpandb` spreads the pair's
+// packed codes (unsigned: q + 128 for Q8_0, q + 8 for Q4_0) to the lanes of its 64 mask bits,
+// `vpdpbusd` sums code · x, and a second `vpdpbusd` of the offset (in the mask's lanes only) with
+// −x removes the offset. Measured on a Zen 4 (one thread, 26.5M weights at 70%): 18–21 G
+// weights/s against 4–11 for one 32-column group per step with |w| · sign(x, w).
 
 #define QAVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi2,avx512vnni,avx2,fma,f16c,popcnt")))
 #define QAVX2 __attribute__((target("avx2,fma,f16c,popcnt")))
 
-// 32 packed 4-bit two's complement values (16 bytes, low nibble first) as int8.
-QAVX2 static inline __m256i unpack_q4(const uint8_t *p) {
-    const __m128i b = _mm_loadu_si128((const __m128i *)p);
-    const __m128i low = _mm_set1_epi8(0x0F);
-    const __m128i lo = _mm_and_si128(b, low), hi = _mm_and_si128(_mm_srli_epi16(b, 4), low);
-    const __m256i v = _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
-    const __m256i eight = _mm256_set1_epi8(8);
-    return _mm256_sub_epi8(_mm256_xor_si256(v, eight), eight);
+static inline uint64_t load64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
 }
 
 QAVX2 static inline float hsum8(__m256 v) {
@@ -38,46 +37,89 @@ QAVX2 static inline float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-QAVX512 static inline void qgemv_avx512_typed(const csparse_qmatrix *m, int q4, const int8_t *xq, const float *xd,
-                                              float *y, int64_t r0, int64_t r1) {
-    const int64_t groups = m->cols / 32;
+// 64 packed codes: Q4_0 nibbles (32 bytes, low nibble first) widened to bytes, or Q8_0 bytes.
+QAVX512 static inline __m512i codes64_avx512(const uint8_t *p, int q4) {
+    if (q4) {
+        const __m512i h = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)p));
+        return _mm512_or_si512(_mm512_and_si512(h, _mm512_set1_epi16(0x0F)), _mm512_slli_epi16(_mm512_srli_epi16(h, 4), 8));
+    }
+    __m512i w = _mm512_loadu_si512((const void *)p);
+    // Keep the expand in its register form: with the load folded in (`vpexpandb zmm{k}, [mem]`)
+    // it measured several times slower on a Zen 4.
+    __asm__("" : "+v"(w));
+    return w;
+}
+
+// 32 packed codes (the last group of a row with an odd number of groups).
+QAVX512 static inline __m256i codes32_avx512(const uint8_t *p, int q4) {
+    if (q4) {
+        const __m256i h = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p));
+        return _mm256_or_si256(_mm256_and_si256(h, _mm256_set1_epi16(0x0F)), _mm256_slli_epi16(_mm256_srli_epi16(h, 4), 8));
+    }
+    __m256i w = _mm256_loadu_si256((const __m256i *)p);
+    __asm__("" : "+v"(w));
+    return w;
+}
+
+QAVX512 static inline void qgemv_avx512_typed(const csparse_qmatrix *m, int q4, const int8_t *xq, const int8_t *xn,
+                                              const float *xd, float *y, int64_t r0, int64_t r1) {
+    const int64_t groups = m->cols / 32, pairs = groups / 2;
     const int dense = m->mask == NULL;
-    const __m256i zero = _mm256_setzero_si256();
+    const __m512i zero = _mm512_setzero_si512(), offset = _mm512_set1_epi8(q4 ? 8 : (char)128);
+    const __m512i halves = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *row = dense ? NULL : m->mask + r * m->stride;
         const uint8_t *p = m->values + m->offsets[r];
         const uint16_t *scale = m->scales + r * groups;
-        __m256 acc = _mm256_setzero_ps();
-        for (int64_t g = 0; g < groups; g++) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t i = 0; i < pairs; i++) {
             _mm_prefetch((const char *)(p + 1024), _MM_HINT_T0);
-            __m256i w;
-            if (dense) {
-                w = q4 ? unpack_q4(p) : _mm256_loadu_si256((const __m256i *)p);
-                p += q4 ? 16 : 32;
-            } else {
-                const uint32_t k = load32(row + 4 * g);
-                const int n = __builtin_popcount(k);
-                w = _mm256_maskz_expand_epi8((__mmask32)k, q4 ? unpack_q4(p) : _mm256_loadu_si256((const __m256i *)p));
-                p += q4 ? (n + 1) >> 1 : n;
+            const int64_t g = 2 * i;
+            __m512i w = codes64_avx512(p, q4);
+            __mmask64 k = ~(__mmask64)0;
+            int n = 64;
+            if (!dense) {
+                k = load64(row + 8 * i);
+                n = __builtin_popcountll(k);
+                w = _mm512_maskz_expand_epi8(k, w);
             }
-            const __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * g));
-            const __m256i s = _mm256_dpbusd_epi32(zero, _mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
-            const float d = _cvtsh_ss(scale[g]) * xd[g];
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d), acc);
+            p += q4 ? (n + 1) >> 1 : n;
+            __m512i s = _mm512_dpbusd_epi32(zero, w, _mm512_loadu_si512((const void *)(xq + 32 * g)));
+            s = _mm512_dpbusd_epi32(s, _mm512_maskz_mov_epi8(k, offset), _mm512_loadu_si512((const void *)(xn + 32 * g)));
+            uint32_t two;
+            memcpy(&two, scale + g, 4);
+            const __m128 d = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)two)), _mm_castpd_ps(_mm_load_sd((const double *)(xd + g))));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(d)), acc);
         }
-        y[r] = hsum8(acc);
+        float total = _mm512_reduce_add_ps(acc);
+        if (groups & 1) {
+            const int64_t g = groups - 1;
+            __m256i w = codes32_avx512(p, q4);
+            __mmask32 k = ~(__mmask32)0;
+            if (!dense) {
+                k = (__mmask32)load32(row + 4 * g);
+                w = _mm256_maskz_expand_epi8(k, w);
+            }
+            __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, _mm256_loadu_si256((const __m256i *)(xq + 32 * g)));
+            s = _mm256_dpbusd_epi32(s, _mm256_maskz_mov_epi8(k, _mm512_castsi512_si256(offset)),
+                                    _mm256_loadu_si256((const __m256i *)(xn + 32 * g)));
+            total += hsum8(_mm256_mul_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(_cvtsh_ss(scale[g]) * xd[g])));
+        }
+        y[r] = total;
     }
 }
 
-void csparse_qgemv_avx512(const csparse_qmatrix *m, const int8_t *xq, const float *xd, float *y, int64_t r0, int64_t r1) {
-    if (m->type == CSPARSE_Q4_0) qgemv_avx512_typed(m, 1, xq, xd, y, r0, r1);
-    else qgemv_avx512_typed(m, 0, xq, xd, y, r0, r1);
+void csparse_qgemv_avx512(const csparse_qmatrix *m, const int8_t *xq, const int8_t *xn, const float *xd, float *y,
+                          int64_t r0, int64_t r1) {
+    if (m->type == CSPARSE_Q4_0) qgemv_avx512_typed(m, 1, xq, xn, xd, y, r0, r1);
+    else qgemv_avx512_typed(m, 0, xq, xn, xd, y, r0, r1);
 }
 
 // ---------------------------------------------------------------------------------------------
 // AVX2: no byte expand — a 256-entry table gives, per mask byte, the `pshufb` control that moves
 // the next packed values to the lanes of its set bits (0x80, i.e. zero, elsewhere); no VNNI —
-// `pmaddubsw` + `pmaddwd` (|w| ≤ 127 and |x| ≤ 127 cannot saturate the 16-bit pair sums).
+// `pmaddubsw` on |w| and sign(x, w) + `pmaddwd` (|w| ≤ 127 and |x| ≤ 127 cannot saturate the
+// 16-bit pair sums). A pair's codes are first made signed in a small buffer.
 
 static uint8_t expand_table[256][16] __attribute__((aligned(16)));
 
@@ -95,44 +137,70 @@ QAVX2 static inline __m128i expand8(const int8_t *p, unsigned b) {
     return _mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)p), _mm_load_si128((const __m128i *)expand_table[b]));
 }
 
-QAVX2 static inline void qgemv_avx2_typed(const csparse_qmatrix *m, int q4, const int8_t *xq, const float *xd,
-                                          float *y, int64_t r0, int64_t r1) {
+// The 32 columns of mask word `k` from the signed packed values at `v`.
+QAVX2 static inline __m256i expand32(const int8_t *v, uint32_t k) {
+    const unsigned b0 = k & 0xFF, b1 = (k >> 8) & 0xFF, b2 = (k >> 16) & 0xFF, b3 = k >> 24;
+    const int n0 = __builtin_popcount(b0), n1 = n0 + __builtin_popcount(b1), n2 = n1 + __builtin_popcount(b2);
+    return _mm256_set_m128i(_mm_unpacklo_epi64(expand8(v + n1, b2), expand8(v + n2, b3)),
+                            _mm_unpacklo_epi64(expand8(v, b0), expand8(v + n0, b1)));
+}
+
+// The (up to) 64 codes of a pair at `p`, signed, into `out` (96 bytes: expand8 may read past).
+QAVX2 static inline void signed_codes_avx2(const uint8_t *p, int q4, int8_t *out) {
+    if (q4) {
+        const __m256i b = _mm256_loadu_si256((const __m256i *)p);
+        const __m256i low = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
+        const __m256i lo = _mm256_and_si256(b, low), hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), low);
+        // unpack works within 128-bit lanes: bytes 0–7 and 16–23 of the source go to the first result.
+        const __m256i a = _mm256_unpacklo_epi8(lo, hi), c = _mm256_unpackhi_epi8(lo, hi);
+        _mm256_storeu_si256((__m256i *)out, _mm256_sub_epi8(_mm256_permute2x128_si256(a, c, 0x20), eight));
+        _mm256_storeu_si256((__m256i *)(out + 32), _mm256_sub_epi8(_mm256_permute2x128_si256(a, c, 0x31), eight));
+    } else {
+        const __m256i flip = _mm256_set1_epi8((char)0x80);
+        _mm256_storeu_si256((__m256i *)out, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)p), flip));
+        _mm256_storeu_si256((__m256i *)(out + 32), _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + 32)), flip));
+    }
+}
+
+// Calls body(group, signed 32 weights) for each group of row r, advancing through its values.
+#define FOR_EACH_GROUP_AVX2(m, q4, r, body)                                                           \
+    do {                                                                                              \
+        const int64_t groups_ = (m)->cols / 32;                                                       \
+        const uint8_t *row_ = (m)->mask ? (m)->mask + (r) * (m)->stride : NULL;                       \
+        const uint8_t *p_ = (m)->values + (m)->offsets[r];                                            \
+        int8_t buffer_[96] __attribute__((aligned(32)));                                              \
+        memset(buffer_ + 64, 0, 32);                                                                  \
+        for (int64_t g_ = 0; g_ < groups_; g_ += 2) {                                                 \
+            signed_codes_avx2(p_, (q4), buffer_);                                                     \
+            const int count_ = groups_ - g_ >= 2 ? 2 : 1;                                             \
+            int used_ = 0;                                                                            \
+            for (int h_ = 0; h_ < count_; h_++) {                                                     \
+                const uint32_t k_ = row_ ? load32(row_ + 4 * (g_ + h_)) : 0xFFFFFFFFu;                \
+                const __m256i w_ = row_ ? expand32(buffer_ + used_, k_)                               \
+                                        : _mm256_loadu_si256((const __m256i *)(buffer_ + used_));     \
+                used_ += __builtin_popcount(k_);                                                      \
+                body(g_ + h_, w_);                                                                    \
+            }                                                                                         \
+            p_ += (q4) ? (used_ + 1) >> 1 : used_;                                                    \
+        }                                                                                             \
+    } while (0)
+
+QAVX2 static inline void qgemv_avx2_typed(const csparse_qmatrix *m, int q4, const int8_t *xq, const float *xd, float *y,
+                                          int64_t r0, int64_t r1) {
     const int64_t groups = m->cols / 32;
-    const int dense = m->mask == NULL;
     const __m256i ones = _mm256_set1_epi16(1);
-    int8_t unpacked[64] __attribute__((aligned(32)));
-    memset(unpacked, 0, sizeof unpacked);
     for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = dense ? NULL : m->mask + r * m->stride;
-        const uint8_t *p = m->values + m->offsets[r];
         const uint16_t *scale = m->scales + r * groups;
         __m256 acc = _mm256_setzero_ps();
-        for (int64_t g = 0; g < groups; g++) {
-            __m256i w;
-            if (dense) {
-                w = q4 ? unpack_q4(p) : _mm256_loadu_si256((const __m256i *)p);
-                p += q4 ? 16 : 32;
-            } else {
-                const uint32_t k = load32(row + 4 * g);
-                const int n = __builtin_popcount(k);
-                const int8_t *v = (const int8_t *)p;
-                if (q4) {
-                    _mm256_store_si256((__m256i *)unpacked, unpack_q4(p));
-                    v = unpacked;
-                }
-                const unsigned b0 = k & 0xFF, b1 = (k >> 8) & 0xFF, b2 = (k >> 16) & 0xFF, b3 = k >> 24;
-                const int n0 = __builtin_popcount(b0), n1 = n0 + __builtin_popcount(b1), n2 = n1 + __builtin_popcount(b2);
-                const __m128i lo = _mm_unpacklo_epi64(expand8(v, b0), expand8(v + n0, b1));
-                const __m128i hi = _mm_unpacklo_epi64(expand8(v + n1, b2), expand8(v + n2, b3));
-                w = _mm256_set_m128i(hi, lo);
-                p += q4 ? (n + 1) >> 1 : n;
-            }
-            const __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * g));
-            const __m256i pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
-            const __m256i s = _mm256_madd_epi16(pairs, ones);
-            const float d = _cvtsh_ss(scale[g]) * xd[g];
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d), acc);
-        }
+#define DOT(g, w)                                                                                              \
+        do {                                                                                                   \
+            const __m256i x = _mm256_loadu_si256((const __m256i *)(xq + 32 * (g)));                            \
+            const __m256i pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));            \
+            const __m256i s = _mm256_madd_epi16(pairs, ones);                                                  \
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(_cvtsh_ss(scale[g]) * xd[g]), acc);    \
+        } while (0)
+        FOR_EACH_GROUP_AVX2(m, q4, r, DOT);
+#undef DOT
         y[r] = hsum8(acc);
     }
 }
@@ -142,12 +210,38 @@ void csparse_qgemv_avx2(const csparse_qmatrix *m, const int8_t *xq, const float 
     else qgemv_avx2_typed(m, 0, xq, xd, y, r0, r1);
 }
 
+// Dequantized rows (the tile a prefill GEMM multiplies).
+QAVX2 static inline void store_group(float *o, __m256i w, float d) {
+    const __m256 s = _mm256_set1_ps(d);
+    const __m128i lo = _mm256_castsi256_si128(w), hi = _mm256_extracti128_si256(w, 1);
+    _mm256_storeu_ps(o, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), s));
+    _mm256_storeu_ps(o + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), s));
+    _mm256_storeu_ps(o + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), s));
+    _mm256_storeu_ps(o + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), s));
+}
+
+QAVX2 static inline void qexpand_typed(const csparse_qmatrix *m, int q4, float *out, int64_t r0, int64_t r1) {
+    const int64_t groups = m->cols / 32;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint16_t *scale = m->scales + r * groups;
+        float *o = out + (r - r0) * m->cols;
+#define STORE(g, w) store_group(o + 32 * (g), w, _cvtsh_ss(scale[g]))
+        FOR_EACH_GROUP_AVX2(m, q4, r, STORE);
+#undef STORE
+    }
+}
+
+void csparse_qexpand_avx2(const csparse_qmatrix *m, float *out, int64_t r0, int64_t r1) {
+    if (m->type == CSPARSE_Q4_0) qexpand_typed(m, 1, out, r0, r1);
+    else qexpand_typed(m, 0, out, r0, r1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The vector's quantization, per 32 values: d = max|x| / 127, codes = x · (1/d) rounded half away
 // from zero (C's roundf; computed as truncation plus a step where the fraction is ≥ ½, so every
 // value gives the code the Swift twin gives).
 
-QAVX2 void csparse_quantize_vector_avx2(const float *x, int64_t n, int8_t *codes, float *scales) {
+QAVX2 void csparse_quantize_vector_avx2(const float *x, int64_t n, int8_t *codes, int8_t *negated, float *scales) {
     const __m256 sign_bit = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int64_t g = 0; g < n / 32; g++) {
@@ -175,53 +269,8 @@ QAVX2 void csparse_quantize_vector_avx2(const float *x, int64_t n, int8_t *codes
             q[i] = _mm256_cvttps_epi32(_mm256_add_ps(t, away));
         }
         const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-        _mm256_storeu_si256((__m256i *)(codes + 32 * g), _mm256_permutevar8x32_epi32(packed, order));
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Dequantized rows (the tile a prefill GEMM multiplies): each group's values spread to their
-// lanes, widened to f32 and scaled.
-
-QAVX2 static inline void store_group(float *o, __m256i w, float d) {
-    const __m256 s = _mm256_set1_ps(d);
-    const __m128i lo = _mm256_castsi256_si128(w), hi = _mm256_extracti128_si256(w, 1);
-    _mm256_storeu_ps(o, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), s));
-    _mm256_storeu_ps(o + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), s));
-    _mm256_storeu_ps(o + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), s));
-    _mm256_storeu_ps(o + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), s));
-}
-
-QAVX2 void csparse_qexpand_avx2(const csparse_qmatrix *m, float *out, int64_t r0, int64_t r1) {
-    const int64_t groups = m->cols / 32;
-    const int dense = m->mask == NULL, q4 = m->type == CSPARSE_Q4_0;
-    int8_t unpacked[64] __attribute__((aligned(32)));
-    memset(unpacked, 0, sizeof unpacked);
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = dense ? NULL : m->mask + r * m->stride;
-        const uint8_t *p = m->values + m->offsets[r];
-        const uint16_t *scale = m->scales + r * groups;
-        float *o = out + (r - r0) * m->cols;
-        for (int64_t g = 0; g < groups; g++) {
-            __m256i w;
-            if (dense) {
-                w = q4 ? unpack_q4(p) : _mm256_loadu_si256((const __m256i *)p);
-                p += q4 ? 16 : 32;
-            } else {
-                const uint32_t k = load32(row + 4 * g);
-                const int8_t *v = (const int8_t *)p;
-                if (q4) {
-                    _mm256_store_si256((__m256i *)unpacked, unpack_q4(p));
-                    v = unpacked;
-                }
-                const unsigned b0 = k & 0xFF, b1 = (k >> 8) & 0xFF, b2 = (k >> 16) & 0xFF, b3 = k >> 24;
-                const int n0 = __builtin_popcount(b0), n1 = n0 + __builtin_popcount(b1), n2 = n1 + __builtin_popcount(b2);
-                w = _mm256_set_m128i(_mm_unpacklo_epi64(expand8(v + n1, b2), expand8(v + n2, b3)),
-                                     _mm_unpacklo_epi64(expand8(v, b0), expand8(v + n0, b1)));
-                const int n = __builtin_popcount(k);
-                p += q4 ? (n + 1) >> 1 : n;
-            }
-            store_group(o + 32 * g, w, _cvtsh_ss(scale[g]));
-        }
+        const __m256i ordered = _mm256_permutevar8x32_epi32(packed, order);
+        _mm256_storeu_si256((__m256i *)(codes + 32 * g), ordered);
+        if (negated) _mm256_storeu_si256((__m256i *)(negated + 32 * g), _mm256_sub_epi8(_mm256_setzero_si256(), ordered));
     }
 }

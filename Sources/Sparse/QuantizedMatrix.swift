@@ -48,8 +48,9 @@ public struct QuantizedMatrix: Sendable, Equatable {
     public let rowOffsets: [Int64]
     /// Weights carrying a value.
     public let storedCount: Int
-    /// The values (see `CSparse.h`: int8, or 4-bit pairs with each group starting on a byte),
-    /// followed by 64 zero bytes the kernels may read past the end.
+    /// The codes (see `CSparse.h`: q + 128 in a byte for Q8_0; q + 8, ggml's nibble, two per
+    /// byte for Q4_0, each 64 columns starting on a byte), followed by 64 zero bytes the kernels
+    /// may read past the end.
     let valueBytes: [UInt8]
 
     public var groups: Int { columns / QuantizedType.group }
@@ -79,7 +80,10 @@ public struct QuantizedMatrix: Sendable, Equatable {
         var codes = [Int8](repeating: 0, count: QuantizedType.group)
         for r in 0..<rows {
             offsets[r] = Int64(values.count)
+            var packed = 0
             for g in 0..<groups {
+                // Each 64 columns (a pair of groups) start on a byte.
+                if g % 2 == 0 { packed = 0 }
                 let block = blocks.baseAddress! + (r * groups + g) * type.blockBytes
                 scales[r * groups + g] = UInt16(block.load(as: UInt8.self)) | UInt16(block.load(fromByteOffset: 1, as: UInt8.self)) << 8
                 for j in 0..<QuantizedType.group {
@@ -90,7 +94,6 @@ public struct QuantizedMatrix: Sendable, Equatable {
                         codes[j] = Int8(j < 16 ? byte & 0x0F : byte >> 4) - 8
                     }
                 }
-                var packed = 0
                 for j in 0..<QuantizedType.group where !sparse || codes[j] != 0 {
                     if sparse {
                         let c = g * QuantizedType.group + j
@@ -98,8 +101,8 @@ public struct QuantizedMatrix: Sendable, Equatable {
                     }
                     Self.append(codes[j], index: packed, type: type, to: &values)
                     packed += 1
+                    stored += 1
                 }
-                stored += packed
             }
         }
         values += [UInt8](repeating: 0, count: 64)
@@ -117,12 +120,12 @@ public struct QuantizedMatrix: Sendable, Equatable {
         self = blocks.withUnsafeBytes { QuantizedMatrix(blocks: $0, rows: dense.rows, columns: dense.columns, type: type, sparse: sparse) }
     }
 
-    /// Appends value number `index` of a group (a new byte for Q4_0's even indices).
+    /// Appends code number `index` of a pair of groups (a new byte for Q4_0's even indices).
     private static func append(_ code: Int8, index: Int, type: QuantizedType, to bytes: inout [UInt8]) {
         switch type {
-        case .q8_0: bytes.append(UInt8(bitPattern: code))
+        case .q8_0: bytes.append(UInt8(Int(code) + 128))
         case .q4_0:
-            let nibble = UInt8(bitPattern: code) & 0x0F
+            let nibble = UInt8(Int(code) + 8)
             if index % 2 == 0 { bytes.append(nibble) } else { bytes[bytes.count - 1] |= nibble << 4 }
         }
     }
@@ -133,30 +136,32 @@ public struct QuantizedMatrix: Sendable, Equatable {
     /// Bytes one product reads: mask, values, scales and row offsets.
     public var storedBytes: Int { mask.count + (valueBytes.count - 64) + scales.count * 2 + rows * 8 }
 
-    /// Code of group `g`'s value number `index` in row `r`'s values starting at `groupStart`.
+    /// The signed value q of code number `index` of the pair of groups starting at byte `start`.
     @inline(__always)
-    func code(at groupStart: Int, _ index: Int) -> Int32 {
+    func code(at start: Int, _ index: Int) -> Int32 {
         switch type {
-        case .q8_0: return Int32(Int8(bitPattern: valueBytes[groupStart + index]))
+        case .q8_0: return Int32(valueBytes[start + index]) - 128
         case .q4_0:
-            let byte = valueBytes[groupStart + index / 2]
-            let nibble = index % 2 == 0 ? byte & 0x0F : byte >> 4
-            return Int32(Int8(bitPattern: nibble << 4) >> 4)
+            let byte = valueBytes[start + index / 2]
+            return Int32(index % 2 == 0 ? byte & 0x0F : byte >> 4) - 8
         }
     }
 
-    /// Calls `body(group, column in group, code)` for every stored weight of row `r`, in order.
+    /// Calls `body(group, column in group, q)` for every stored weight of row `r`, in order.
     func forEachStored(row r: Int, _ body: (Int, Int, Int32) -> Void) {
         var start = Int(rowOffsets[r])
+        var index = 0
         for g in 0..<groups {
-            var index = 0
+            if g % 2 == 0, g > 0 {
+                start += type == .q8_0 ? index : (index + 1) / 2
+                index = 0
+            }
             for j in 0..<QuantizedType.group {
                 let c = g * QuantizedType.group + j
                 if isSparse, mask[r * maskStride + c / 8] >> UInt8(c % 8) & 1 == 0 { continue }
                 body(g, j, code(at: start, index))
                 index += 1
             }
-            start += type == .q8_0 ? index : (index + 1) / 2
         }
     }
 
@@ -225,7 +230,7 @@ public struct QuantizedVector {
         }
         codes.withUnsafeMutableBufferPointer { q in
             scales.withUnsafeMutableBufferPointer { s in
-                csparse_quantize_vector_avx2(x, Int64(columns), q.baseAddress, s.baseAddress)
+                csparse_quantize_vector_avx2(x, Int64(columns), q.baseAddress, nil, s.baseAddress)
             }
         }
     }
@@ -252,9 +257,22 @@ extension QuantizedMatrix {
     /// `threads` by stored bytes. The kernel must support this CPU (``QuantizedKernel``).
     public func multiply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
                          kernel: QuantizedKernel? = nil, threads: ComputeThreads = .single) {
-        var vector = QuantizedVector(columns: columns)
-        vector.set(x, columns: columns)
-        multiply(vector, into: y, kernel: kernel, threads: threads)
+        let kernel = kernel ?? QuantizedKernel.best
+        guard kernel != .reference, SparseKernel.features & Int(CSPARSE_AVX2) != 0 else {
+            var vector = QuantizedVector(columns: columns)
+            vector.set(x, columns: columns)
+            multiply(vector, into: y, kernel: kernel, threads: threads)
+            return
+        }
+        // The decode path: the quantized input on the stack, no allocation per product.
+        withUnsafeTemporaryAllocation(of: Int8.self, capacity: 2 * columns) { codes in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, groups)) { scales in
+                let (q, negated) = (codes.baseAddress!, codes.baseAddress! + columns)
+                csparse_quantize_vector_avx2(x, Int64(columns), q, negated, scales.baseAddress)
+                multiply(codes: UnsafePointer(q), negated: UnsafePointer(negated), scales: UnsafePointer(scales.baseAddress!),
+                         into: y, kernel: kernel, threads: threads)
+            }
+        }
     }
 
     /// `y = W · x` for an already quantized `x`.
@@ -268,22 +286,37 @@ extension QuantizedMatrix {
             referenceMultiply(x, into: y)
             return
         }
+        let negated = x.codes.map { 0 &- $0 }
+        x.codes.withUnsafeBufferPointer { codes in
+            negated.withUnsafeBufferPointer { negated in
+                x.scales.withUnsafeBufferPointer { scales in
+                    multiply(codes: codes.baseAddress!, negated: negated.baseAddress!, scales: scales.baseAddress!, into: y,
+                             kernel: kernel, threads: threads)
+                }
+            }
+        }
+    }
+
+    /// The kernel on a quantized input (`columns` codes, their negation, `groups` scales); rows
+    /// split over threads.
+    private func multiply(codes: UnsafePointer<Int8>, negated: UnsafePointer<Int8>, scales: UnsafePointer<Float>,
+                          into y: UnsafeMutablePointer<Float>, kernel: QuantizedKernel, threads: ComputeThreads) {
+        guard rows > 0 else { return }
         let parts = chunkCount(weights: rows * columns, rows: rows, threads: threads)
-        let bounds = rowPartition(parts)
         let shared = SharedOutput(y)
         withKernelMatrix { m in
-            x.codes.withUnsafeBufferPointer { codes in
-                x.scales.withUnsafeBufferPointer { scales in
-                    forEachChunk(parts, threads: threads) { part in
-                        let (r0, r1) = (Int64(bounds[part]), Int64(bounds[part + 1]))
-                        guard r1 > r0 else { return }
-                        if kernel == .avx512 {
-                            csparse_qgemv_avx512(m, codes.baseAddress, scales.baseAddress, shared.pointer, r0, r1)
-                        } else {
-                            csparse_qgemv_avx2(m, codes.baseAddress, scales.baseAddress, shared.pointer, r0, r1)
-                        }
-                    }
+            let run = { (r0: Int64, r1: Int64) in
+                if kernel == .avx512 {
+                    csparse_qgemv_avx512(m, codes, negated, scales, shared.pointer, r0, r1)
+                } else {
+                    csparse_qgemv_avx2(m, codes, scales, shared.pointer, r0, r1)
                 }
+            }
+            guard parts > 1 else { return run(0, Int64(rows)) }
+            let bounds = rowPartition(parts)
+            forEachChunk(parts, threads: threads) { part in
+                let (r0, r1) = (Int64(bounds[part]), Int64(bounds[part + 1]))
+                if r1 > r0 { run(r0, r1) }
             }
         }
     }

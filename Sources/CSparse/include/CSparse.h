@@ -81,12 +81,13 @@ void csparse_widen16_avx2(const uint16_t *w, int32_t type, int64_t count, float 
 enum { CSPARSE_Q8_0 = 3, CSPARSE_Q4_0 = 4 };
 
 /// A weight matrix with quantized values and one f16 scale per 32 columns of each row (ggml's
-/// Q8_0 / Q4_0 blocks): W[r, c] = scales[r·groups + c/32] · q. `cols` is a multiple of 32.
+/// Q8_0 / Q4_0 blocks): W[r, c] = scales[r·groups + c/32] · (code − offset), offset 128 for
+/// Q8_0 (codes = q + 128) and 8 for Q4_0 (codes = ggml's nibbles). `cols` is a multiple of 32.
 /// Sparse (`mask` non-null, the bitmask layout above) or dense (`mask` null: every weight stored).
-/// Values of a row, group after group: Q8_0 one int8 per stored weight; Q4_0 one 4-bit two's
-/// complement value (−8 … 7) per stored weight, two per byte (low nibble first), each group
-/// starting on a whole byte. `offsets[r]` is the byte offset of row r's values; `values` must be
-/// readable 64 bytes past the last one.
+/// Codes of a row, 64 columns (two groups) after 64 columns: Q8_0 one byte per stored weight;
+/// Q4_0 one nibble per stored weight, two per byte (low nibble first), each 64 columns starting
+/// on a whole byte (a row's last group, when the group count is odd, alone). `offsets[r]` is the
+/// byte offset of row r's codes; `values` must be readable 64 bytes past the last one.
 typedef struct {
     const uint8_t *mask;
     const uint8_t *values;
@@ -99,17 +100,20 @@ typedef struct {
 } csparse_qmatrix;
 
 /// y[r] = Σ_g scale[r, g] · xd[g] · Σ_{c in group g} q[r, c] · xq[c] for rows r0 ..< r1, with `x`
-/// quantized per 32 columns (int8 `xq`, scales `xd`, as llama.cpp's Q8 activations). The AVX-512
-/// kernel needs VBMI2 (byte expand) and VNNI; the AVX2 one expands with a shuffle table.
-void csparse_qgemv_avx512(const csparse_qmatrix *m, const int8_t *xq, const float *xd, float *y, int64_t r0, int64_t r1);
+/// quantized per 32 columns (int8 `xq`, its negation `xn`, scales `xd`, as llama.cpp's Q8
+/// activations). The AVX-512 kernel needs VBMI2 (byte expand) and VNNI; the AVX2 one expands with
+/// a shuffle table.
+void csparse_qgemv_avx512(const csparse_qmatrix *m, const int8_t *xq, const int8_t *xn, const float *xd, float *y,
+                          int64_t r0, int64_t r1);
 void csparse_qgemv_avx2(const csparse_qmatrix *m, const int8_t *xq, const float *xd, float *y, int64_t r0, int64_t r1);
 
 /// Rows r0 ..< r1 of a quantized matrix dequantized to f32 (`[r1 - r0, cols]`) into `out`.
 void csparse_qexpand_avx2(const csparse_qmatrix *m, float *out, int64_t r0, int64_t r1);
 
 /// `n` values (a multiple of 32) quantized per 32: scales[g] = max|x| / 127 over group g,
-/// codes = x / scale rounded half away from zero (0 for an all-zero group).
-void csparse_quantize_vector_avx2(const float *x, int64_t n, int8_t *codes, float *scales);
+/// codes = x / scale rounded half away from zero (0 for an all-zero group); `negated` (may be
+/// null) receives −codes.
+void csparse_quantize_vector_avx2(const float *x, int64_t n, int8_t *codes, int8_t *negated, float *scales);
 
 /// Reads `bytes` bytes of `data` with vector loads and returns a checksum (a memory-bandwidth probe).
 double csparse_read_bandwidth_probe(const float *data, int64_t count);
