@@ -59,10 +59,11 @@ extension IncrementalDecoder {
     }
 
     /// `weight` stored as `settings` say: sparse when its sparsity passes the mode, else dense.
-    /// A quantized type needs whole 32-column groups; a matrix without them stays f32.
+    /// A quantized type needs whole 32-column groups (``QuantizedMatrix/canHold(columns:)``); a
+    /// matrix without them stays f32.
     public static func makeLinear(dense weight: Matrix, settings: DecodeSettings) -> any LinearOperator {
         if let q = settings.valueType.quantizedType {
-            guard weight.columns % QuantizedType.group == 0 else { return makeLinear(dense: weight, settings: DecodeSettings(valueType: .f32, sparse: settings.sparse)) }
+            guard QuantizedMatrix.canHold(columns: weight.columns) else { return makeLinear(dense: weight, settings: DecodeSettings(valueType: .f32, sparse: settings.sparse)) }
             // The quantized zeros decide (a kept weight that rounds to zero is not stored either).
             let sparse = QuantizedMatrix(weight, type: q, sparse: true)
             if settings.sparse.storesSparse(sparsity: sparse.sparsity, valueType: settings.valueType) { return QuantizedLinear(sparse) }
@@ -92,7 +93,7 @@ extension IncrementalDecoder {
     static func storedQuantized(_ checkpoint: Checkpoint, _ name: String, settings: DecodeSettings) throws -> (any LinearOperator)? {
         guard let q = settings.valueType.quantizedType, let file = checkpoint.source as? GGUFFile,
               let info = checkpoint.source.info(name), info.dtype == q.dtype, info.shape.count == 2,
-              info.shape[1] % QuantizedType.group == 0 else { return nil }
+              QuantizedMatrix.canHold(columns: info.shape[1]) else { return nil }
         return try file.withRawBytes(name) { bytes in
             let sparse = QuantizedMatrix(blocks: bytes, rows: info.shape[0], columns: info.shape[1], type: q, sparse: true)
             if settings.sparse.storesSparse(sparsity: sparse.sparsity, valueType: settings.valueType) { return QuantizedLinear(sparse) }
@@ -106,7 +107,7 @@ extension IncrementalDecoder {
         case .f32: return DenseFloatLinear(weight)
         case .f16, .bf16: return DenseHalfLinear(HalfMatrix(weight, valueType: valueType.floatType!))
         case .q8_0, .q4_0:
-            guard weight.columns % QuantizedType.group == 0 else { return DenseFloatLinear(weight) }
+            guard QuantizedMatrix.canHold(columns: weight.columns) else { return DenseFloatLinear(weight) }
             return QuantizedLinear(QuantizedMatrix(weight, type: valueType.quantizedType!, sparse: false))
         }
     }

@@ -54,6 +54,14 @@ public struct QuantizedMatrix: Sendable, Equatable {
     let valueBytes: [UInt8]
 
     public var groups: Int { columns / QuantizedType.group }
+
+    /// The widest row the kernels take.
+    public static let maximumColumns = Int(CSPARSE_Q_MAX_COLS)
+
+    /// Whether rows of `columns` weights can be held: whole 32-column groups, at most ``maximumColumns``.
+    public static func canHold(columns: Int) -> Bool {
+        columns % QuantizedType.group == 0 && columns <= maximumColumns
+    }
     public var maskStride: Int { (columns + 7) / 8 }
 
     /// `rows × columns` weights as ggml `type` blocks (row-major, `columns/32` blocks per row, each
@@ -61,8 +69,8 @@ public struct QuantizedMatrix: Sendable, Equatable {
     /// byte j and weight j + 16 in the high nibble, value = d·(nibble − 8)). `sparse`: keep only
     /// the non-zero codes.
     public init(blocks: UnsafeRawBufferPointer, rows: Int, columns: Int, type: QuantizedType, sparse: Bool) {
-        precondition(rows >= 0 && columns >= 0 && columns % QuantizedType.group == 0,
-                     "quantized matrix: \(columns) columns are not a whole number of 32-column groups")
+        precondition(rows >= 0 && columns >= 0 && Self.canHold(columns: columns),
+                     "quantized matrix: \(columns) columns are not a whole number of 32-column groups up to \(Self.maximumColumns)")
         let groups = columns / QuantizedType.group
         precondition(blocks.count == rows * groups * type.blockBytes,
                      "quantized matrix: \(blocks.count) bytes for \(rows) × \(groups) \(type) blocks")

@@ -78,7 +78,8 @@ void csparse_expand_avx2(const csparse_matrix *m, float *out, int64_t r0, int64_
 void csparse_widen16_avx2(const uint16_t *w, int32_t type, int64_t count, float *out);
 
 /// Quantized types of ``csparse_qmatrix`` values: int8 on the Q8_0 grid, 4-bit on the Q4_0 grid.
-enum { CSPARSE_Q8_0 = 3, CSPARSE_Q4_0 = 4 };
+/// At most CSPARSE_Q_MAX_COLS columns (the kernels keep a row's scales on the stack).
+enum { CSPARSE_Q8_0 = 3, CSPARSE_Q4_0 = 4, CSPARSE_Q_MAX_COLS = 131072 };
 
 /// A weight matrix with quantized values and one f16 scale per 32 columns of each row (ggml's
 /// Q8_0 / Q4_0 blocks): W[r, c] = scales[r·groups + c/32] · (code − offset), offset 128 for
