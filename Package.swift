@@ -25,7 +25,8 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .target(name: "TensorCore", swiftSettings: fast),
         .target(name: "Kernels", dependencies: ["TensorCore", "COpenBLAS"], swiftSettings: fast),
-        .target(name: "TensorIO", dependencies: ["TensorCore"], swiftSettings: fast),
+        .target(name: "CMappedFileGuard"),
+        .target(name: "TensorIO", dependencies: ["TensorCore", "CMappedFileGuard"], swiftSettings: fast),
         .target(name: "Tokenization", dependencies: ["TensorIO"], swiftSettings: fast),
         .target(name: "Transformer", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Sparse"],
                 swiftSettings: fast),
@@ -47,6 +48,8 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "TensorIOTests", dependencies: ["TensorIO", "_TestSupport"], swiftSettings: fast),
+        // A child process for TruncatedWhileReadingTests: reads a tensor's mapped bytes after truncating its file.
+        .executableTarget(name: "dlp-truncation-probe", dependencies: ["TensorIO"], path: "Tests/TruncationProbe"),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Tokenization", "Sparse", "_TestSupport"],
                     swiftSettings: fast),
