@@ -9,8 +9,14 @@ import Foundation
 /// it is built `-O`, keeping every `precondition` and bounds check so the tests see the failures
 /// those checks guard against.
 let checked = ProcessInfo.processInfo.environment["DLP_CHECKED"] == "1"
+/// The fuzz build (`make fuzz`, DLP_FUZZ=1) passes `--sanitize=fuzzer --sanitize=address`, which
+/// SwiftPM hands to swiftc as two `-sanitize=` flags; swiftc keeps only the last, so Swift code got
+/// AddressSanitizer but no coverage counters and libFuzzer mutated blind. One combined flag after
+/// them restores both.
+let fuzzing = ProcessInfo.processInfo.environment["DLP_FUZZ"] == "1"
+let fuzzFlags = fuzzing ? ["-sanitize=fuzzer,address"] : []
 let fast: [SwiftSetting] = [
-    .unsafeFlags([checked ? "-O" : "-Ounchecked", "-cross-module-optimization", "-Xcc", "-march=x86-64-v3"],
+    .unsafeFlags([checked ? "-O" : "-Ounchecked", "-cross-module-optimization", "-Xcc", "-march=x86-64-v3"] + fuzzFlags,
                  .when(configuration: .release)),
 ]
 
@@ -64,8 +70,8 @@ let package = Package(
 
 // Fuzz harnesses (`make fuzz`): a library-less executable whose `main` is libFuzzer's, so it exists
 // only in the fuzz build (DLP_FUZZ=1, built with --sanitize=fuzzer --sanitize=address).
-if ProcessInfo.processInfo.environment["DLP_FUZZ"] == "1" {
+if fuzzing {
     package.targets.append(.executableTarget(name: "dlp-fuzz", dependencies: ["TensorIO", "Tokenization", "Sparse", "Transformer",
                                                                               "Evaluation", "Experiments"],
-                                             path: "Fuzz/Harness", swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+                                             path: "Fuzz/Harness", swiftSettings: [.unsafeFlags(["-parse-as-library"] + fuzzFlags)]))
 }
