@@ -34,7 +34,8 @@ test: deps test-assets
 # Fuzzing: each parser of untrusted input under libFuzzer + AddressSanitizer for FUZZ_SECONDS
 # (default 60) in a separate build (.build/fuzz) that leaves the product's build alone.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := gguf safetensors json tokenizer-json sparse-matrix zeroshot-jsonl hf-config experiment-plan
+FUZZ_TARGETS := gguf safetensors json tokenizer-json sparse-matrix zeroshot-jsonl hf-config experiment-plan \
+    safetensors-index sparse-checkpoint
 fuzz: deps
 	DLP_FUZZ=1 swift build -c release --sanitize=fuzzer --sanitize=address --scratch-path .build/fuzz --product dlp-fuzz
 	scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)

@@ -9,8 +9,14 @@ import Foundation
 /// it is built `-O`, keeping every `precondition` and bounds check so the tests see the failures
 /// those checks guard against.
 let checked = ProcessInfo.processInfo.environment["DLP_CHECKED"] == "1"
+/// The fuzz build (`make fuzz`, DLP_FUZZ=1) passes `--sanitize=fuzzer --sanitize=address`, which
+/// SwiftPM hands to swiftc as two `-sanitize=` flags; swiftc keeps only the last, so Swift code got
+/// AddressSanitizer but no coverage counters and libFuzzer mutated blind. One combined flag after
+/// them restores both.
+let fuzzing = ProcessInfo.processInfo.environment["DLP_FUZZ"] == "1"
+let fuzzFlags = fuzzing ? ["-sanitize=fuzzer,address"] : []
 let fast: [SwiftSetting] = [
-    .unsafeFlags([checked ? "-O" : "-Ounchecked", "-cross-module-optimization", "-Xcc", "-march=x86-64-v3"],
+    .unsafeFlags([checked ? "-O" : "-Ounchecked", "-cross-module-optimization", "-Xcc", "-march=x86-64-v3"] + fuzzFlags,
                  .when(configuration: .release)),
 ]
 
@@ -25,7 +31,8 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .target(name: "TensorCore", swiftSettings: fast),
         .target(name: "Kernels", dependencies: ["TensorCore", "COpenBLAS"], swiftSettings: fast),
-        .target(name: "TensorIO", dependencies: ["TensorCore"], swiftSettings: fast),
+        .target(name: "CMappedFileGuard"),
+        .target(name: "TensorIO", dependencies: ["TensorCore", "CMappedFileGuard"], swiftSettings: fast),
         .target(name: "Tokenization", dependencies: ["TensorIO"], swiftSettings: fast),
         .target(name: "Transformer", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Sparse"],
                 swiftSettings: fast),
@@ -47,6 +54,8 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "TensorIOTests", dependencies: ["TensorIO", "_TestSupport"], swiftSettings: fast),
+        // A child process for TruncatedWhileReadingTests: reads a tensor's mapped bytes after truncating its file.
+        .executableTarget(name: "dlp-truncation-probe", dependencies: ["TensorIO"], path: "Tests/TruncationProbe"),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Tokenization", "Sparse", "_TestSupport"],
                     swiftSettings: fast),
@@ -61,8 +70,8 @@ let package = Package(
 
 // Fuzz harnesses (`make fuzz`): a library-less executable whose `main` is libFuzzer's, so it exists
 // only in the fuzz build (DLP_FUZZ=1, built with --sanitize=fuzzer --sanitize=address).
-if ProcessInfo.processInfo.environment["DLP_FUZZ"] == "1" {
+if fuzzing {
     package.targets.append(.executableTarget(name: "dlp-fuzz", dependencies: ["TensorIO", "Tokenization", "Sparse", "Transformer",
                                                                               "Evaluation", "Experiments"],
-                                             path: "Fuzz/Harness", swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+                                             path: "Fuzz/Harness", swiftSettings: [.unsafeFlags(["-parse-as-library"] + fuzzFlags)]))
 }

@@ -16,7 +16,8 @@ let maximumInput = 1 << 20
 let maximumElements = 1 << 16
 
 let target = ProcessInfo.processInfo.environment["DLP_FUZZ_TARGET"] ?? ""
-let targets = ["gguf", "safetensors", "json", "tokenizer-json", "sparse-matrix", "zeroshot-jsonl", "hf-config", "experiment-plan"]
+let targets = ["gguf", "safetensors", "json", "tokenizer-json", "sparse-matrix", "zeroshot-jsonl", "hf-config", "experiment-plan",
+               "safetensors-index", "sparse-checkpoint"]
 let scratch: URL = {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("dlp-fuzz-\(getpid())")
     try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
@@ -122,6 +123,123 @@ func fuzzExperimentPlan(_ data: Data) {
     _ = try? ExperimentPlan.parse(json, path: "plan.json", folder: scratch)
 }
 
+/// `model.safetensors.index.json`, fed to the index parser as bytes (no files). An index that
+/// parses must locate the shards' tensors when each shard holds exactly what it lists, and must
+/// name the mismatch when a tensor is missing, stored in another shard or stored unlisted.
+func fuzzSafetensorsIndex(_ data: Data) {
+    guard let index = try? SafetensorsShardIndex(bytes: [UInt8](data), path: "model.safetensors.index.json") else { return }
+    let shardOf = Dictionary(index.shardNames.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+    var contents = [[String]](repeating: [], count: index.shardNames.count)
+    for (tensor, shard) in index.listed { contents[shardOf[shard]!].append(tensor) }
+    guard let location = try? index.locate(shardTensors: contents) else { preconditionFailure("a consistent checkpoint was refused") }
+    for (tensor, shard) in index.listed { precondition(index.shardNames[location[tensor]!] == shard, "\(tensor) located in the wrong shard") }
+
+    var extra = contents
+    if !extra.isEmpty {
+        extra[0].append("\u{1}unlisted")
+        expect(index, extra) { if case .tensorNotInIndex = $0 { true } else { false } }
+    }
+    guard let (tensor, shard) = index.listed.first else { return }
+    var missing = contents
+    missing[shardOf[shard]!].removeAll { $0 == tensor }
+    expect(index, missing) { if case .tensorMissingFromShard = $0 { true } else { false } }
+    if contents.count > 1 {
+        var moved = missing
+        moved[(shardOf[shard]! + 1) % contents.count].append(tensor)
+        expect(index, moved) { if case .tensorInWrongShard = $0 { true } else { false } }
+    }
+}
+
+/// `locate` must refuse `contents` with the error `matches` accepts.
+func expect(_ index: SafetensorsShardIndex, _ contents: [[String]], _ matches: (SafetensorsError) -> Bool) {
+    do {
+        _ = try index.locate(shardTensors: contents)
+        preconditionFailure("an inconsistent checkpoint was accepted")
+    } catch {
+        precondition(matches(error), "unexpected error: \(error)")
+    }
+}
+
+/// A one-block LLaMA's `config.json` without its `quantization_config` (the shapes of
+/// Fuzz/make-sparse-checkpoint-seeds.py).
+let sparseModelConfig = """
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 8, "intermediate_size": 12,
+    "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 4, "vocab_size": 16,
+    "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "max_position_embeddings": 64, "tie_word_embeddings": true,
+    "hidden_act": "silu"
+    """
+
+/// The sparse-bitmask reader: the first line is `config.json`'s `quantization_config`, the rest
+/// the checkpoint's `model.safetensors`. Every compressed weight must either throw a typed error or
+/// give a matrix equal to its dense twin (built here from the stored parts) that multiplies like it
+/// with every kernel.
+func fuzzSparseCheckpoint(_ data: Data) {
+    let split = data.firstIndex(of: 10) ?? data.startIndex
+    let folder = scratch.appendingPathComponent("sparse")
+    try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let quantization = String(decoding: data[data.startIndex..<split], as: UTF8.self)
+    try? Data("{\(sparseModelConfig), \"quantization_config\": \(quantization.isEmpty ? "null" : quantization)}".utf8)
+        .write(to: folder.appendingPathComponent("config.json"))
+    try? Data(data[(split == data.endIndex ? split : split + 1)...]).write(to: folder.appendingPathComponent("model.safetensors"))
+
+    typed { _ = try Checkpoint.openSafetensors(folder).sparseLinear(.query, block: 0) }
+    guard let directory = try? SafetensorsCheckpoint(directory: folder) else { return }
+    var source: SparseBitmaskSource?
+    typed { source = try SparseBitmaskSource(directory) }
+    guard let source else { return }
+    for name in source.compressedWeights.prefix(8) {
+        var stored: SparseMatrix?
+        typed { stored = try source.sparseMatrix(name) }
+        guard let matrix = stored, matrix.rows * matrix.columns <= maximumElements else { continue }
+        checkAgainstDenseTwin(matrix, directory: directory, weight: name)
+    }
+}
+
+/// The dense matrix the stored parts describe, built without ``SparseMatrix``: row r's values
+/// fill the set bits of its mask row in column order, from `row_offsets[r]` on.
+func checkAgainstDenseTwin(_ matrix: SparseMatrix, directory: SafetensorsCheckpoint, weight: String) {
+    let prefix = String(weight.dropLast(".weight".count))
+    guard let values = try? directory.floats(prefix + ".compressed"), let offsets = try? directory.file(containing: prefix + ".row_offsets")?
+            .int64s(prefix + ".row_offsets"), let mask = try? directory.file(containing: prefix + ".bitmask")?.storedBytes(prefix + ".bitmask", as: .u8)
+    else { preconditionFailure("\(weight) read as a matrix but its parts do not decode") }
+    let (rows, columns, stride) = (matrix.rows, matrix.columns, (matrix.columns + 7) / 8)
+    var twin = [Float](repeating: 0, count: rows * columns)
+    for r in 0..<rows {
+        var k = Int(offsets[r])
+        for c in 0..<columns where mask[r * stride + c / 8] & (1 << (c % 8)) != 0 {
+            twin[r * columns + c] = values[k]
+            k += 1
+        }
+    }
+    let dense = matrix.dense().storage
+    for i in 0..<twin.count {
+        precondition(dense[i].bitPattern == twin[i].bitPattern || (dense[i].isNaN && twin[i].isNaN), "\(weight)[\(i)] differs from its dense twin")
+    }
+    let x = (0..<columns).map { Float($0 % 7) - 3 }
+    for kernel in SparseKernel.available(for: matrix.valueType) {
+        let y = matrix.multiply(x, kernel: kernel)
+        for r in 0..<rows {
+            var sum: Float = 0, scale: Float = 0
+            for c in 0..<columns { sum += twin[r * columns + c] * x[c]; scale += abs(twin[r * columns + c] * x[c]) }
+            guard scale.isFinite, sum.isFinite else { continue }
+            precondition(abs(y[r] - sum) <= 1e-4 * scale + 1e-30, "\(kernel) row \(r) of \(weight) disagrees with the dense twin")
+        }
+    }
+}
+
+/// Runs `body`; an error must be one of the readers' typed errors (which name file and tensor).
+func typed(_ body: () throws -> Void) {
+    do {
+        try body()
+    } catch is SafetensorsError {
+    } catch is SparseCheckpointError {
+    } catch is SparseFormatError {
+    } catch is ModelError {
+    } catch {
+        preconditionFailure("untyped error \(type(of: error)): \(error)")
+    }
+}
+
 /// A test fixture of the repository (this binary runs from its root, as `make fuzz` does).
 func fixture(_ path: String) -> URL {
     URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("Tests/Fixtures/" + path)
@@ -140,6 +258,8 @@ public func fuzzOne(_ pointer: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     case "zeroshot-jsonl": fuzzZeroShotJSONL(data)
     case "hf-config": fuzzHuggingFaceConfig(data)
     case "experiment-plan": fuzzExperimentPlan(data)
+    case "safetensors-index": fuzzSafetensorsIndex(data)
+    case "sparse-checkpoint": fuzzSparseCheckpoint(data)
     default:
         FileHandle.standardError.write(Data("DLP_FUZZ_TARGET must be one of: \(targets.joined(separator: ", "))\n".utf8))
         exit(2)

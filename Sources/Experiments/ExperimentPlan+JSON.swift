@@ -128,6 +128,7 @@ extension ExperimentPlan {
             throw ExperimentError.invalidPlan(path: path, key: "grids", reason: "expected a non-empty list of grids")
         }
         var grids = [Grid]()
+        var cellCount = 0 // at most maximumCells + 1
         for (i, value) in gridValues.enumerated() {
             let key = "grids[\(i)]"
             let g = try reader.dictionary(value, key: key, allowed: ["models", "methods", "allocations", "sparsities", "patterns",
@@ -161,6 +162,17 @@ extension ExperimentPlan {
             }
             if patterns.contains(.unstructured), sparsities.isEmpty {
                 throw ExperimentError.invalidPlan(path: path, key: "\(key).sparsities", reason: "unstructured cells need at least one sparsity")
+            }
+            // The cells are a cross product: bounded before `cells` expands it (a few kilobytes
+            // of lists would otherwise name billions of cells).
+            var gridCells = 1
+            for factor in [models.count, methods.count, allocations.count, patterns.count, max(sparsities.count, 1)] {
+                gridCells = min(gridCells.multipliedReportingOverflow(by: factor).partialValue, ExperimentPlan.maximumCells + 1)
+            }
+            cellCount = min(cellCount + gridCells, ExperimentPlan.maximumCells + 1)
+            guard cellCount <= ExperimentPlan.maximumCells else {
+                throw ExperimentError.invalidPlan(path: path, key: key, reason: "the plan names more than \(ExperimentPlan.maximumCells) cells "
+                                                  + "(models × methods × allocations × patterns × sparsities, summed over the grids); split it into smaller plans")
             }
             grids.append(Grid(models: models, methods: methods, allocations: allocations, sparsities: sparsities,
                               patterns: patterns, evaluations: try evaluations(g, key: key)))

@@ -105,6 +105,10 @@ public struct ExperimentPlan: Sendable, Equatable {
         self.grids = grids
     }
 
+    /// Most cells a plan may name (before duplicates are merged); each is a pruning run, so a plan
+    /// past this is a mistake, and the limit keeps a small hostile file from expanding into billions.
+    public static let maximumCells = 10_000
+
     /// Every cell of every grid, in plan order, duplicates merged (their evaluations united).
     public var cells: [ExperimentCell] {
         var order = [String]()

@@ -82,6 +82,11 @@ public struct GenerateJob: Sendable, Codable, Equatable {
         let limit = max(checkpoint.configuration.contextLength, 2)
         let capacity = context ?? min(ids.count + maxTokens, limit)
         guard ids.count < capacity else { throw GenerationError.promptTooLong(tokens: ids.count, context: capacity) }
+        let estimate = InferenceMemoryEstimate.generation(configuration: checkpoint.configuration, capacity: capacity,
+                                                          weightBytesPerParameter: valueType.size,
+                                                          mappedModelBytes: ModelSummary.diskSize(checkpoint.url))
+        try JobError.checkMemory(needed: estimate.total, detail: "\(estimate.dominantPart.name) \(formatBytes(estimate.dominantPart.bytes))",
+                                 remedy: "lower --context or --max-tokens")
         let computeThreads = threads.map(ComputeThreads.init) ?? .allAvailable
         computeThreads.applyToBLAS()
         let decoder = try IncrementalDecoder.load(checkpoint, settings: DecodeSettings(valueType: valueType, sparse: sparse),

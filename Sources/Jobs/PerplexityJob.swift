@@ -33,13 +33,27 @@ public struct PerplexityJob: Sendable, Codable, Equatable {
 
     public func run(observer: JobObserver = .silent) throws -> PerplexityResult {
         let checkpoint = try Checkpoint.open(model)
-        let tokenizer = try checkpoint.tokenizer()
-        let languageModel = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: sequenceLength)
         let evaluation = PerplexityEvaluation(sequenceLength: sequenceLength, maxWindows: maxWindows,
                                               threads: threads.map(ComputeThreads.init) ?? .allAvailable)
+        try Self.checkMemory(checkpoint, sequenceLength: sequenceLength, activationBudget: evaluation.activationBudget,
+                             remedy: "lower --seqlen")
+        let tokenizer = try checkpoint.tokenizer()
+        let languageModel = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: sequenceLength)
         return try evaluation.evaluate(model: languageModel, tokenizer: tokenizer, dataset: dataset) { step in
             observer.progress(JobProgress(task: "perplexity", done: step.done, total: step.total,
                                           unitsPerStep: step.tokensPerStep, unit: "tok"))
         }
+    }
+
+    /// Refuses (``JobError/insufficientMemory(needed:available:detail:remedy:)``) an evaluation of
+    /// sequences of `sequenceLength` tokens whose ``InferenceMemoryEstimate`` exceeds 90% of the
+    /// machine's memory, before anything is decoded.
+    static func checkMemory(_ checkpoint: Checkpoint, sequenceLength: Int, activationBudget: Int, remedy: String,
+                            available: Int = Int(ProcessInfo.processInfo.physicalMemory)) throws {
+        let estimate = InferenceMemoryEstimate.evaluation(configuration: checkpoint.configuration, sequenceLength: sequenceLength,
+                                                          activationBudget: activationBudget,
+                                                          mappedModelBytes: ModelSummary.diskSize(checkpoint.url))
+        try JobError.checkMemory(needed: estimate.total, detail: "\(estimate.dominantPart.name) \(formatBytes(estimate.dominantPart.bytes))",
+                                 remedy: remedy, available: available)
     }
 }

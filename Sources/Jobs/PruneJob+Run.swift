@@ -33,11 +33,8 @@ extension PruneJob {
         let estimate = MemoryEstimate(configuration: c, samples: calibration.samples, sequenceLength: calibration.sequenceLength,
                                       mappedModelBytes: ModelSummary.diskSize(checkpoint.url),
                                       exportsSafetensors: formats.contains(.safetensors) || formats.contains(.sparse))
-        let physical = Int(ProcessInfo.processInfo.physicalMemory)
-        if estimate.total > physical * 9 / 10 {
-            throw JobError.insufficientMemory(needed: estimate.total, available: physical,
-                                              detail: "calibration activations \(formatBytes(estimate.calibrationActivations))")
-        }
+        try JobError.checkMemory(needed: estimate.total, detail: "calibration activations \(formatBytes(estimate.calibrationActivations))",
+                                 remedy: "lower --samples or --seqlen")
         if case .blockScores = allocation.requirement, let alpha = allocation.parameters["alpha"].flatMap(Double.init),
            alpha >= min(target, 1 - target) * 2 {
             observer.note("note: α = \(alpha) around p = \(target) reaches past [0, 1); ratios will be clamped")

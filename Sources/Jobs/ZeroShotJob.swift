@@ -46,11 +46,12 @@ public struct ZeroShotJob: Sendable, Codable, Equatable {
 
     public func run(observer: JobObserver = .silent) throws -> ZeroShotReport {
         let checkpoint = try Checkpoint.open(model)
+        let scorer = ZeroShotScorer(maxLength: maxLength, threads: threads.map(ComputeThreads.init) ?? .allAvailable)
+        try PerplexityJob.checkMemory(checkpoint, sequenceLength: maxLength, activationBudget: scorer.activationBudget,
+                                      remedy: "lower --max-length")
         let tokenizer = try checkpoint.tokenizer()
         let languageModel = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: maxLength)
-        let evaluation = ZeroShotEvaluation(
-            scorer: ZeroShotScorer(maxLength: maxLength, threads: threads.map(ComputeThreads.init) ?? .allAvailable),
-            limit: limit, keepDetails: keepDetails)
+        let evaluation = ZeroShotEvaluation(scorer: scorer, limit: limit, keepDetails: keepDetails)
         return try evaluation.evaluate(tasks: tasks, directory: URL(fileURLWithPath: dataDirectory), model: languageModel,
                                        tokenizer: tokenizer) { step in
             observer.progress(JobProgress(task: step.task.rawValue, done: step.done, total: step.total,

@@ -1,3 +1,4 @@
+import CMappedFileGuard
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +11,9 @@ import Darwin
 ///
 /// Immutable after creation, hence safe to share across threads. The descriptor stays open so
 /// readers can check that no other process truncated the file (``currentSizeIfShrunk()``):
-/// reading pages past a new end would raise SIGBUS.
+/// reading pages past a new end would raise SIGBUS. A truncation during a read that the check
+/// cannot see is caught by the SIGBUS guard (`CMappedFileGuard`): the process exits with status 74
+/// and a message naming the file instead of crashing.
 final class GGUFMappedFile: @unchecked Sendable {
     /// The mapped bytes (`count` is the file size).
     let bytes: UnsafeRawBufferPointer
@@ -42,10 +45,14 @@ final class GGUFMappedFile: @unchecked Sendable {
         }
         descriptor = fd
         bytes = UnsafeRawBufferPointer(start: base, count: size)
+        dlp_mapped_file_register(base, size, path)
     }
 
     deinit {
-        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+        if let base = bytes.baseAddress {
+            dlp_mapped_file_unregister(base)
+            munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)
+        }
         close(descriptor)
     }
 

@@ -67,57 +67,27 @@ public struct SafetensorsCheckpoint: TensorSource {
         try file.decode(name, into: destination)
     }
 
-    /// Reads the index, opens each shard once and cross-checks index against shard contents.
+    /// Reads the index (``SafetensorsShardIndex``), opens each shard once and cross-checks index
+    /// against shard contents.
     private static func openShards(indexURL: URL, directory: URL) throws(SafetensorsError) -> ([SafetensorsFile], [String: Int]) {
         let indexPath = indexURL.path
-        let index = try readJSONObject(indexURL) { .invalidIndex(file: indexPath, detail: $0) }
-        guard let weightMap = index["weight_map"]?.objectValue else {
-            throw .invalidIndex(file: indexPath, detail: "no \"weight_map\" object")
+        let bytes: [UInt8]
+        do {
+            bytes = Array(try Data(contentsOf: indexURL))
+        } catch {
+            throw .invalidIndex(file: indexPath, detail: "cannot read: \(error.localizedDescription)")
         }
-        var listed: [(tensor: String, shard: String)] = []
-        for (tensor, value) in weightMap.members {
-            guard let shard = value.stringValue else {
-                throw .invalidIndex(file: indexPath, detail: "weight_map[\"\(tensor)\"] is \(value.kindName), not a file name")
-            }
-            guard !shard.isEmpty, !shard.contains("/"), shard != ".", shard != ".." else {
-                throw .invalidIndex(file: indexPath, detail: "weight_map[\"\(tensor)\"] = \"\(shard)\" is not a file name in the directory")
-            }
-            listed.append((tensor, shard))
-        }
-        let shardNames = Set(listed.map(\.shard)).sorted()
+        let index = try SafetensorsShardIndex(bytes: bytes, path: indexPath)
         var files: [SafetensorsFile] = []
-        for shard in shardNames {
+        for shard in index.shardNames {
             let url = directory.appendingPathComponent(shard)
             guard FileManager.default.fileExists(atPath: url.path) else {
-                let tensor = listed.first { $0.shard == shard }?.tensor ?? ""
+                let tensor = index.listed.first { $0.shard == shard }?.tensor ?? ""
                 throw .missingShard(index: indexPath, shard: shard, tensor: tensor)
             }
             files.append(try SafetensorsFile(url: url))
         }
-
-        var location: [String: Int] = [:]
-        for (fileIndex, file) in files.enumerated() {
-            for entry in file.entries {
-                if let other = location.updateValue(fileIndex, forKey: entry.name) {
-                    throw .duplicateAcrossShards(tensor: entry.name, firstShard: shardNames[other], secondShard: shardNames[fileIndex])
-                }
-            }
-        }
-        for (tensor, shard) in listed {
-            guard let actual = location[tensor] else {
-                throw .tensorMissingFromShard(index: indexPath, tensor: tensor, shard: shard)
-            }
-            guard shardNames[actual] == shard else {
-                throw .tensorInWrongShard(index: indexPath, tensor: tensor, listedShard: shard, actualShard: shardNames[actual])
-            }
-        }
-        if location.count != listed.count {
-            for (fileIndex, file) in files.enumerated() {
-                for entry in file.entries where weightMap[entry.name] == nil {
-                    throw .tensorNotInIndex(index: indexPath, tensor: entry.name, shard: shardNames[fileIndex])
-                }
-            }
-        }
+        let location = try index.locate(shardTensors: files.map { $0.entries.map(\.name) })
         return (files, location)
     }
 

@@ -1,3 +1,4 @@
+import CMappedFileGuard
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -9,7 +10,9 @@ import Darwin
 /// Pages are loaded by the kernel on first touch, so opening a multi-gigabyte checkpoint costs
 /// nothing until tensors are decoded. The mapping is immutable, hence `@unchecked Sendable`.
 /// Truncating the file while it is mapped would make later reads fault (SIGBUS): the descriptor
-/// stays open so readers can check the size (``currentSizeIfShrunk()``) before touching bytes.
+/// stays open so readers can check the size (``currentSizeIfShrunk()``) before touching bytes. A
+/// truncation during a read that the check cannot see is caught by the SIGBUS guard
+/// (`CMappedFileGuard`): the process exits with status 74 and a message naming the file.
 final class SafetensorsMappedFile: @unchecked Sendable {
     /// Start of the mapping; nil for an empty file (which cannot be mapped).
     let base: UnsafeRawPointer?
@@ -38,10 +41,14 @@ final class SafetensorsMappedFile: @unchecked Sendable {
             throw .cannotOpen(file: path, reason: "mmap: \(Self.errnoText())")
         }
         base = UnsafeRawPointer(address)
+        dlp_mapped_file_register(address, count, path)
     }
 
     deinit {
-        if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+        if let base {
+            dlp_mapped_file_unregister(base)
+            munmap(UnsafeMutableRawPointer(mutating: base), count)
+        }
         close(descriptor)
     }
 

@@ -52,6 +52,15 @@ extension TokenizerDefinition {
         guard count > 0, count <= 10_000_000 else {
             throw TokenizerError.invalidValue(source: source, key: "model.vocab", detail: "vocabulary size \(count)")
         }
+        // Ids must be 0..<count, one token each: checked before `count` (the largest id in the
+        // file, not the number of tokens) sizes anything.
+        if let negative = byID.keys.first(where: { $0 < 0 }) {
+            throw TokenizerError.invalidValue(source: source, key: "model.vocab", detail: "id \(negative) is negative; ids must be 0, 1, 2, ...")
+        }
+        if count != byID.count, let id = (0..<count).first(where: { byID[$0] == nil }) {
+            throw TokenizerError.invalidValue(source: source, key: "model.vocab",
+                                              detail: "no token has id \(id); ids must be dense (\(byID.count) tokens, largest id \(count - 1))")
+        }
         var tokens: [String] = []
         tokens.reserveCapacity(count)
         for id in 0..<count {

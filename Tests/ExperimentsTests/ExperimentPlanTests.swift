@@ -112,6 +112,26 @@ let samplePlan = """
         }
     }
 
+    /// The cross product is bounded before it is expanded: 101 models × 100 sparsities in one grid,
+    /// or two grids of 6,000 cells, pass `ExperimentPlan.maximumCells`; the error names the grid.
+    @Test func plansNamingTooManyCellsAreRefused() throws {
+        func grid(models: Int, sparsities: Int) -> String {
+            let m = (0..<models).map { "\"m\($0)\"" }.joined(separator: ",")
+            let p = (1...sparsities).map { "\(Double($0) / Double(sparsities + 1))" }.joined(separator: ",")
+            return #"{"models": [\#(m)], "methods": ["wanda"], "allocations": ["uniform"], "sparsities": [\#(p)]}"#
+        }
+        for (grids, key) in [([grid(models: 101, sparsities: 100)], "grids[0]"),
+                             ([grid(models: 60, sparsities: 100), grid(models: 60, sparsities: 100)], "grids[1]")] {
+            #expect {
+                _ = try parsePlan(#"{"name": "x", "grids": [\#(grids.joined(separator: ","))]}"#)
+            } throws: { error in
+                guard case let .invalidPlan(_, badKey, reason) = error as? ExperimentError else { return false }
+                return badKey == key && reason.contains("more than 10000 cells")
+            }
+        }
+        #expect(try parsePlan(#"{"name": "x", "grids": [\#(grid(models: 100, sparsities: 100))]}"#).cells.count == 10_000)
+    }
+
     @Test func unreadableInputFilesAreNamedBeforeAnyStep() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plan-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("data"), withIntermediateDirectories: true)

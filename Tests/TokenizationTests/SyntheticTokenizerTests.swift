@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Tokenization
 
@@ -50,6 +51,22 @@ struct SyntheticTokenizerTests {
         #expect(throws: TokenizerError.self) {
             try TokenizerDefinition(model: .byteLevelBPE, preTokenizer: .gpt2, tokens: ["a", "b"],
                                     tokenTypes: [.normal, .normal], merges: ["a c"]).makeTokenizer()
+        }
+    }
+
+    /// A vocabulary's size is its largest id + 1; a sparse or negative id is refused before that
+    /// number sizes the token table (two tokens with ids 0 and 9,999,998 would reserve ten million).
+    @Test(arguments: [
+        (#"{"a": 0, "b": 9999998}"#, "no token has id 1; ids must be dense (2 tokens, largest id 9999998)"),
+        (#"{"a": 0, "b": 1, "c": -4}"#, "id -4 is negative"),
+    ])
+    func tokenizerJSONWithSparseOrNegativeIdsIsRefused(vocab: String, message: String) {
+        let json = #"{"model": {"type": "BPE", "vocab": "# + vocab + #", "merges": []}}"#
+        do {
+            _ = try TokenizerDefinition(tokenizerJSON: Data(json.utf8))
+            Issue.record("accepted \(vocab)")
+        } catch {
+            #expect("\(error)".contains(message), "\(error)")
         }
     }
 }
