@@ -83,7 +83,7 @@ public struct GenerateJob: Sendable, Codable, Equatable {
         let capacity = context ?? min(ids.count + maxTokens, limit)
         guard ids.count < capacity else { throw GenerationError.promptTooLong(tokens: ids.count, context: capacity) }
         let estimate = InferenceMemoryEstimate.generation(configuration: checkpoint.configuration, capacity: capacity,
-                                                          weightBytesPerParameter: valueType.size,
+                                                          weightBytesPerParameter: Int((valueType.denseBitsPerWeight / 8).rounded(.up)),
                                                           mappedModelBytes: ModelSummary.diskSize(checkpoint.url))
         try JobError.checkMemory(needed: estimate.total, detail: "\(estimate.dominantPart.name) \(formatBytes(estimate.dominantPart.bytes))",
                                  remedy: "lower --context or --max-tokens")
