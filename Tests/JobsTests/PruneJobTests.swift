@@ -326,7 +326,7 @@ import _TestSupport
             (["generate", "m"], "give the prompt: --prompt TEXT or --file PATH"),
             (["generate", "m", "--prompt", "a", "--file", bad.path], "give --prompt or --file, not both"),
             (["generate", "m", "--prompt", "a", "--sparse", "maybe"], "sparse mode 'maybe' is not valid; valid: auto, on, off"),
-            (["generate", "m", "--prompt", "a", "--dtype", "int4"], "value type 'int4' is not valid; valid: f32, f16, bf16"),
+            (["generate", "m", "--prompt", "a", "--dtype", "int4"], "weight type 'int4' is not valid; valid: f32, f16, bf16, q8_0, q4_0"),
             (["generate", "m", "--prompt", "a", "--top-p", "1.5"], "top-p: expected a number in (0, 1]"),
             (["generate", "m", "--prompt", "a", "--system", "x"], "system: applies only with --chat"),
             (["generate", "m", "--prompt", ""], "prompt: is empty"),
