@@ -62,4 +62,28 @@ import _TestSupport
         #expect(try String(contentsOf: output.appendingPathComponent("marker"), encoding: .utf8) == "earlier")
         #expect(try Data(contentsOf: Self.smol, options: .alwaysMapped).prefix(1 << 20) == inputDigest)
     }
+
+    /// A prune whose output is on a read-only file system is refused before anything loads (exit
+    /// 64, naming the place); nothing is written.
+    @Test(.enabled(if: TestAssets.has(smol, c4)), .enabled(if: canMount, "mounting a read-only tmpfs needs root"))
+    func readOnlyOutputIsRefusedBeforeWork() throws {
+        let executable = TestAssets.dlpExecutable
+        try #require(FileManager.default.isExecutableFile(atPath: executable.path), "no dlp executable at \(executable.path)")
+        let mount = FileManager.default.temporaryDirectory.appendingPathComponent("dlp-read-only-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: mount, withIntermediateDirectories: true)
+        try #require(Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", mount.path]).status == 0)
+        defer {
+            Self.run("/bin/umount", [mount.path])
+            try? FileManager.default.removeItem(at: mount)
+        }
+        let output = mount.appendingPathComponent("out")
+        let started = Date()
+        let (status, message) = Self.run(executable.path, [
+            "prune", Self.smol.path, "--method", "magnitude", "--sparsity", "0.5", "--samples", "2", "--seqlen", "64",
+            "--calibration", Self.c4.path, "--formats", "gguf", "--no-cache", "--output", output.path])
+        #expect(status == 64, "\(message)")
+        #expect(message.contains(mount.path), "\(message)")
+        #expect(Date().timeIntervalSince(started) < 20, "refused only after work")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: mount.path).isEmpty)
+    }
 }
