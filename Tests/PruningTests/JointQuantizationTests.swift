@@ -121,18 +121,12 @@ import _TestSupport
     static let smol = TestAssets.model("smollm2-135m")
     static let c4 = TestAssets.data("c4.utf8")
 
-    /// On block 0 of SmolLM2-135M (gate and down) with its real calibration inputs (4 × 128 C4
-    /// tokens): GPTQ with a fixed Wanda mask (50%) reconstructs the masked weight `W` better than
-    /// round-to-nearest of the same masked weights at the same type, by at least 15% in
-    /// `‖(W − Ŵ)X‖²` (measured 0.59–0.79×). With `H = (2/N)·Σ x xᵀ`,
-    /// `‖X(A − B)ᵀ‖² ∝ Σ_rows δ H δᵀ` (δ = A − B). Against the dense weight (pruning and
-    /// quantization together) GPTQ gains ~4% at q4_0 and nothing measurable at q8_0, where the
-    /// pruning error is ~3000× the quantization error. Figures are printed.
-    @Test(.enabled(if: TestAssets.has(smol, c4)))
-    func fixedMaskGPTQBeatsRoundToNearestOnARealLayer() throws {
+    /// Block 0's `gate` and `down` of SmolLM2-135M with their Hessians and input norms from 4 × 128
+    /// C4 calibration tokens.
+    static func realLayer(seed: UInt64 = 0, samples: Int = 4) throws -> [(role: TensorRole, weight: Matrix, hessian: Matrix, norms: [Double])] {
         let checkpoint = try Checkpoint.openGGUF(Self.smol)
         let settings = CalibrationSettings(source: CalibrationSource(name: "c4", path: Self.c4.path), sampling: .stream,
-                                           samples: 4, sequenceLength: 128, seed: 0)
+                                           samples: samples, sequenceLength: 128, seed: seed)
         let set = try CalibrationSet(settings: settings, tokenizer: try checkpoint.tokenizer())
         let model = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: 128)
         let layer = try model.layer(0)
@@ -148,15 +142,28 @@ import _TestSupport
                 layer.forward(&hidden, workspace: workspace, observer: observer)
             }
         }
-        for role in roles {
-            let h = try hessians.hessian(for: role), s = try norms.squaredNorms(for: role)
-            let dense = layer.weights[linear: role]
-            func error(_ a: Matrix, _ b: Matrix) -> Double {
-                var delta = a
-                for i in 0..<delta.count { delta.storage[i] -= b.storage[i] }
-                let product = GEMM.multiply(delta, h)   // [rows, C]
-                return zip(delta.storage, product.storage).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-            }
+        return try roles.map { ($0, layer.weights[linear: $0], try hessians.hessian(for: $0), try norms.squaredNorms(for: $0)) }
+    }
+
+    /// `Σ_rows δ H δᵀ`, δ = a − b: `‖X(a − b)ᵀ‖²` up to the factor `2/N` of `H`.
+    static func error(_ a: Matrix, _ b: Matrix, _ h: Matrix) -> Double {
+        var delta = a
+        for i in 0..<delta.count { delta.storage[i] -= b.storage[i] }
+        let product = GEMM.multiply(delta, h)   // [rows, C]
+        return zip(delta.storage, product.storage).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+    }
+
+    /// On block 0 of SmolLM2-135M (gate and down) with its real calibration inputs (4 × 128 C4
+    /// tokens): GPTQ with a fixed Wanda mask (50%) reconstructs the masked weight `W` better than
+    /// round-to-nearest of the same masked weights at the same type, by at least 15% in
+    /// `‖(W − Ŵ)X‖²` (measured 0.59–0.79×). With `H = (2/N)·Σ x xᵀ`,
+    /// `‖X(A − B)ᵀ‖² ∝ Σ_rows δ H δᵀ` (δ = A − B). Against the dense weight (pruning and
+    /// quantization together) GPTQ gains ~4% at q4_0 and nothing measurable at q8_0, where the
+    /// pruning error is ~3000× the quantization error. Figures are printed.
+    @Test(.enabled(if: TestAssets.has(smol, c4)))
+    func fixedMaskGPTQBeatsRoundToNearestOnARealLayer() throws {
+        for (role, dense, h, s) in try Self.realLayer() {
+            func error(_ a: Matrix, _ b: Matrix) -> Double { Self.error(a, b, h) }
             for quantization in JointQuantization.allCases {
                 var masked = dense, gptq = dense
                 let mask = try LinearPruner(method: .wanda).prune(&masked, target: .ratio(0.5), calibration: .inputNorms(s), name: "\(role)").mask
@@ -175,6 +182,39 @@ import _TestSupport
                 // at q8_0 the two agree within 0.1% (the cross term with the pruning error decides).
                 if quantization == .q4_0 { #expect(total.gptq < 0.99 * total.rtn, "\(role) \(quantization)") }
                 #expect(Self.moved(gptq.storage, quantization.dtype).isEmpty)
+            }
+        }
+    }
+
+    /// SparseGPT with joint quantization against SparseGPT followed by round-to-nearest, and the
+    /// fixed-mask GPTQ of Wanda against round-to-nearest, on the same real layer at 50%, fitted on
+    /// 4 × 128 tokens and measured there and on 16 × 128 held-out tokens (seed 1). In-sample, joint
+    /// q4_0 must save at least 10% of SparseGPT-then-RTN's `‖(W − Ŵ)X‖²` (measured 0.56–0.78×);
+    /// at q8_0 the pruning error dominates and both agree within 1%. Held out, the gain shrinks
+    /// or reverses (`down`, 1536 inputs fitted on 512 tokens: GPTQ/RTN ≈ 1.07–1.4×): the update
+    /// overfits a small calibration set, as the WikiText-2 figures in the commit log show.
+    @Test(.enabled(if: TestAssets.has(smol, c4)))
+    func jointSparseGPTAgainstSparseGPTThenRoundToNearest() throws {
+        let heldOut = try Self.realLayer(seed: 1, samples: 16)
+        for (index, (role, dense, h, s)) in try Self.realLayer().enumerated() {
+            let other = heldOut[index].hessian
+            for quantization in JointQuantization.allCases {
+                var masked = dense, gptq = dense, joint = dense, plain = dense
+                _ = try LinearPruner(method: .wanda).prune(&masked, target: .ratio(0.5), calibration: .inputNorms(s), name: "\(role)")
+                _ = try LinearPruner(method: .wanda, quantization: quantization)
+                    .prune(&gptq, target: .ratio(0.5), calibration: .inputNormsAndHessian(s, h), name: "\(role)")
+                _ = try LinearPruner(method: .sparsegpt, quantization: quantization)
+                    .prune(&joint, target: .ratio(0.5), calibration: .hessian(h), name: "\(role)")
+                _ = try LinearPruner(method: .sparsegpt).prune(&plain, target: .ratio(0.5), calibration: .hessian(h), name: "\(role)")
+                let dtype = quantization.dtype
+                let wandaRTN = Matrix(rows: dense.rows, columns: dense.columns, storage: Self.roundTrip(masked.storage, dtype))
+                let rtn = Matrix(rows: dense.rows, columns: dense.columns, storage: Self.roundTrip(plain.storage, dtype))
+                let inSample = Self.error(dense, joint, h) / Self.error(dense, rtn, h)
+                print(String(format: "block 0 %@ %@, 50%%: SparseGPT joint / then RTN %.3f× in-sample, %.3f× held-out; Wanda GPTQ / RTN (quantization only) %.3f× in-sample, %.3f× held-out",
+                             role.rawValue, quantization.rawValue, inSample, Self.error(dense, joint, other) / Self.error(dense, rtn, other),
+                             Self.error(masked, gptq, h) / Self.error(masked, wandaRTN, h),
+                             Self.error(masked, gptq, other) / Self.error(masked, wandaRTN, other)))
+                #expect(inSample < (quantization == .q4_0 ? 0.9 : 1.01), "\(role) \(quantization)")
             }
         }
     }
