@@ -26,6 +26,7 @@ extension PruneJob {
         let threads = computeThreads
         let checkpoint = try Checkpoint.open(model)
         let c = checkpoint.configuration
+        try Self.validate(quantization, c)
         let formats = Set(exports.formats)
         if formats == [.gguf], checkpoint.format != .gguf {
             throw JobError.invalidSetting(setting: "formats", reason: "gguf needs a GGUF input; \(checkpoint.url.path) is a safetensors directory")
@@ -46,7 +47,7 @@ extension PruneJob {
                                               threads: threads)
         let model = try LanguageModel(checkpoint: checkpoint,
                                       maxSequenceLength: max(calibration.sequenceLength, evaluation.sequenceLength))
-        observer.note("prune: \(checkpoint.url.lastPathComponent), \(method.rawValue) + \(allocation.name), target \(target), pattern \(pattern); calibration \(set.windows.count) × \(calibration.sequenceLength) (\(calibration.sampling.rawValue)); estimated peak memory \(formatBytes(estimate.total))")
+        observer.note("prune: \(checkpoint.url.lastPathComponent), \(method.rawValue) + \(allocation.name), target \(target), pattern \(pattern)\(quantization.map { ", jointly quantized to \($0.rawValue)" } ?? ""); calibration \(set.windows.count) × \(calibration.sequenceLength) (\(calibration.sampling.rawValue)); estimated peak memory \(formatBytes(estimate.total))")
 
         func perplexity(_ m: LanguageModel, _ dataset: PerplexityDataset, _ label: String) throws -> PerplexityResult {
             try evaluation.evaluate(model: m, tokenizer: tokenizer, dataset: dataset) {
@@ -70,7 +71,8 @@ extension PruneJob {
         let store = try PrunedWeightStore(directory: staging.appendingPathComponent(".work"), checkpoint: checkpoint)
         let pipeline = PruningPipeline(model: model, windows: set.windows, threads: threads)
         let blocks = try timed("pruning pass") {
-            try pipeline.prune(targets: targets, pruner: LinearPruner(method: method, threads: threads), store: store) {
+            try pipeline.prune(targets: targets, pruner: LinearPruner(method: method, quantization: quantization, threads: threads),
+                               store: store) {
                 observer.progress(JobProgress(task: "pruning pass", done: $0.block, total: $0.blocks,
                                               unitsPerStep: Double($0.tokensPerBlock) / Double($0.blocks), unit: "tok"))
             }
@@ -90,8 +92,9 @@ extension PruneJob {
             }
         }
 
-        let provenance = ["method": method.rawValue, "allocation": allocation.name, "target_sparsity": "\(target)",
+        var provenance = ["method": method.rawValue, "allocation": allocation.name, "target_sparsity": "\(target)",
                           "pattern": "\(pattern)", "source_sha256": modelSHA]
+        if let quantization { provenance["joint_quantization"] = quantization.rawValue }
         var ggufLinears: PruningManifest.GGUFLinears?
         try timed("export") {
             if formats.contains(.gguf), checkpoint.format == .gguf {
@@ -120,13 +123,14 @@ extension PruneJob {
             model: .init(path: checkpoint.url.path, format: checkpoint.format, sha256: modelSHA, architecture: c.architecture,
                          layerCount: c.layerCount, prunableParameters: blocks.reduce(0) { $0 + $1.counts.reduce(0, +) }),
             settings: .init(method: method, allocation: allocation, targetSparsity: target, pattern: pattern,
-                            threads: threads.count),
+                            threads: threads.count, quantization: quantization),
             calibration: .init(settings: calibration, sourceSHA256: set.sourceDigest, windowsSHA256: set.windowsDigest),
             allocationCacheHit: allocated.cacheHit, allocationCacheKey: allocated.cacheKey,
             blocks: Self.outcomes(blocks, statistics: allocated.statistics),
             overallSparsity: Self.overallSparsity(blocks), evaluation: records, timings: timings,
             peakResidentBytes: ForwardBenchmark.peakResidentBytes(), outputs: Self.outputs(in: staging),
-            sparseValueType: formats.contains(.sparse) ? exports.sparseType : nil, ggufLinears: ggufLinears)
+            sparseValueType: formats.contains(.sparse) ? exports.sparseType : nil, ggufLinears: ggufLinears,
+            storedSparsity: Self.storedSparsity(blocks))
         try Job.encoder.encode(manifest).write(to: staging.appendingPathComponent("manifest.json"))
         try Data(PruningReport.markdown(manifest).utf8).write(to: staging.appendingPathComponent("report.md"))
         try Data(PruningReport.svg(manifest).utf8).write(to: staging.appendingPathComponent("sparsity.svg"))
@@ -139,8 +143,9 @@ extension PruneJob {
         return blocks.map { b in
             PruningManifest.BlockOutcome(
                 block: b.block, requestedRatio: b.target.fraction, measuredSparsity: b.sparsity,
-                matrices: zip(roles, zip(b.zeros, b.counts)).map {
-                    PruningManifest.MatrixOutcome(role: $0, zeros: $1.0, count: $1.1, sparsity: Double($1.0) / Double($1.1))
+                matrices: roles.indices.map { i in
+                    PruningManifest.MatrixOutcome(role: roles[i], zeros: b.zeros[i], count: b.counts[i],
+                                                  sparsity: Double(b.zeros[i]) / Double(b.counts[i]), storedZeros: b.storedZeros?[i])
                 },
                 statistic: statistics?[b.block], notes: b.notes)
         }
@@ -148,6 +153,13 @@ extension PruneJob {
 
     static func overallSparsity(_ blocks: [PruningPipeline.BlockResult]) -> Double {
         let zeros = blocks.reduce(0) { $0 + $1.zeros.reduce(0, +) }, total = blocks.reduce(0) { $0 + $1.counts.reduce(0, +) }
+        return Double(zeros) / Double(max(total, 1))
+    }
+
+    /// Joint quantization only: the written zeros over all block linears.
+    static func storedSparsity(_ blocks: [PruningPipeline.BlockResult]) -> Double? {
+        guard blocks.allSatisfy({ $0.storedZeros != nil }), !blocks.isEmpty else { return nil }
+        let zeros = blocks.reduce(0) { $0 + $1.storedZeros!.reduce(0, +) }, total = blocks.reduce(0) { $0 + $1.counts.reduce(0, +) }
         return Double(zeros) / Double(max(total, 1))
     }
 

@@ -98,6 +98,10 @@ public struct PruneJob: Sendable, Codable, Equatable {
     /// Target fraction of zeros in the block linears (an N:M pattern's own fraction).
     public var target: Double
     public var pattern: SparsityPattern
+    /// `--quantize`: quantize the kept weights jointly with pruning on this GGUF block type's grid
+    /// (``JointQuantization``); `exports.ggufType` must then be the same type. nil: no joint
+    /// quantization (job files written before it existed decode as nil).
+    public var quantization: JointQuantization?
     public var calibration: CalibrationSettings
     /// CPU threads; nil: all available.
     public var threads: Int?
@@ -117,7 +121,8 @@ public struct PruneJob: Sendable, Codable, Equatable {
     public var command: [String]
 
     public init(model: String, method: PruningMethod = .wanda, allocation: Allocation, target: Double = 0.7,
-                pattern: SparsityPattern = .unstructured, calibration: CalibrationSettings, threads: Int? = nil,
+                pattern: SparsityPattern = .unstructured, quantization: JointQuantization? = nil,
+                calibration: CalibrationSettings, threads: Int? = nil,
                 reuseCachedAllocation: Bool = true, evaluations: [PerplexityDataset] = [], evaluationSequenceLength: Int = 2048,
                 evaluationWindows: Int? = nil, exports: Exports = Exports(), output: String, replaceExisting: Bool = false,
                 command: [String] = []) {
@@ -126,6 +131,7 @@ public struct PruneJob: Sendable, Codable, Equatable {
         self.allocation = allocation
         self.target = target
         self.pattern = pattern
+        self.quantization = quantization
         self.calibration = calibration
         self.threads = threads
         self.reuseCachedAllocation = reuseCachedAllocation
@@ -165,6 +171,9 @@ public struct PruneJob: Sendable, Codable, Equatable {
             _ = try Self.parseGGUFType(exports.ggufType.rawValue)
             throw fail("gguf-dtype", "\(exports.ggufType.rawValue.lowercased()) is not supported for pruned linears")
         }
+        if let quantization, exports.ggufType != quantization.dtype {
+            throw fail("gguf-dtype", "\(exports.ggufType.rawValue.lowercased()) conflicts with --quantize \(quantization.rawValue), which stores the pruned linears as \(quantization.rawValue); leave out --gguf-dtype or give \(quantization.rawValue)")
+        }
         let url = outputURL
         if fm.fileExists(atPath: url.path), !replaceExisting {
             throw fail("output", "\(output) exists; choose another directory or pass --force to replace it")
@@ -177,6 +186,18 @@ public struct PruneJob: Sendable, Codable, Equatable {
         }
         guard fm.isWritableFile(atPath: parent.path) else {
             throw fail("output", "\(output): the parent directory \(parent.path) is not writable")
+        }
+    }
+
+    /// Joint quantization needs every block linear's input size to be a whole number of 32-weight
+    /// blocks; checked once the model's configuration is known, before calibration.
+    public static func validate(_ quantization: JointQuantization?, _ configuration: ModelConfiguration) throws {
+        guard let quantization else { return }
+        for role in TensorRole.linears {
+            let columns = role.shape(configuration)[1]
+            if columns % JointQuantization.groupSize != 0 {
+                throw JobError.invalidSetting(setting: "quantize", reason: "\(role.rawValue) has \(columns) inputs, not a multiple of \(quantization.rawValue)'s 32-weight block; leave out --quantize for this model")
+            }
         }
     }
 

@@ -7,13 +7,16 @@ public enum LinearCalibration: Sendable {
     case none
     /// Squared input norms `s` (`[in]`, ``InputNormObserver``), for Wanda.
     case inputNorms([Double])
-    /// The Hessian `(2/N)Σ x xᵀ` (`[in, in]`, ``HessianObserver``), for SparseGPT.
+    /// The Hessian `(2/N)Σ x xᵀ` (`[in, in]`, ``HessianObserver``), for SparseGPT and for
+    /// magnitude with joint quantization.
     case hessian(Matrix)
+    /// Both, for Wanda with joint quantization (the norms choose the mask, the Hessian drives GPTQ).
+    case inputNormsAndHessian([Double], Matrix)
 }
 
 /// What a method needs observed during calibration.
 public enum CalibrationNeed: Sendable, Equatable {
-    case none, inputNorms, hessian
+    case none, inputNorms, hessian, inputNormsAndHessian
 }
 
 extension PruningMethod {
@@ -33,37 +36,72 @@ extension PruningMethod {
 /// - magnitude: ``ScoreMaskPruner`` with `|W|`, compared per matrix.
 /// - wanda: ``ScoreMaskPruner`` with `|W|·sqrt(s)`, compared per row.
 /// - sparsegpt: ``SparseGPTPruner``.
+///
+/// With `quantization`, the kept weights are also quantized on its grid: SparseGPT inside its
+/// OBS loop, magnitude and Wanda by GPTQ with their mask fixed
+/// (``SparseGPTPruner/quantize(_:hessian:keeping:as:name:threads:)``), both from the Hessian.
 public struct LinearPruner: Sendable {
     public var method: PruningMethod
-    /// SparseGPT's settings (ignored by the other methods).
+    /// SparseGPT's settings (also those of the GPTQ loop of joint quantization).
     public var sparseGPT: SparseGPTPruner
+    /// Joint quantization of the kept weights; nil keeps them in f32.
+    public var quantization: JointQuantization?
     public var threads: ComputeThreads
 
-    public init(method: PruningMethod, sparseGPT: SparseGPTPruner = SparseGPTPruner(), threads: ComputeThreads = .single) {
+    public init(method: PruningMethod, sparseGPT: SparseGPTPruner = SparseGPTPruner(),
+                quantization: JointQuantization? = nil, threads: ComputeThreads = .single) {
         self.method = method
         self.sparseGPT = sparseGPT
+        self.quantization = quantization
         self.threads = threads
+    }
+
+    /// The statistics the pipeline must accumulate: the method's, plus the Hessian when quantizing.
+    public var calibrationNeed: CalibrationNeed {
+        guard quantization != nil else { return method.calibrationNeed }
+        return method == .wanda ? .inputNormsAndHessian : .hessian
     }
 
     /// Prunes `weight` (`[out, in]`) in place to `target`; `name` identifies it in errors.
     public func prune(_ weight: inout Matrix, target: SparsityTarget, calibration: consuming LinearCalibration,
                       name: String) throws -> LinearPruningOutcome {
+        var outcome: LinearPruningOutcome
+        let hessian: Matrix?
         switch (method, calibration) {
-        case (.magnitude, _):
-            return try ScoreMaskPruner.prune(&weight, score: .magnitude, group: .matrix, target: target,
-                                             name: name, threads: threads)
-        case let (.wanda, .inputNorms(s)):
-            guard s.count == weight.columns else {
-                throw PruningError.statisticsShape(name: name, expected: "[\(weight.columns)] input norms", actual: "[\(s.count)]")
-            }
-            return try ScoreMaskPruner.prune(&weight, score: .wanda(squaredNorms: s), group: .row, target: target,
-                                             name: name, threads: threads)
         case let (.sparsegpt, .hessian(h)):
-            return try sparseGPT.prune(&weight, hessian: h, target: target, name: name, threads: threads)
-        case (.wanda, _):
-            throw PruningError.missingStatistics(role: name, statistic: "input norms")
+            return try sparseGPT.prune(&weight, hessian: h, target: target, name: name, quantization: quantization,
+                                       threads: threads)
         case (.sparsegpt, _):
             throw PruningError.missingStatistics(role: name, statistic: "Hessian")
+        case let (.magnitude, .hessian(h)):
+            outcome = try ScoreMaskPruner.prune(&weight, score: .magnitude, group: .matrix, target: target,
+                                                name: name, threads: threads)
+            hessian = h
+        case (.magnitude, _):
+            outcome = try ScoreMaskPruner.prune(&weight, score: .magnitude, group: .matrix, target: target,
+                                                name: name, threads: threads)
+            hessian = nil
+        case let (.wanda, .inputNorms(s)):
+            outcome = try wanda(&weight, s, target: target, name: name)
+            hessian = nil
+        case let (.wanda, .inputNormsAndHessian(s, h)):
+            outcome = try wanda(&weight, s, target: target, name: name)
+            hessian = h
+        case (.wanda, _):
+            throw PruningError.missingStatistics(role: name, statistic: "input norms")
         }
+        guard let quantization else { return outcome }
+        guard let hessian else { throw PruningError.missingStatistics(role: name, statistic: "Hessian (for joint quantization)") }
+        outcome.sparseGPT = try sparseGPT.quantize(&weight, hessian: hessian, keeping: outcome.mask, as: quantization,
+                                                   name: name, threads: threads)
+        return outcome
+    }
+
+    private func wanda(_ weight: inout Matrix, _ s: [Double], target: SparsityTarget, name: String) throws -> LinearPruningOutcome {
+        guard s.count == weight.columns else {
+            throw PruningError.statisticsShape(name: name, expected: "[\(weight.columns)] input norms", actual: "[\(s.count)]")
+        }
+        return try ScoreMaskPruner.prune(&weight, score: .wanda(squaredNorms: s), group: .row, target: target,
+                                         name: name, threads: threads)
     }
 }

@@ -5,7 +5,7 @@ public struct LinearPruningOutcome: Sendable, Equatable {
     public var mask: PruningMask
     /// The exact counts `mask` satisfies.
     public var requirement: SparsityRequirement
-    /// SparseGPT only: damping, dead inputs and the OBS loss estimate.
+    /// SparseGPT, or the GPTQ loop of joint quantization: damping, dead inputs and the OBS loss estimate.
     public var sparseGPT: SparseGPTDiagnostics?
 }
 
@@ -19,6 +19,7 @@ public struct SparseGPTDiagnostics: Sendable, Equatable, Codable {
     public var failures: [String]
     /// Inputs with `H_jj = 0` (never active): their column was zeroed.
     public var deadInputs: Int
-    /// SparseGPT's loss estimate `½ Σ (w − q)² / U_jj²` over all pruned weights.
+    /// SparseGPT's loss estimate `½ Σ (w − q)² / U_jj²` over all pruned weights (and, with joint
+    /// quantization, over the quantized kept weights too).
     public var estimatedLoss: Double
 }

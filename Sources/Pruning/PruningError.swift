@@ -21,6 +21,10 @@ public enum PruningError: Error, CustomStringConvertible, Equatable {
     case hessianNotPositiveDefinite(name: String, dampingFraction: Double, detail: String)
     /// A pruned matrix does not have the zeros that were requested.
     case sparsityMismatch(name: String, location: String, expected: Int, actual: Int)
+    /// Joint quantization needs the input size to be a whole number of 32-weight blocks.
+    case quantizationGroupDoesNotDivide(name: String, columns: Int, type: String)
+    /// A group's quantization scale does not fit fp16 (its largest kept weight exceeds 65504 levels).
+    case quantizationScaleOverflow(name: String, row: Int, column: Int)
 
     public var description: String {
         switch self {
@@ -44,6 +48,10 @@ public enum PruningError: Error, CustomStringConvertible, Equatable {
             return "\(name): the Hessian is not positive definite even with damping \(damping)·mean(diag H) (\(detail)); use more calibration tokens or a larger damping"
         case let .sparsityMismatch(name, location, expected, actual):
             return "\(name): \(location) has \(actual) pruned weights, expected \(expected)"
+        case let .quantizationGroupDoesNotDivide(name, columns, type):
+            return "\(name): \(columns) input features are not a multiple of \(type)'s 32-weight block; joint quantization needs whole blocks (leave out --quantize for this model)"
+        case let .quantizationScaleOverflow(name, row, column):
+            return "\(name): the quantization scale of the group holding row \(row), column \(column) overflows fp16; the weights are too large for a GGUF block type"
         }
     }
 }

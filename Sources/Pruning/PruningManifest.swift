@@ -34,17 +34,22 @@ public struct PruningManifest: Sendable, Codable {
         public var targetSparsity: Double
         public var pattern: SparsityPattern
         public var threads: Int
+        /// `--quantize`: the grid the kept weights were quantized on jointly with pruning; nil
+        /// when they were not (and in manifests written before joint quantization existed).
+        public var quantization: JointQuantization?
 
-        public init(method: PruningMethod, allocation: Allocation, targetSparsity: Double, pattern: SparsityPattern, threads: Int) {
+        public init(method: PruningMethod, allocation: Allocation, targetSparsity: Double, pattern: SparsityPattern, threads: Int,
+                    quantization: JointQuantization? = nil) {
             self.method = method
             self.allocation = allocation
             self.targetSparsity = targetSparsity
             self.pattern = pattern
             self.threads = threads
+            self.quantization = quantization
         }
 
         enum CodingKeys: String, CodingKey {
-            case method, allocation, allocationParameters, targetSparsity, pattern, threads
+            case method, allocation, allocationParameters, targetSparsity, pattern, threads, quantization
         }
 
         public init(from decoder: any Decoder) throws {
@@ -58,6 +63,7 @@ public struct PruningManifest: Sendable, Codable {
             targetSparsity = try c.decode(Double.self, forKey: .targetSparsity)
             pattern = try c.decode(SparsityPattern.self, forKey: .pattern)
             threads = try c.decode(Int.self, forKey: .threads)
+            quantization = try c.decodeIfPresent(JointQuantization.self, forKey: .quantization)
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -68,6 +74,7 @@ public struct PruningManifest: Sendable, Codable {
             try c.encode(targetSparsity, forKey: .targetSparsity)
             try c.encode(pattern, forKey: .pattern)
             try c.encode(threads, forKey: .threads)
+            try c.encodeIfPresent(quantization, forKey: .quantization)
         }
     }
 
@@ -86,15 +93,20 @@ public struct PruningManifest: Sendable, Codable {
     /// One weight matrix after pruning.
     public struct MatrixOutcome: Sendable, Codable {
         public var role: String
+        /// Zeros of the written weights; with joint quantization, of the pruning mask.
         public var zeros: Int
         public var count: Int
         public var sparsity: Double
+        /// Joint quantization only: zeros of the written weights, the mask's plus the kept weights
+        /// that quantized to 0 (and dead inputs); nil otherwise.
+        public var storedZeros: Int?
 
-        public init(role: String, zeros: Int, count: Int, sparsity: Double) {
+        public init(role: String, zeros: Int, count: Int, sparsity: Double, storedZeros: Int? = nil) {
             self.role = role
             self.zeros = zeros
             self.count = count
             self.sparsity = sparsity
+            self.storedZeros = storedZeros
         }
     }
 
@@ -103,7 +115,8 @@ public struct PruningManifest: Sendable, Codable {
         public var block: Int
         /// The allocation's ratio for this block.
         public var requestedRatio: Double
-        /// Zeros over the block's seven linears, measured on the written weights.
+        /// Zeros over the block's seven linears, measured on the written weights (with joint
+        /// quantization: on the pruning mask; ``MatrixOutcome/storedZeros`` has the written zeros).
         public var measuredSparsity: Double
         public var matrices: [MatrixOutcome]
         /// Statistic the allocation ranked blocks by (DLP: the block's unimportance `S_l`).
@@ -160,6 +173,9 @@ public struct PruningManifest: Sendable, Codable {
     public var allocationCacheKey: String?
     public var blocks: [BlockOutcome]
     public var overallSparsity: Double
+    /// Joint quantization only: the fraction of the block linears' written weights that are 0
+    /// (≥ ``overallSparsity``, the mask's); nil otherwise.
+    public var storedSparsity: Double?
     public var evaluation: [Evaluation]
     /// Seconds per stage (`calibration`, `allocation pass`, `pruning pass`, `export`, ...).
     public var timings: [String: Double]
@@ -185,7 +201,7 @@ public struct PruningManifest: Sendable, Codable {
         }
     }
 
-    public init(tool: String, createdAt: String, command: [String], model: Model, settings: Settings, calibration: Calibration, allocationCacheHit: Bool, allocationCacheKey: String?, blocks: [BlockOutcome], overallSparsity: Double, evaluation: [Evaluation], timings: [String: Double], peakResidentBytes: Int, outputs: [Output], sparseValueType: SparseValueType? = nil, ggufLinears: GGUFLinears? = nil) {
+    public init(tool: String, createdAt: String, command: [String], model: Model, settings: Settings, calibration: Calibration, allocationCacheHit: Bool, allocationCacheKey: String?, blocks: [BlockOutcome], overallSparsity: Double, evaluation: [Evaluation], timings: [String: Double], peakResidentBytes: Int, outputs: [Output], sparseValueType: SparseValueType? = nil, ggufLinears: GGUFLinears? = nil, storedSparsity: Double? = nil) {
         self.tool = tool
         self.createdAt = createdAt
         self.command = command
@@ -202,5 +218,6 @@ public struct PruningManifest: Sendable, Codable {
         self.outputs = outputs
         self.sparseValueType = sparseValueType
         self.ggufLinears = ggufLinears
+        self.storedSparsity = storedSparsity
     }
 }

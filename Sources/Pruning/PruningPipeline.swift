@@ -14,6 +14,9 @@ import Transformer
 ///    seven linears is pruned to block `l`'s target and verified, and the pruned block is re-run
 ///    in place to produce block `l + 1`'s inputs.
 ///
+/// With joint quantization (``LinearPruner/quantization``) the pruned block that feeds block
+/// `l + 1` holds the quantized weights, so later blocks are calibrated on the quantized model.
+///
 /// Memory: one `[N·T, D]` activation buffer (blocks run in place) plus one sequence of scratch,
 /// one block's weights and its observers.
 public final class PruningPipeline {
@@ -35,9 +38,13 @@ public final class PruningPipeline {
     public struct BlockResult: Sendable {
         public var block: Int
         public var target: SparsityTarget
-        /// Zeros and element counts per linear, ``TensorRole/linears`` order.
+        /// Zeros and element counts per linear, ``TensorRole/linears`` order: the zeros of the
+        /// written weights, or with joint quantization those of the pruning mask.
         public var zeros: [Int]
         public var counts: [Int]
+        /// Joint quantization only: the zeros of the written weights per linear, a superset of the
+        /// mask's (kept weights that quantized to 0, dead inputs); nil otherwise.
+        public var storedZeros: [Int]?
         public var notes: [String]
 
         public var sparsity: Double { Double(zeros.reduce(0, +)) / Double(max(counts.reduce(0, +), 1)) }
@@ -86,7 +93,7 @@ public final class PruningPipeline {
         threads.applyToBLAS()
         let c = model.configuration, t = tokens, d = c.hiddenSize
         precondition(targets.targets.count == c.layerCount, "one target per block")
-        let need = pruner.method.calibrationNeed
+        let need = pruner.calibrationNeed
         // A pruner that needs no calibration (magnitude) never runs the model.
         let buffer: ActivationBuffer? = need == .none ? nil : try embedded()
         let workspace = BlockWorkspace(configuration: c, capacity: t, threads: threads)
@@ -95,9 +102,10 @@ public final class PruningPipeline {
         var results = [BlockResult]()
         for l in 0..<c.layerCount {
             var layer = try model.layer(l)
-            let norms = need == .inputNorms ? InputNormObserver(sequenceCount: windows.count) : nil
-            let hessians = need == .hessian ? HessianObserver(sequenceCount: windows.count) : nil
-            let observer: (any LinearInputObserver)? = norms ?? hessians
+            let norms = need == .inputNorms || need == .inputNormsAndHessian ? InputNormObserver(sequenceCount: windows.count) : nil
+            let hessians = need == .hessian || need == .inputNormsAndHessian ? HessianObserver(sequenceCount: windows.count) : nil
+            let observer: (any LinearInputObserver)? = if let norms, let hessians { ObserverPair(norms, hessians) }
+                else { norms ?? hessians }
             if let observer, let buffer {
                 for s in 0..<windows.count {
                     scratch.update(from: buffer.sequence(s), count: t * d)
@@ -105,7 +113,7 @@ public final class PruningPipeline {
                 }
             }
             var weights = layer.weights
-            var zeros = [Int](), counts = [Int](), notes = [String]()
+            var zeros = [Int](), counts = [Int](), storedZeros = [Int](), notes = [String]()
             for role in TensorRole.linears {
                 let name = role.name(in: model.checkpoint.format, block: l)
                 let calibration: LinearCalibration
@@ -113,6 +121,8 @@ public final class PruningPipeline {
                 case .none: calibration = .none
                 case .inputNorms: calibration = .inputNorms(try norms!.squaredNorms(for: role))
                 case .hessian: calibration = .hessian(try hessians!.takeHessian(for: role))
+                case .inputNormsAndHessian:
+                    calibration = .inputNormsAndHessian(try norms!.squaredNorms(for: role), try hessians!.takeHessian(for: role))
                 }
                 var matrix = weights[linear: role]
                 let outcome = try pruner.prune(&matrix, target: targets.targets[l], calibration: calibration, name: name)
@@ -121,7 +131,12 @@ public final class PruningPipeline {
                     notes.append("\(role.rawValue): Cholesky failed, damping raised \(diagnostics.dampingRaises)× to "
                                  + String(format: "%.3g", diagnostics.dampingFraction) + " of mean(diag H)")
                 }
-                zeros.append(SparsityReport.zeroCount(matrix))
+                if pruner.quantization == nil {
+                    zeros.append(SparsityReport.zeroCount(matrix))
+                } else {
+                    zeros.append(outcome.mask.prunedCount)
+                    storedZeros.append(SparsityReport.zeroCount(matrix))
+                }
                 counts.append(matrix.count)
                 weights[linear: role] = matrix
             }
@@ -130,10 +145,28 @@ public final class PruningPipeline {
             if let buffer {
                 for s in 0..<windows.count { layer.forward(buffer.sequence(s), tokens: t, workspace: workspace) }
             }
-            results.append(BlockResult(block: l, target: targets.targets[l], zeros: zeros, counts: counts, notes: notes))
+            results.append(BlockResult(block: l, target: targets.targets[l], zeros: zeros, counts: counts,
+                                       storedZeros: pruner.quantization == nil ? nil : storedZeros, notes: notes))
             progress(Progress(phase: "pruning pass", block: l + 1, blocks: c.layerCount,
                               tokensPerBlock: buffer == nil ? 0 : windows.count * t * 2))
         }
         return results
+    }
+}
+
+/// Hands every observed input to two observers (input norms and Hessians, for Wanda with joint
+/// quantization).
+final class ObserverPair: LinearInputObserver {
+    let first: any LinearInputObserver
+    let second: any LinearInputObserver
+
+    init(_ first: any LinearInputObserver, _ second: any LinearInputObserver) {
+        self.first = first
+        self.second = second
+    }
+
+    func observe(_ input: UnsafePointer<Float>, tokens: Int, inputSize: Int, roles: [TensorRole]) {
+        first.observe(input, tokens: tokens, inputSize: inputSize, roles: roles)
+        second.observe(input, tokens: tokens, inputSize: inputSize, roles: roles)
     }
 }

@@ -17,9 +17,16 @@ public enum PruningReport {
         lines.append("| model | \(m.model.path) (\(m.model.format.rawValue), \(m.model.architecture.rawValue), \(m.model.layerCount) blocks) |")
         lines.append("| model sha256 | `\(m.model.sha256)` |")
         lines.append("| method | \(m.settings.method.rawValue), pattern \(m.settings.pattern) |")
+        if let q = m.settings.quantization {
+            let how = m.settings.method == .sparsegpt ? "inside SparseGPT's OBS loop" : "GPTQ with the \(m.settings.method.rawValue) mask fixed"
+            lines.append("| joint quantization | \(q.rawValue): kept weights on the \(q.rawValue) grid (groups of 32 inputs), \(how); model.gguf stores them unchanged |")
+        }
         lines.append("| allocation | \(m.settings.allocation.name)\(parameters.isEmpty ? "" : " (" + parameters.joined(separator: ", ") + ")")\(m.allocationCacheHit ? ", ratios from cache" : "") |")
         lines.append("| target sparsity | \(pct(m.settings.targetSparsity)) of \(m.model.prunableParameters) block-linear weights |")
-        lines.append("| measured sparsity | \(pct(m.overallSparsity)) |")
+        lines.append("| measured sparsity | \(pct(m.overallSparsity))\(m.settings.quantization == nil ? "" : " (the pruning mask)") |")
+        if let stored = m.storedSparsity {
+            lines.append("| stored zeros | \(pct(stored)) of the written block-linear weights: the mask plus kept weights quantized to 0 |")
+        }
         let c = m.calibration.settings
         lines.append("| calibration | \(c.samples) × \(c.sequenceLength) tokens of \(c.source.name), \(c.sampling.rawValue) sampling, seed \(c.seed); windows sha256 `\(m.calibration.windowsSHA256.prefix(16))…` |")
         lines.append("| tool | \(m.tool), \(m.createdAt) |")

@@ -26,6 +26,18 @@ import TensorCore
 /// (more on ties); here exactly `k = ⌊rows·B_b·R⌋`, ties by lower flattened index. Rows are
 /// processed independently inside a block (they are independent in the algorithm), in parallel.
 /// For N:M the block width is rounded down to a multiple of `M` so groups never straddle blocks.
+///
+/// **Joint quantization** (`quantization` set, `SparseGPTPruner+Quantization.swift`): step 4
+/// quantizes every kept weight on the ``JointQuantization`` grid, `q = grid(w)`, and propagates
+/// `e = (w − q)/d_j` like a pruned weight's, as GPTQ does; the block width is a multiple of 32 (and
+/// of `M`) so a group of 32 never straddles blocks. The scale of a group is fixed when the loop
+/// reaches its first column, from the group's kept weights as updated so far (GPTQ
+/// `groupsize = 32`, `static_groups = False`; the GPTQ reference reads them from `W`, which lacks
+/// the current block's in-block updates for groups after the block's first; here they are
+/// included). Deviation, only when quantizing: for N:M the masks of every `M`-group that starts
+/// inside a 32-column group are chosen at the 32-column group's first column, so the anchor is
+/// chosen among weights known to be kept. ``quantize(_:hessian:keeping:as:name:threads:)`` runs
+/// the same loop with a fixed mask (GPTQ on the kept weights of Wanda or magnitude).
 public struct SparseGPTPruner: Sendable {
     /// Column block width `B` (reference 128).
     public var blockSize: Int
@@ -43,11 +55,14 @@ public struct SparseGPTPruner: Sendable {
 
     /// Prunes `weight` (`[rows, C]`) to `target` using `hessian` (`[C, C]`, symmetric; consumed:
     /// pass ownership, e.g. ``HessianObserver/takeHessian(for:)``, to avoid a copy). Zeroed
-    /// weights are in the returned mask; the surviving weights are updated.
+    /// weights are in the returned mask; the surviving weights are updated, and with
+    /// `quantization` quantized on its grid (a kept weight may become 0 then; it is not in the mask).
     public func prune(_ weight: inout Matrix, hessian: consuming Matrix, target: SparsityTarget,
-                      name: String, threads: ComputeThreads = .single) throws -> LinearPruningOutcome {
+                      name: String, quantization: JointQuantization? = nil,
+                      threads: ComputeThreads = .single) throws -> LinearPruningOutcome {
         let (rows, columns) = (weight.rows, weight.columns)
         try target.validate(columns: columns, name: name)
+        try Self.validate(quantization, columns: columns, name: name)
         guard hessian.rows == columns, hessian.columns == columns else {
             throw PruningError.statisticsShape(name: name, expected: "[\(columns), \(columns)] Hessian",
                                                actual: "[\(hessian.rows), \(hessian.columns)]")
@@ -55,8 +70,10 @@ public struct SparseGPTPruner: Sendable {
         var h = hessian
         var diagnostics = SparseGPTDiagnostics(dampingFraction: dampingFraction, dampingRaises: 0, failures: [],
                                                deadInputs: 0, estimatedLoss: 0)
-        var width = blockSize
-        if case let .nm(_, m) = target { width = max(m, blockSize / m * m) }
+        var unit = 1
+        if case let .nm(_, m) = target { unit = m }
+        if quantization != nil { unit = Self.leastCommonMultiple(unit, JointQuantization.groupSize) }
+        let width = max(unit, blockSize / unit * unit)
         let requirement: SparsityRequirement
         switch target {
         case let .ratio(r): requirement = .perColumnBlock(width: width, ratio: r)
@@ -66,6 +83,17 @@ public struct SparseGPTPruner: Sendable {
         guard rows > 0, columns > 0 else {
             return LinearPruningOutcome(mask: mask, requirement: requirement, sparseGPT: diagnostics)
         }
+        try prepare(&weight, &h, name: name, diagnostics: &diagnostics)
+        diagnostics.estimatedLoss = try run(&weight, u: h, mask: &mask, width: width, source: .select(target),
+                                            quantization: quantization, name: name, threads: threads)
+        return LinearPruningOutcome(mask: mask, requirement: requirement, sparseGPT: diagnostics)
+    }
+
+    /// Steps 1–2: refuses non-finite weights or Hessian entries, zeroes dead inputs, and replaces
+    /// `h` by the damped inverse factor `U`.
+    func prepare(_ weight: inout Matrix, _ h: inout Matrix, name: String,
+                 diagnostics: inout SparseGPTDiagnostics) throws {
+        let (rows, columns) = (weight.rows, weight.columns)
         for r in 0..<rows {
             for c in 0..<columns where !weight.storage[r * columns + c].isFinite {
                 throw PruningError.nonFiniteValue(name: name, row: r, column: c)
@@ -84,19 +112,36 @@ public struct SparseGPTPruner: Sendable {
         }
         // 2. Damped inverse factor, raising the damping on failure.
         try factorInverse(&h, name: name, diagnostics: &diagnostics)
-        // 3–5. Blocks.
+    }
+
+    /// Where the loop's mask comes from: chosen as it goes (SparseGPT) or given (GPTQ on the kept
+    /// weights of a mask-only pruner; a masked weight stays 0 and spreads no error).
+    enum MaskSource {
+        case select(SparsityTarget)
+        case fixed
+    }
+
+    /// Steps 3–5 over the whole matrix; returns the loss estimate. Throws when a group's
+    /// quantization scale overflows fp16.
+    func run(_ weight: inout Matrix, u h: Matrix, mask: inout PruningMask, width: Int, source: MaskSource,
+             quantization: JointQuantization?, name: String, threads: ComputeThreads) throws -> Double {
+        let (rows, columns) = (weight.rows, weight.columns)
+        let overflow = FirstFailure()
         var loss = 0.0
         h.storage.withUnsafeBufferPointer { u in
             weight.storage.withUnsafeMutableBufferPointer { w in
                 mask.words.withUnsafeMutableBufferPointer { m in
                     guard let up = u.baseAddress, let wp = w.baseAddress, let mp = m.baseAddress else { return }
                     loss = runBlocks(weight: wp, rows: rows, columns: columns, u: up, mask: mp,
-                                     wordsPerRow: (columns + 63) / 64, width: width, target: target, threads: threads)
+                                     wordsPerRow: (columns + 63) / 64, width: width, source: source,
+                                     quantization: quantization, overflow: overflow, threads: threads)
                 }
             }
         }
-        diagnostics.estimatedLoss = loss
-        return LinearPruningOutcome(mask: mask, requirement: requirement, sparseGPT: diagnostics)
+        if let (r, c) = overflow.first {
+            throw PruningError.quantizationScaleOverflow(name: name, row: r, column: c)
+        }
+        return loss
     }
 
     /// Replaces `h` by `U` (upper triangle) with `Uᵀ·U = (H + λI)⁻¹`, raising λ ×10 on failure.
@@ -131,7 +176,8 @@ public struct SparseGPTPruner: Sendable {
     /// Steps 3–5 on raw pointers; returns the loss estimate `½ Σ (w − q)²/d²`.
     private func runBlocks(weight w: UnsafeMutablePointer<Float>, rows: Int, columns: Int,
                            u: UnsafePointer<Float>, mask: UnsafeMutablePointer<UInt64>, wordsPerRow: Int,
-                           width: Int, target: SparsityTarget, threads: ComputeThreads) -> Double {
+                           width: Int, source: MaskSource, quantization: JointQuantization?,
+                           overflow: FirstFailure, threads: ComputeThreads) -> Double {
         let errors = UnsafeMutablePointer<Float>.allocate(capacity: rows * width)   // [rows, width]
         defer { errors.deallocate() }
         let rowLoss = UnsafeMutablePointer<Double>.allocate(capacity: rows)
@@ -140,10 +186,15 @@ public struct SparseGPTPruner: Sendable {
         let shared = (w: SharedPointer(base: w), u: SharedPointer(base: UnsafeMutablePointer(mutating: u)),
                       mask: SharedPointer(base: mask), errors: SharedPointer(base: errors),
                       loss: SharedPointer(base: rowLoss))
+        let nm: (zeros: Int, group: Int)?
+        if case let .select(.nm(zeros, m)) = source { nm = (zeros, m) } else { nm = nil }
+        let fixedMask: Bool
+        if case .fixed = source { fixedMask = true } else { fixedMask = false }
+        let group = JointQuantization.groupSize
         for i1 in stride(from: 0, to: columns, by: width) {
             let i2 = min(i1 + width, columns)
             let count = i2 - i1
-            if case let .ratio(r) = target {
+            if case let .select(.ratio(r)) = source {
                 selectBlockMask(weight: w, rows: rows, columns: columns, u: u, from: i1, count: count,
                                 k: SparsityRequirement.count(rows * count, r), mask: mask, wordsPerRow: wordsPerRow)
             }
@@ -153,27 +204,61 @@ public struct SparseGPTPruner: Sendable {
                 for r in range {
                     let row = shared.w.base + r * columns + i1
                     let e = shared.errors.base + r * count
+                    func kept(_ i: Int) -> Bool {
+                        !PruningMask.contains(shared.mask.base, wordsPerRow: wordsPerRow, row: r, column: i1 + i)
+                    }
+                    /// N:M: per row, the `N` smallest `w²/d²` of the `M` columns from block column `start`.
+                    func selectGroup(at start: Int, zeros: Int, m: Int) {
+                        for g in 0..<m {
+                            let dg = shared.u.base[(i1 + start + g) * columns + i1 + start + g]
+                            scores[g] = row[start + g] * row[start + g] / (dg * dg)
+                        }
+                        guard let t = Selection.lowest(zeros, of: scores, count: m, scratch: scores + m) else { return }
+                        var ties = t.tiesChosen
+                        for g in 0..<m where scores[g] < t.value || (scores[g] == t.value && ties > 0) {
+                            if scores[g] == t.value { ties -= 1 }
+                            PruningMask.insert(shared.mask.base, wordsPerRow: wordsPerRow, row: r, column: i1 + start + g)
+                        }
+                    }
                     var loss = 0.0
+                    var nextGroup = 0                                  // first N:M group not chosen yet
+                    var grid: QuantizationGrid?, anchor = -1           // the current 32-column group's
                     for i in 0..<count {
                         let j = i1 + i
                         let d = shared.u.base[j * columns + j]
-                        if case let .nm(zeros, m) = target, i % m == 0 {
-                            for g in 0..<m {
-                                let dg = shared.u.base[(j + g) * columns + j + g]
-                                scores[g] = row[i + g] * row[i + g] / (dg * dg)
+                        let groupStart = quantization != nil && i % group == 0
+                        if let nm {
+                            let horizon = quantization == nil ? i + 1 : groupStart ? min(i + group, count) : 0
+                            while nextGroup < horizon {
+                                selectGroup(at: nextGroup, zeros: nm.zeros, m: nm.group)
+                                nextGroup += nm.group
                             }
-                            if let t = Selection.lowest(zeros, of: scores, count: m, scratch: scores + m) {
-                                var ties = t.tiesChosen
-                                for g in 0..<m where scores[g] < t.value || (scores[g] == t.value && ties > 0) {
-                                    if scores[g] == t.value { ties -= 1 }
-                                    PruningMask.insert(shared.mask.base, wordsPerRow: wordsPerRow, row: r, column: j + g)
-                                }
+                        }
+                        if let quantization, groupStart {
+                            var largest: Float = 0
+                            anchor = -1
+                            for c in i..<min(i + group, count) where abs(row[c]) > largest && kept(c) {
+                                largest = abs(row[c])
+                                anchor = c
+                            }
+                            grid = quantization.grid(anchor: anchor < 0 ? 0 : row[anchor])
+                            if grid == nil {
+                                overflow.record(row: r, column: j + anchor - i)
+                                grid = QuantizationGrid(scale: 0, lowest: 0, highest: 0, anchorLevel: 0)
                             }
                         }
                         let value = row[i]
-                        let pruned = PruningMask.contains(shared.mask.base, wordsPerRow: wordsPerRow, row: r, column: j)
-                        let q: Float = pruned ? 0 : value
-                        let err = (value - q) / d
+                        let pruned = !kept(i)
+                        let q: Float
+                        if pruned {
+                            q = 0
+                        } else if let grid {
+                            q = i == anchor ? grid.anchorValue : grid.nearest(value)
+                        } else {
+                            q = value
+                        }
+                        // A fixed mask's weight was 0 before the loop: the updates it received are dropped.
+                        let err = pruned && fixedMask ? 0 : (value - q) / d
                         e[i] = err
                         row[i] = q
                         if err != 0 {

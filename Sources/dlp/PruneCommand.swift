@@ -18,11 +18,13 @@ struct PruneCommand: Command {
     static let evalSeqlen = Option("--eval-seqlen", "T", "evaluation window (default 2048)")
     static let evalWindows = Option("--eval-windows", "N", "evaluate only the first N windows (default all)")
     static let ggufType = Option("--gguf-dtype", PruneJob.ggufTypes.map { $0.rawValue.lowercased() }.joined(separator: "|"), "element type of pruned linears in model.gguf (default f32): only types\nthat keep zeros (q4_1, q5_1, q4_k, q5_k are refused); a row that is not a multiple of the block\nfalls back as llama-quantize does (q6_k → q8_0 → f16), listed in manifest.json")
+    static let quantize = Option("--quantize", JointQuantization.allCases.map(\.rawValue).joined(separator: "|"),
+                                 "quantize the kept weights jointly with pruning on this GGUF type's grid (GPTQ, symmetric\ngroups of 32 inputs; sparsegpt inside its OBS loop, wanda and magnitude with their mask fixed,\nboth from the calibration Hessian); model.gguf stores the pruned linears in this type unchanged\n(it sets --gguf-dtype; another --gguf-dtype is refused); pruned weights stay exactly 0")
     static let formats = Option("--formats", "gguf,safetensors,sparse",
                                 "what to export (default gguf,safetensors; gguf needs a GGUF input; sparse: sparse/,\nthe block linears in the compressed-tensors sparse-bitmask layout)")
     static let json = Option("--json", nil, "print the manifest as JSON on stdout")
     static let options = [modelArgument, output, force, method] + PruningOptions.options + CalibrationOptions.options
-        + [evaluate, evalSeqlen, evalWindows, ggufType, formats, ExportOptions.sparseType, json]
+        + [evaluate, evalSeqlen, evalWindows, ggufType, quantize, formats, ExportOptions.sparseType, json]
     static let interruptedMessage = "the unfinished output was removed and nothing was written to --output; run the same command again (cached allocation ratios are kept)"
     static let footer = """
         Outputs in DIR: model.gguf (the input's names and metadata; dlp perplexity/eval accept DIR),
@@ -45,18 +47,24 @@ struct PruneCommand: Command {
         } ?? []
         let evalLength = try arguments.value(Self.evalSeqlen, positiveInt) ?? 2048
         let evalWindows = try arguments.value(Self.evalWindows, positiveInt)
-        let ggufType = try arguments.value(Self.ggufType) { (text: String) throws -> DType in
+        let quantization = try arguments.value(Self.quantize) { try JointQuantization.parse($0) }
+        let explicitGGUFType = try arguments.value(Self.ggufType) { (text: String) throws -> DType in
             do { return try PruneJob.parseGGUFType(text) } catch let error as JobError {
                 guard case let .invalidSetting(_, reason) = error else { throw error }
                 throw UsageError(reason)
             }
-        } ?? .f32
+        }
+        if let quantization, let explicitGGUFType, explicitGGUFType != quantization.dtype {
+            throw UsageError("--quantize \(quantization.rawValue) and --gguf-dtype \(explicitGGUFType.rawValue.lowercased()) conflict: --quantize stores the pruned linears as \(quantization.rawValue) (it sets the GGUF type); leave out --gguf-dtype or give \(quantization.rawValue)")
+        }
+        let ggufType = explicitGGUFType ?? quantization?.dtype ?? .f32
         let formats = try ExportOptions.formats(Self.formats, &arguments, defaults: PruneJob.ExportFormat.defaults)
         let sparseType = try ExportOptions.sparseType(&arguments)
         let options = try PruningOptions(arguments: &arguments)
         let calibration = try CalibrationOptions.settings(&arguments)
         job = PruneJob(model: try arguments.positional(modelArgument), method: method, allocation: options.allocation,
-                       target: options.target, pattern: options.pattern, calibration: calibration, threads: options.threads,
+                       target: options.target, pattern: options.pattern, quantization: quantization, calibration: calibration,
+                       threads: options.threads,
                        reuseCachedAllocation: options.reuseCache, evaluations: evaluations,
                        evaluationSequenceLength: evalLength, evaluationWindows: evalWindows,
                        exports: .init(formats: formats, ggufType: ggufType, sparseType: sparseType), output: output, replaceExisting: force,
@@ -76,6 +84,10 @@ struct PruneCommand: Command {
     static func summary(_ m: PruningManifest, directory: URL) -> String {
         var lines = ["pruned \(URL(fileURLWithPath: m.model.path).lastPathComponent): \(m.settings.method.rawValue) + \(m.settings.allocation), target \(String(format: "%.1f%%", m.settings.targetSparsity * 100)), measured \(String(format: "%.2f%%", m.overallSparsity * 100)) of \(m.model.prunableParameters) block-linear weights"]
         let ratios = m.blocks.map(\.requestedRatio)
+        if let q = m.settings.quantization, let stored = m.storedSparsity {
+            lines.append(String(format: "  jointly quantized to %@: %.2f%% of the written weights are 0 (mask plus kept weights quantized to 0)",
+                                q.rawValue, stored * 100))
+        }
         lines.append(String(format: "  per-block ratios %.3f … %.3f (block 0: %.3f, last: %.3f)", ratios.min() ?? 0, ratios.max() ?? 0, ratios.first ?? 0, ratios.last ?? 0))
         for e in m.evaluation {
             lines.append("  \(e.dataset) perplexity: dense \(e.densePerplexity.map { String(format: "%.3f", $0) } ?? "—") → pruned \(String(format: "%.3f", e.prunedPerplexity)) (\(e.windows) × \(e.sequenceLength))")

@@ -195,6 +195,64 @@ import _TestSupport
         }
     }
 
+    /// `dlp prune --method sparsegpt --quantize q4_0 --formats gguf,safetensors` on the real model
+    /// (4 × 128 calibration tokens, uniform 50%): model.gguf stores every pruned linear as Q4_0, its
+    /// bytes are what the RTN quantizer gives for its own decoded values (a fixed point), and those
+    /// values are bit for bit the f32 weights of hf/ (the jointly quantized weights reached the file
+    /// without re-rounding); the manifest records the quantization, the mask's exact 50% and the
+    /// stored zeros, which the file's zeros equal.
+    @Test(.enabled(if: TestAssets.has(smol, c4)))
+    func jointQuantizationEndToEnd() throws {
+        let folder = Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let executable = TestAssets.dlpExecutable
+        try #require(FileManager.default.isExecutableFile(atPath: executable.path), "no dlp executable at \(executable.path)")
+        let output = folder.appendingPathComponent("out")
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["prune", Self.smol.path, "--method", "sparsegpt", "--allocation", "uniform", "--sparsity", "0.5",
+                             "--samples", "4", "--seqlen", "128", "--calibration", Self.c4.path, "--threads", "2", "--no-cache",
+                             "--quantize", "q4_0", "--formats", "gguf,safetensors", "--output", output.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0)
+        let manifest = try JSONDecoder().decode(PruningManifest.self, from: Data(contentsOf: output.appendingPathComponent("manifest.json")))
+        #expect(manifest.settings.quantization == .q4_0)
+        #expect(manifest.ggufLinears == PruningManifest.GGUFLinears(type: .q4_0, fallbacks: [:]))
+        #expect(abs(manifest.overallSparsity - 0.5) < 1e-3)
+        let stored = try #require(manifest.storedSparsity)
+        #expect(stored > manifest.overallSparsity && stored < manifest.overallSparsity + 0.1, "\(stored)")
+        let report = try String(contentsOf: output.appendingPathComponent("report.md"), encoding: .utf8)
+        #expect(report.contains("| joint quantization | q4_0") && report.contains("| stored zeros |"))
+
+        let file = try GGUFFile(url: output.appendingPathComponent("model.gguf"))
+        let gguf = try Checkpoint.open(file.url.path)
+        let hf = try Checkpoint.open(output.appendingPathComponent("hf").path)
+        let c = gguf.configuration
+        var moved = 0, differing = 0
+        for block in 0..<c.layerCount {
+            for (index, role) in TensorRole.linears.enumerated() {
+                let name = role.ggufName(block: block)
+                #expect(try file.tensorInfo(name).dtype == .q4_0)
+                let values = try file.floats(name)
+                if quantize(values, as: .q4_0) != Array(try file.rawBytes(name)) { moved += 1 }
+                var expected = try hf.tensor(role, block: block)
+                if role == .query || role == .key {
+                    let heads = role == .query ? c.headCount : c.keyValueHeadCount
+                    expected = QKRowPermutation.toGGUF(expected, heads: heads, columns: c.hiddenSize)
+                }
+                if values.indices.contains(where: { values[$0] == 0 ? expected[$0] != 0 : values[$0].bitPattern != expected[$0].bitPattern }) {
+                    differing += 1
+                }
+                #expect(values.filter { $0 == 0 }.count == manifest.blocks[block].matrices[index].storedZeros, "block \(block) \(role)")
+            }
+        }
+        #expect(moved == 0, "\(moved) linears are not fixed points of the Q4_0 quantizer")
+        #expect(differing == 0, "\(differing) linears of model.gguf differ from hf/")
+    }
+
     /// Types that lose zeros are refused with the list of those that keep them; rows that are not
     /// a multiple of the block fall back as llama-quantize does (SmolLM2: every linear but ffn_down has
     /// 576-wide rows, which Q6_K cannot hold).
@@ -263,6 +321,8 @@ import _TestSupport
         #expect(setting { $0.calibration.source.path = folder.appendingPathComponent("missing").path } == "calibration")
         #expect(setting { $0.exports.formats = [] } == "formats")
         #expect(setting { $0.exports.ggufType = .q4_1 } == "gguf-dtype")
+        #expect(setting { $0.quantization = .q4_0 } == "gguf-dtype")
+        #expect(setting { $0.quantization = .q8_0; $0.exports.ggufType = .q8_0 } == nil)
         #expect(setting { $0.evaluationSequenceLength = 1 } == "eval-seqlen")
         #expect(setting { $0.threads = 0 } == "threads")
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("out"), withIntermediateDirectories: true)
@@ -276,9 +336,9 @@ import _TestSupport
         defer { try? FileManager.default.removeItem(at: folder) }
         let jobs: [Job] = [
             .prune(PruneJob(model: "smollm2-135m", method: .sparsegpt, allocation: try Allocation(name: "owl", parameters: ["M": "7"]),
-                            target: 0.5, pattern: .nm(zeros: 2, group: 4), calibration: Self.calibration(), threads: 3,
+                            target: 0.5, pattern: .nm(zeros: 2, group: 4), quantization: .q8_0, calibration: Self.calibration(), threads: 3,
                             evaluations: [.ptb(URL(fileURLWithPath: "/d/ptb.txt"))], evaluationWindows: 4,
-                            exports: .init(formats: [.safetensors], ggufType: .f16), output: "/o", command: ["dlp", "x"])),
+                            exports: .init(formats: [.safetensors], ggufType: .q8_0), output: "/o", command: ["dlp", "x"])),
             .perplexity(PerplexityJob(model: "/m.gguf", dataset: .wikitext2(URL(fileURLWithPath: "/w.raw")), sequenceLength: 512,
                                       maxWindows: 2)),
             .zeroshot(ZeroShotJob(model: "/m.gguf", tasks: [.boolq, .arcEasy], dataDirectory: "/z", limit: 10)),
@@ -290,6 +350,7 @@ import _TestSupport
         }
         let text = try String(contentsOf: folder.appendingPathComponent("prune.json"), encoding: .utf8)
         #expect(text.contains(#""pattern" : "2:4""#) && text.contains(#""name" : "owl""#) && text.contains(#""ptb:/d/ptb.txt""#))
+        #expect(text.contains(#""quantization" : "q8_0""#))
         try Data(#"{"kind": "train", "job": {}}"#.utf8).write(to: folder.appendingPathComponent("bad.json"))
         #expect(throws: JobError.self) { try Job.load(from: folder.appendingPathComponent("bad.json")) }
     }
@@ -337,6 +398,9 @@ import _TestSupport
             (["prune", "m", "--sparse-dtype", "int8", "--output", out], "value type 'int8' is not valid; valid: f32, f16, bf16"),
             (["prune", "m", "--gguf-dtype", "q4_1", "--output", out], "q4_1 does not keep pruned weights at exactly zero"),
             (["prune", "m", "--gguf-dtype", "q4_k", "--output", out], "types that keep zeros: f32, f16, bf16, q8_0, q6_k, q5_0, q4_0"),
+            (["prune", "m", "--quantize", "q4_1", "--output", out], "--quantize q4_1: joint quantization type 'q4_1' is not valid; valid: q4_0, q8_0"),
+            (["prune", "m", "--quantize", "q6_k", "--output", out], "valid: q4_0, q8_0"),
+            (["prune", "m", "--quantize", "q4_0", "--gguf-dtype", "q8_0", "--output", out], "--quantize q4_0 and --gguf-dtype q8_0 conflict"),
         ] {
             let (status, text) = try run(arguments)
             #expect(status == 64 && text.contains(message), "\(arguments): \(status) \(text)")
