@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The second half of `make demo`: what pruning gained the user. File sizes of the original model
 # and of each export, then the same chat prompt answered by the original model (dense) and by the
-# pruned one read from its compressed sparse/ export (sparse kernels), each with its decode speed.
+# pruned one read from its compressed sparse/ export (sparse kernels), each with its decode speed,
+# then the decode benchmark of the pruned weights dense vs sparse in f32 and on the Q4_0 grid.
 # Usage: scripts/demo-payoff.sh DLP OUTPUT_DIR [MODEL]
 set -euo pipefail
 dlp=$1; out=$2; model=${3:-smollm2-135m}
@@ -29,4 +30,5 @@ echo "-- pruned 70% (Wanda + DLP), sparse/ export, sparse kernels, f32:"
 echo
 echo "(A 135M-parameter model pruned to 70% without fine-tuning has lost most of its fluency. Speeds"
 echo " of one short generation are rough; the pruned weights dense vs sparse, measured properly:)"
-"$dlp" bench decode "$out" --context 128 --tokens 32 --dtype f32 2>/dev/null | sed -n '1,5p'
+"$dlp" bench decode "$out" --context 128 --tokens 32 --dtype f32,q4_0 2>/dev/null | sed -n '1,7p'
+echo "(q4_0: the same weights on ggml's 4-bit grid, one scale per 32, as llama.cpp's Q4_0; the LM head Q8_0.)"

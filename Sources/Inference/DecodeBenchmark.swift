@@ -106,9 +106,13 @@ extension IncrementalDecoder {
         var zeros = 0, total = 0
         for block in blocks {
             for (_, op) in block.linears {
-                guard let sparse = op as? SparseLinear else { continue }
-                zeros += sparse.weight.rows * sparse.weight.columns - sparse.weight.nonZeroCount
-                total += sparse.weight.rows * sparse.weight.columns
+                if let sparse = op as? SparseLinear {
+                    zeros += sparse.weight.rows * sparse.weight.columns - sparse.weight.nonZeroCount
+                    total += sparse.weight.rows * sparse.weight.columns
+                } else if let quantized = op as? QuantizedLinear, quantized.weight.isSparse {
+                    zeros += quantized.weight.rows * quantized.weight.columns - quantized.weight.storedCount
+                    total += quantized.weight.rows * quantized.weight.columns
+                }
             }
         }
         return total == 0 ? 0 : Double(zeros) / Double(total)
