@@ -19,10 +19,7 @@ extension SparseGPTPruner {
             throw PruningError.statisticsShape(name: name, expected: "[\(weight.rows), \(columns)] mask",
                                                actual: "[\(mask.rows), \(mask.columns)]")
         }
-        guard hessian.rows == columns, hessian.columns == columns else {
-            throw PruningError.statisticsShape(name: name, expected: "[\(columns), \(columns)] Hessian",
-                                               actual: "[\(hessian.rows), \(hessian.columns)]")
-        }
+        try Self.validate(hessian: hessian, columns: columns, name: name)
         var h = hessian
         var diagnostics = SparseGPTDiagnostics(dampingFraction: dampingFraction, dampingRaises: 0, failures: [],
                                                deadInputs: 0, estimatedLoss: 0)

@@ -53,6 +53,14 @@ public struct SparseGPTPruner: Sendable {
         self.maximumDampingRaises = maximumDampingRaises
     }
 
+    /// The Hessian of a weight with `columns` inputs is `[columns, columns]`.
+    static func validate(hessian: borrowing Matrix, columns: Int, name: String) throws {
+        guard hessian.rows == columns, hessian.columns == columns else {
+            throw PruningError.statisticsShape(name: name, expected: "[\(columns), \(columns)] Hessian",
+                                               actual: "[\(hessian.rows), \(hessian.columns)]")
+        }
+    }
+
     /// Prunes `weight` (`[rows, C]`) to `target` using `hessian` (`[C, C]`, symmetric; consumed:
     /// pass ownership, e.g. ``HessianObserver/takeHessian(for:)``, to avoid a copy). Zeroed
     /// weights are in the returned mask; the surviving weights are updated, and with
@@ -63,10 +71,7 @@ public struct SparseGPTPruner: Sendable {
         let (rows, columns) = (weight.rows, weight.columns)
         try target.validate(columns: columns, name: name)
         try Self.validate(quantization, columns: columns, name: name)
-        guard hessian.rows == columns, hessian.columns == columns else {
-            throw PruningError.statisticsShape(name: name, expected: "[\(columns), \(columns)] Hessian",
-                                               actual: "[\(hessian.rows), \(hessian.columns)]")
-        }
+        try Self.validate(hessian: hessian, columns: columns, name: name)
         var h = hessian
         var diagnostics = SparseGPTDiagnostics(dampingFraction: dampingFraction, dampingRaises: 0, failures: [],
                                                deadInputs: 0, estimatedLoss: 0)

@@ -11,16 +11,7 @@ import _TestSupport
 
     @discardableResult
     static func run(_ executable: String, _ arguments: [String]) -> (status: Int32, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return (-1, "") }
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+        runCapturingStandardError(executable, arguments)
     }
 
     /// Whether this process may mount a tmpfs (root in a mount namespace that allows it).

@@ -365,18 +365,7 @@ import _TestSupport
         defer { try? FileManager.default.removeItem(at: folder) }
         let bad = folder.appendingPathComponent("bad.json")
         try Data(#"{"kind": "train", "job": {}}"#.utf8).write(to: bad)
-        func run(_ arguments: [String]) throws -> (Int32, String) {
-            let process = Process()
-            process.executableURL = executable
-            process.arguments = arguments
-            let pipe = Pipe()
-            process.standardError = pipe
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, text)
-        }
+        func run(_ arguments: [String]) throws -> (Int32, String) { runCapturingStandardError(executable.path, arguments) }
         let out = folder.appendingPathComponent("out").path
         for (arguments, message) in [
             (["prune", "m", "--allocation", "dlp", "--owl-m", "3", "--output", out], "--owl-m does not apply to --allocation dlp"),
