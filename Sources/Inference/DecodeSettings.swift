@@ -21,9 +21,9 @@ public enum SparseMode: String, Sendable, Codable, CaseIterable {
     /// Quantized types, against the dense quantized kernel of the same type (`dlp bench sparse
     /// --model smollm2-135m --blocks 10 --threads 2 --sparsity P --dtype q8_0,q4_0`, same Zen 4):
     /// AVX-512 Q8_0 sparse 1.30× at 50%, 1.34× at 70%, 1.42× at 80%; Q4_0 0.90×, 0.87×, 0.90× in
-    /// those cache-resident products, but 1.02–1.11× end to end at 70% on the whole model (`dlp
-    /// bench decode`; half the bytes once the weights leave the cache) — so Q8_0 from 30%, Q4_0
-    /// from 70%. The AVX2 kernels (table expand, no VNNI) reach 0.40–0.67× their dense twins at
+    /// those cache-resident products and 0.89–1.11× end to end at 70% on the whole model (`dlp
+    /// bench decode`, four runs) — about the same time for a quarter fewer bytes — so Q8_0 from
+    /// 30%, Q4_0 from 70%. The AVX2 kernels (table expand, no VNNI) reach 0.40–0.67× their dense twins at
     /// 70%: dense always.
     public static func threshold(for type: WeightType) -> Double {
         if let q = type.quantizedType {
