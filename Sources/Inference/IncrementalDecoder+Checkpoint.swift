@@ -64,10 +64,10 @@ extension IncrementalDecoder {
     public static func makeLinear(dense weight: Matrix, settings: DecodeSettings) -> any LinearOperator {
         if let q = settings.valueType.quantizedType {
             guard QuantizedMatrix.canHold(columns: weight.columns) else { return makeLinear(dense: weight, settings: DecodeSettings(valueType: .f32, sparse: settings.sparse)) }
-            // The quantized zeros decide (a kept weight that rounds to zero is not stored either).
-            let sparse = QuantizedMatrix(weight, type: q, sparse: true)
-            if settings.sparse.storesSparse(sparsity: sparse.sparsity, valueType: settings.valueType) { return QuantizedLinear(sparse) }
-            return QuantizedLinear(QuantizedMatrix(weight, type: q, sparse: false))
+            let blocks = quantize(weight.storage, as: q.dtype)
+            return blocks.withUnsafeBytes {
+                quantizedLinear(blocks: $0, rows: weight.rows, columns: weight.columns, type: q, settings: settings)
+            }
         }
         let type = settings.valueType.floatType!
         let zeros = weight.storage.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
@@ -94,11 +94,20 @@ extension IncrementalDecoder {
         guard let q = settings.valueType.quantizedType, let file = checkpoint.source as? GGUFFile,
               let info = checkpoint.source.info(name), info.dtype == q.dtype, info.shape.count == 2,
               QuantizedMatrix.canHold(columns: info.shape[1]) else { return nil }
-        return try file.withRawBytes(name) { bytes in
-            let sparse = QuantizedMatrix(blocks: bytes, rows: info.shape[0], columns: info.shape[1], type: q, sparse: true)
-            if settings.sparse.storesSparse(sparsity: sparse.sparsity, valueType: settings.valueType) { return QuantizedLinear(sparse) }
-            return QuantizedLinear(QuantizedMatrix(blocks: bytes, rows: info.shape[0], columns: info.shape[1], type: q, sparse: false))
+        return try file.withRawBytes(name) {
+            quantizedLinear(blocks: $0, rows: info.shape[0], columns: info.shape[1], type: q, settings: settings)
         }
+    }
+
+    /// ggml `type` blocks held sparse when the share of zero codes passes the mode (so a kept
+    /// weight that rounded to zero is not stored either), else dense.
+    static func quantizedLinear(blocks: UnsafeRawBufferPointer, rows: Int, columns: Int, type: QuantizedType,
+                                settings: DecodeSettings) -> QuantizedLinear {
+        if settings.sparse != .off {
+            let sparse = QuantizedMatrix(blocks: blocks, rows: rows, columns: columns, type: type, sparse: true)
+            if settings.sparse.storesSparse(sparsity: sparse.sparsity, valueType: settings.valueType) { return QuantizedLinear(sparse) }
+        }
+        return QuantizedLinear(QuantizedMatrix(blocks: blocks, rows: rows, columns: columns, type: type, sparse: false))
     }
 
     /// `weight` dense in `valueType`: `Float` as is, rounded to f16/bf16, or quantized.

@@ -62,6 +62,7 @@ public struct QuantizedMatrix: Sendable, Equatable {
     public static func canHold(columns: Int) -> Bool {
         columns % QuantizedType.group == 0 && columns <= maximumColumns
     }
+
     public var maskStride: Int { (columns + 7) / 8 }
 
     /// `rows × columns` weights as ggml `type` blocks (row-major, `columns/32` blocks per row, each
@@ -83,7 +84,7 @@ public struct QuantizedMatrix: Sendable, Equatable {
         var scales = [UInt16](repeating: 0, count: rows * groups)
         var offsets = [Int64](repeating: 0, count: rows)
         var values = [UInt8]()
-        values.reserveCapacity(rows * columns / (type == .q8_0 ? 1 : 2) / (sparse ? 2 : 1) + 64)
+        values.reserveCapacity(rows * columns / (type == .q8_0 ? 1 : 2) / (sparse ? 2 : 1) + SparseMatrix.padding)
         var stored = 0
         var codes = [Int8](repeating: 0, count: QuantizedType.group)
         for r in 0..<rows {
@@ -113,7 +114,7 @@ public struct QuantizedMatrix: Sendable, Equatable {
                 }
             }
         }
-        values += [UInt8](repeating: 0, count: 64)
+        values += [UInt8](repeating: 0, count: SparseMatrix.padding)
         self.mask = mask
         self.scales = scales
         rowOffsets = offsets
@@ -142,7 +143,10 @@ public struct QuantizedMatrix: Sendable, Equatable {
     public var sparsity: Double { rows * columns == 0 ? 0 : 1 - Double(storedCount) / Double(rows * columns) }
 
     /// Bytes one product reads: mask, values, scales and row offsets.
-    public var storedBytes: Int { mask.count + (valueBytes.count - 64) + scales.count * 2 + rows * 8 }
+    public var storedBytes: Int { mask.count + codeBytes + scales.count * 2 + rows * 8 }
+
+    /// Bytes of the codes, without the padding.
+    var codeBytes: Int { valueBytes.count - SparseMatrix.padding }
 
     /// The signed value q of code number `index` of the pair of groups starting at byte `start`.
     @inline(__always)
@@ -344,16 +348,7 @@ extension QuantizedMatrix {
 
     /// Row boundaries of `parts` chunks of about equal stored bytes.
     func rowPartition(_ parts: Int) -> [Int] {
-        let total = Int64(valueBytes.count - 64)
-        var bounds = [0]
-        var r = 0
-        for part in 1..<max(parts, 1) {
-            let goal = total * Int64(part) / Int64(parts)
-            while r < rows, rowOffsets[r] < goal { r += 1 }
-            bounds.append(max(r, bounds.last!))
-        }
-        bounds.append(rows)
-        return bounds
+        partitionRows(offsets: rowOffsets, total: Int64(codeBytes), parts: parts)
     }
 
     /// `y = x · Wᵀ` for `x` `[count, columns]`, `y` `[count, rows]` (prefill): a few tokens one at

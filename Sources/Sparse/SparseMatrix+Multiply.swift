@@ -70,15 +70,7 @@ extension SparseMatrix {
     /// Row boundaries `[0, …, rows]` of `parts` chunks holding about equal numbers of non-zeros
     /// (a thread's work is its non-zeros, not its rows).
     public func rowPartition(_ parts: Int) -> [Int] {
-        var bounds = [0]
-        var r = 0
-        for part in 1..<max(parts, 1) {
-            let goal = Int64(nonZeroCount * part / parts)
-            while r < rows, rowOffsets[r] < goal { r += 1 }
-            bounds.append(max(r, bounds.last!))
-        }
-        bounds.append(rows)
-        return bounds
+        partitionRows(offsets: rowOffsets, total: Int64(nonZeroCount), parts: parts)
     }
 
     /// `Y = X · Wᵀ` for `X` `[tokens, columns]` (prefill): tiles of rows are expanded to dense
@@ -151,6 +143,21 @@ extension SparseMatrix {
             }
         }
     }
+}
+
+/// Row boundaries `[0, …, rows]` of `parts` chunks of about equal work, for rows whose work starts
+/// at `offsets[r]` (an exclusive prefix sum ending below `total`): rows with much work go in
+/// smaller chunks.
+func partitionRows(offsets: [Int64], total: Int64, parts: Int) -> [Int] {
+    var bounds = [0]
+    var r = 0
+    for part in 1..<max(parts, 1) {
+        let goal = total * Int64(part) / Int64(parts)
+        while r < offsets.count, offsets[r] < goal { r += 1 }
+        bounds.append(max(r, bounds.last!))
+    }
+    bounds.append(offsets.count)
+    return bounds
 }
 
 /// `y = x · Wᵀ` for a weight matrix that is not stored as dense `Float` (sparse, 16-bit): tiles of

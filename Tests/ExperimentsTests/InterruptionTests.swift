@@ -24,6 +24,14 @@ import _TestSupport
         return url
     }
 
+    /// Writes the tiny plan into `folder`; the result starts `dlp experiment` on it with its
+    /// results in `folder/NAME`.
+    func experimentStarter(in folder: URL) throws -> (_ results: String) throws -> Process {
+        let planFile = folder.appendingPathComponent("tiny.json")
+        try Data(Self.plan.utf8).write(to: planFile)
+        return { results in try self.start(["experiment", planFile.path, "--results", folder.appendingPathComponent(results).path]) }
+    }
+
     func start(_ arguments: [String]) throws -> Process {
         let process = Process()
         process.executableURL = TestAssets.dlpExecutable
@@ -83,9 +91,7 @@ import _TestSupport
         try #require(FileManager.default.isExecutableFile(atPath: TestAssets.dlpExecutable.path))
         let folder = try folder()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let planFile = folder.appendingPathComponent("tiny.json")
-        try Data(Self.plan.utf8).write(to: planFile)
-        func run(_ results: String) throws -> Process { try start(["experiment", planFile.path, "--results", folder.appendingPathComponent(results).path]) }
+        let run = try experimentStarter(in: folder)
 
         // Uninterrupted.
         let clean = try run("clean")
@@ -128,9 +134,7 @@ import _TestSupport
         try #require(FileManager.default.isExecutableFile(atPath: TestAssets.dlpExecutable.path))
         let folder = try folder()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let planFile = folder.appendingPathComponent("tiny.json")
-        try Data(Self.plan.utf8).write(to: planFile)
-        func run(_ results: String) throws -> Process { try start(["experiment", planFile.path, "--results", folder.appendingPathComponent(results).path]) }
+        let run = try experimentStarter(in: folder)
 
         let started = Date()
         let clean = try run("clean")

@@ -27,27 +27,36 @@ import Testing
         bytes.withUnsafeBytes { QuantizedMatrix(blocks: $0, rows: m.rows, columns: m.columns, type: type, sparse: sparse) }
     }
 
-    @Test(arguments: QuantizedType.allCases)
-    func holdsTheBlocksExactly(_ type: QuantizedType) {
-        var seed: UInt64 = 100
-        for (rows, columns) in Self.shapes {
-            for sparsity in Self.sparsities {
+    /// Calls `body(source, its blocks, their dequantized values, sparsity, seed)` for every shape
+    /// and sparsity (seeded from `seed` on; some rows all zero in the taller shapes).
+    static func forEachCase(_ type: QuantizedType, seed: UInt64,
+                            _ body: (_ source: Matrix, _ bytes: [UInt8], _ weights: [Float], _ sparsity: Double, _ seed: UInt64) -> Void) {
+        var seed = seed
+        for (rows, columns) in shapes {
+            for sparsity in sparsities {
                 seed += 1
                 let source = randomSparse(rows: rows, columns: columns, sparsity: sparsity, seed: seed, emptyRows: rows > 4)
-                let bytes = Self.blocks(source, type)
-                let expected = Self.dequantized(bytes, source, type)
-                for sparse in [false, true] {
-                    let q = Self.matrix(bytes, source, type, sparse: sparse)
-                    #expect(q.dense().storage == expected, "\(type) \(rows)×\(columns) at \(sparsity), sparse \(sparse)")
-                    if sparse {
-                        // Stored exactly where the blocks hold a non-zero value: the pruned zeros are
-                        // unstored (and a weight that rounded to zero as well).
-                        let stored = expected.filter { $0 != 0 }.count
-                        #expect(q.storedCount == stored)
-                        #expect(source.storage.filter { $0 != 0 }.count >= stored)
-                    } else {
-                        #expect(q.storedCount == rows * columns && q.mask.isEmpty)
-                    }
+                let bytes = blocks(source, type)
+                body(source, bytes, dequantized(bytes, source, type), sparsity, seed)
+            }
+        }
+    }
+
+    @Test(arguments: QuantizedType.allCases)
+    func holdsTheBlocksExactly(_ type: QuantizedType) {
+        Self.forEachCase(type, seed: 100) { source, bytes, expected, sparsity, _ in
+            let (rows, columns) = (source.rows, source.columns)
+            for sparse in [false, true] {
+                let q = Self.matrix(bytes, source, type, sparse: sparse)
+                #expect(q.dense().storage == expected, "\(type) \(rows)×\(columns) at \(sparsity), sparse \(sparse)")
+                if sparse {
+                    // Stored exactly where the blocks hold a non-zero value: the pruned zeros are
+                    // unstored (and a weight that rounded to zero as well).
+                    let stored = expected.filter { $0 != 0 }.count
+                    #expect(q.storedCount == stored)
+                    #expect(source.storage.filter { $0 != 0 }.count >= stored)
+                } else {
+                    #expect(q.storedCount == rows * columns && q.mask.isEmpty)
                 }
             }
         }
@@ -55,42 +64,36 @@ import Testing
 
     @Test(arguments: QuantizedType.allCases)
     func kernelsMatchTheReferenceTwin(_ type: QuantizedType) {
-        var seed: UInt64 = 500
-        for (rows, columns) in Self.shapes {
-            for sparsity in Self.sparsities {
-                seed += 1
-                let source = randomSparse(rows: rows, columns: columns, sparsity: sparsity, seed: seed, emptyRows: rows > 4)
-                let bytes = Self.blocks(source, type)
-                let weights = Self.dequantized(bytes, source, type)
-                let x = randomVector(columns, seed: seed + 7).map { $0 * 3 }
-                var vector = QuantizedVector(columns: columns)
-                x.withUnsafeBufferPointer { vector.set($0.baseAddress!, columns: columns) }
-                for sparse in [false, true] {
-                    let q = Self.matrix(bytes, source, type, sparse: sparse)
-                    var reference = [Float](repeating: .nan, count: rows)
-                    reference.withUnsafeMutableBufferPointer { q.referenceMultiply(vector, into: $0.baseAddress!) }
-                    for r in 0..<rows {
-                        // The twin against the exact product: off by at most the vector's rounding,
-                        // half a step d_g per column, times |w|.
-                        var exact = 0.0, bound = 0.0
-                        for c in 0..<columns {
-                            let w = Double(weights[r * columns + c])
-                            exact += w * Double(x[c])
-                            bound += abs(w) * (Double(vector.scales[c / 32]) / 2 + 1e-7 * abs(Double(x[c])))
-                        }
-                        #expect(abs(Double(reference[r]) - exact) <= bound * 1.001 + 1e-6,
-                                "\(type) \(rows)×\(columns) at \(sparsity) row \(r): \(reference[r]) vs \(exact)")
+        Self.forEachCase(type, seed: 500) { source, bytes, weights, sparsity, seed in
+            let (rows, columns) = (source.rows, source.columns)
+            let x = randomVector(columns, seed: seed + 7).map { $0 * 3 }
+            var vector = QuantizedVector(columns: columns)
+            x.withUnsafeBufferPointer { vector.set($0.baseAddress!, columns: columns) }
+            for sparse in [false, true] {
+                let q = Self.matrix(bytes, source, type, sparse: sparse)
+                var reference = [Float](repeating: .nan, count: rows)
+                reference.withUnsafeMutableBufferPointer { q.referenceMultiply(vector, into: $0.baseAddress!) }
+                for r in 0..<rows {
+                    // The twin against the exact product: off by at most the vector's rounding,
+                    // half a step d_g per column, times |w|.
+                    var exact = 0.0, bound = 0.0
+                    for c in 0..<columns {
+                        let w = Double(weights[r * columns + c])
+                        exact += w * Double(x[c])
+                        bound += abs(w) * (Double(vector.scales[c / 32]) / 2 + 1e-7 * abs(Double(x[c])))
                     }
-                    for kernel in QuantizedKernel.available where kernel != .reference {
-                        for threads in [ComputeThreads.single, ComputeThreads(2)] {
-                            var y = [Float](repeating: .nan, count: rows)
-                            y.withUnsafeMutableBufferPointer { q.multiply(vector, into: $0.baseAddress!, kernel: kernel, threads: threads) }
-                            for r in 0..<rows {
-                                var magnitude: Float = 0
-                                for c in 0..<columns { magnitude += abs(weights[r * columns + c] * x[c]) }
-                                #expect(abs(y[r] - reference[r]) <= 1e-5 * magnitude + 1e-6,
-                                        "\(kernel) \(type) \(rows)×\(columns) at \(sparsity) sparse \(sparse) row \(r): \(y[r]) vs \(reference[r])")
-                            }
+                    #expect(abs(Double(reference[r]) - exact) <= bound * 1.001 + 1e-6,
+                            "\(type) \(rows)×\(columns) at \(sparsity) row \(r): \(reference[r]) vs \(exact)")
+                }
+                for kernel in QuantizedKernel.available where kernel != .reference {
+                    for threads in [ComputeThreads.single, ComputeThreads(2)] {
+                        var y = [Float](repeating: .nan, count: rows)
+                        y.withUnsafeMutableBufferPointer { q.multiply(vector, into: $0.baseAddress!, kernel: kernel, threads: threads) }
+                        for r in 0..<rows {
+                            var magnitude: Float = 0
+                            for c in 0..<columns { magnitude += abs(weights[r * columns + c] * x[c]) }
+                            #expect(abs(y[r] - reference[r]) <= 1e-5 * magnitude + 1e-6,
+                                    "\(kernel) \(type) \(rows)×\(columns) at \(sparsity) sparse \(sparse) row \(r): \(y[r]) vs \(reference[r])")
                         }
                     }
                 }
