@@ -68,13 +68,14 @@ import _TestSupport
             try? FileManager.default.removeItem(at: mount)
         }
         let output = mount.appendingPathComponent("out")
-        let started = Date()
         let (status, message) = Self.run(executable.path, [
             "prune", Self.smol.path, "--method", "magnitude", "--sparsity", "0.5", "--samples", "2", "--seqlen", "64",
             "--calibration", Self.c4.path, "--formats", "gguf", "--no-cache", "--output", output.path])
         #expect(status == 64, "\(message)")
         #expect(message.contains(mount.path), "\(message)")
-        #expect(Date().timeIntervalSince(started) < 20, "refused only after work")
+        // Refused by the check of the settings, before the model or the calibration text is read.
+        #expect(message.contains("the parent directory \(mount.path) is not writable"), "\(message)")
+        #expect(message.contains("usage: dlp prune") && !message.contains("tok/s"), "refused only after work: \(message)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: mount.path).isEmpty)
     }
 }
