@@ -1,15 +1,17 @@
 import Foundation
 
 /// Any job, as one value: what the experiment runner schedules and what `dlp job FILE` runs in a
-/// child process. On disk: `{"kind": "prune" | "perplexity" | "zeroshot", "job": {...}}`.
+/// child process. On disk: `{"kind": "prune" | "convert" | "perplexity" | "zeroshot", "job": {...}}`.
 public enum Job: Sendable, Equatable {
     case prune(PruneJob)
+    case convert(ConvertJob)
     case perplexity(PerplexityJob)
     case zeroshot(ZeroShotJob)
 
     public var kind: String {
         switch self {
         case .prune: return "prune"
+        case .convert: return "convert"
         case .perplexity: return "perplexity"
         case .zeroshot: return "zeroshot"
         }
@@ -19,6 +21,7 @@ public enum Job: Sendable, Equatable {
     public var model: String {
         switch self {
         case .prune(let j): return j.model
+        case .convert(let j): return j.directory
         case .perplexity(let j): return j.model
         case .zeroshot(let j): return j.model
         }
@@ -27,17 +30,22 @@ public enum Job: Sendable, Equatable {
     public func validate() throws {
         switch self {
         case .prune(let j): try j.validate()
+        case .convert(let j): try j.validate()
         case .perplexity(let j): try j.validate()
         case .zeroshot(let j): try j.validate()
         }
     }
 
     /// Validates and runs the job; returns its result as JSON (indented, sorted keys): the
-    /// manifest of a prune, the `PerplexityResult` or the `ZeroShotReport`.
+    /// manifest of a prune or a convert (``ConvertJob/Written`` for a model that is no prune output),
+    /// the `PerplexityResult` or the `ZeroShotReport`.
     public func run(observer: JobObserver = .silent) throws -> Data {
         try validate()
         switch self {
         case .prune(let j): return try Job.encoder.encode(try j.run(observer: observer))
+        case .convert(let j):
+            if let manifest = try j.run(observer: observer) { return try Job.encoder.encode(manifest) }
+            return try Job.encoder.encode(ConvertJob.Written(outputs: PruneJob.outputs(in: j.destinationURL)))
         case .perplexity(let j): return try Job.encoder.encode(try j.run(observer: observer))
         case .zeroshot(let j): return try Job.encoder.encode(try j.run(observer: observer))
         }
@@ -75,11 +83,12 @@ extension Job: Codable {
         let kind = try c.decode(String.self, forKey: .kind)
         switch kind {
         case "prune": self = .prune(try c.decode(PruneJob.self, forKey: .job))
+        case "convert": self = .convert(try c.decode(ConvertJob.self, forKey: .job))
         case "perplexity": self = .perplexity(try c.decode(PerplexityJob.self, forKey: .job))
         case "zeroshot": self = .zeroshot(try c.decode(ZeroShotJob.self, forKey: .job))
         default:
             throw DecodingError.dataCorruptedError(forKey: .kind, in: c,
-                                                   debugDescription: "unknown kind '\(kind)'; valid: prune, perplexity, zeroshot")
+                                                   debugDescription: "unknown kind '\(kind)'; valid: prune, convert, perplexity, zeroshot")
         }
     }
 
@@ -88,6 +97,7 @@ extension Job: Codable {
         try c.encode(kind, forKey: .kind)
         switch self {
         case .prune(let j): try c.encode(j, forKey: .job)
+        case .convert(let j): try c.encode(j, forKey: .job)
         case .perplexity(let j): try c.encode(j, forKey: .job)
         case .zeroshot(let j): try c.encode(j, forKey: .job)
         }
@@ -100,7 +110,10 @@ extension Job: CustomStringConvertible {
         switch self {
         case .prune(let j):
             let c = j.calibration
-            return "prune \(j.model): \(j.method.rawValue) + \(j.allocation), target \(j.target), \(j.pattern); calibration \(c.source.name) \(c.sampling.rawValue) \(c.samples)×\(c.sequenceLength) seed \(c.seed); exports \(j.exports.formats.map(\.rawValue).joined(separator: ",")) → \(j.output)"
+            return "prune \(j.model): \(j.method.rawValue) + \(j.allocation), target \(j.target), \(j.pattern)\(j.quantization.map { ", joint \($0.rawValue)" } ?? ""); calibration \(c.source.name) \(c.sampling.rawValue) \(c.samples)×\(c.sequenceLength) seed \(c.seed); exports \(j.exports.formats.map(\.rawValue).joined(separator: ",")) → \(j.output)"
+        case .convert(let j):
+            return "convert \(j.directory): \(j.formats.map(\.rawValue).joined(separator: ","))"
+                + (j.formats.contains(.gguf) ? " (linears \(j.ggufType.rawValue.lowercased()))" : "") + " → \(j.destinationURL.path)"
         case .perplexity(let j):
             return "perplexity \(j.model): \(j.dataset.name) (\(j.dataset.url.path)), windows of \(j.sequenceLength)" + (j.maxWindows.map { ", first \($0)" } ?? "")
         case .zeroshot(let j):

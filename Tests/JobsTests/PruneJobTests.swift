@@ -115,7 +115,7 @@ import _TestSupport
         try #expect(throws: JobError.self) { try ConvertJob(directory: output.path).validate() }   // sparse/ exists
         let convert = ConvertJob(directory: output.path, formats: [.sparse], sparseType: .f32, replaceExisting: true)
         try convert.validate()
-        let converted = try convert.run()
+        let converted = try #require(try convert.run())
         #expect(converted.sparseValueType == .f32 && converted.blocks.map(\.measuredSparsity) == manifest.blocks.map(\.measuredSparsity))
         let onDisk = try JSONDecoder().decode(PruningManifest.self, from: Data(contentsOf: output.appendingPathComponent("manifest.json")))
         #expect(onDisk.sparseValueType == .f32 && onDisk.outputs.map(\.file) == converted.outputs.map(\.file))
@@ -192,6 +192,42 @@ import _TestSupport
             }
             let quantizedStored = try StoredSparsity(try Checkpoint.open(file.url.path))
             #expect(quantizedStored.overall >= manifest.overallSparsity && quantizedStored.overall - manifest.overallSparsity < 0.1)
+
+            // `dlp convert F32_OUTPUT --formats gguf --gguf-dtype T --output DIR` writes the same
+            // linears byte for byte, without pruning again; the new directory's manifest says so.
+            let converted = folder.appendingPathComponent("convert-\(type.rawValue)")
+            let convert = ConvertJob(directory: f32.url.deletingLastPathComponent().path, formats: [.gguf], ggufType: type,
+                                     output: converted.path)
+            try convert.validate()
+            let convertedManifest = try #require(try convert.run())
+            #expect(convertedManifest.ggufLinears == PruningManifest.GGUFLinears(type: type, fallbacks: [:]))
+            #expect(convertedManifest.outputs.map(\.file) == ["model.gguf"])
+            #expect(convertedManifest.blocks.map(\.measuredSparsity) == manifest32.blocks.map(\.measuredSparsity))
+            let convertedFile = try GGUFFile(url: converted.appendingPathComponent("model.gguf"))
+            for name in linearNames {
+                #expect(try convertedFile.tensorInfo(name).dtype == type)
+                #expect(Array(try convertedFile.rawBytes(name)) == Array(try file.rawBytes(name)), "\(type) \(name)")
+            }
+            #expect(convertedFile.tensors.map(\.name) == file.tensors.map(\.name))
+            #expect(FileManager.default.fileExists(atPath: converted.appendingPathComponent("report.md").path))
+            // The source output is untouched; a second convert to the same place needs --force.
+            #expect(try GGUFFile(url: f32.url).tensorInfo(linearNames[0]).dtype == .f32)
+            try #expect(throws: JobError.self) { try convert.validate() }
+        }
+        // A dense model re-exported: every linear in Q8_0, the rest as in the input, no manifest.
+        let dense = folder.appendingPathComponent("dense-q8_0")
+        let denseJob = ConvertJob(directory: Self.smol.path, formats: [.gguf], ggufType: .q8_0, output: dense.path)
+        try denseJob.validate()
+        #expect(try denseJob.run() == nil)
+        let denseFile = try GGUFFile(url: dense.appendingPathComponent("model.gguf"))
+        for name in linearNames { #expect(try denseFile.tensorInfo(name).dtype == .q8_0) }
+        #expect(!FileManager.default.fileExists(atPath: dense.appendingPathComponent("manifest.json").path))
+        // Without --output a model that is no prune output is refused, naming the fix.
+        do {
+            try ConvertJob(directory: Self.smol.path, formats: [.gguf], ggufType: .q8_0).validate()
+            Issue.record("a plain model was accepted without an output directory")
+        } catch let error as JobError {
+            #expect("\(error)".contains("--output"), "\(error)")
         }
     }
 
