@@ -4,9 +4,9 @@ import Jobs
 import Pruning
 import Transformer
 
-/// One pruned model of a plan: model × method × allocation × target × pattern, and what it is
-/// evaluated on. Its `id` names its folder, e.g. `wanda-dlp-a0.15-median-p70` or
-/// `sparsegpt-uniform-2of4`.
+/// One pruned model of a plan: model × method × allocation × target × pattern × weight format,
+/// and what it is evaluated on. Its `id` names its folder, e.g. `wanda-dlp-a0.15-median-p70`,
+/// `sparsegpt-uniform-2of4` or `wanda-dlp-p70-q4_0-joint`.
 public struct ExperimentCell: Sendable, Equatable {
     public var model: String
     public var method: PruningMethod
@@ -14,17 +14,33 @@ public struct ExperimentCell: Sendable, Equatable {
     /// Target fraction of zeros (an N:M pattern's own fraction).
     public var target: Double
     public var pattern: SparsityPattern
+    /// How the linears are stored: the prune's F32 export, a round-to-nearest conversion of it,
+    /// or joint quantization.
+    public var weights: WeightFormat
     public var evaluations: ExperimentPlan.Evaluations
 
     public init(model: String, method: PruningMethod, allocation: Allocation, target: Double, pattern: SparsityPattern,
-                evaluations: ExperimentPlan.Evaluations) {
+                weights: WeightFormat = .standard, evaluations: ExperimentPlan.Evaluations) {
         self.model = model
         self.method = method
         self.allocation = allocation
         self.target = target
         self.pattern = pattern
+        self.weights = weights
         self.evaluations = evaluations
     }
+
+    /// The F32 cell a round-to-nearest cell is converted from (itself for F32 and joint cells).
+    public var base: ExperimentCell {
+        guard case .exported(let type) = weights, type != .f32 else { return self }
+        var base = self
+        base.weights = .standard
+        base.evaluations = .init()
+        return base
+    }
+
+    /// Whether the cell's model is converted from its ``base`` rather than pruned.
+    public var isConverted: Bool { base.id != id }
 
     /// `p70` for unstructured 70 %, `2of4` for 2:4.
     public var patternTag: String {
@@ -35,7 +51,7 @@ public struct ExperimentCell: Sendable, Equatable {
     }
 
     /// Folder name within the model's folder.
-    public var id: String { "\(method.rawValue)-\(allocation.tag)-\(patternTag)" }
+    public var id: String { "\(method.rawValue)-\(allocation.tag)-\(patternTag)" + weights.folderSuffix }
 
     /// How tables label the column: `70%` or `2:4`.
     public var columnLabel: String {
@@ -46,11 +62,20 @@ public struct ExperimentCell: Sendable, Equatable {
     }
 
     /// The job that makes this cell's model in `output`: a GGUF export only (what the
-    /// measurements read), replacing a stale folder.
+    /// measurements read), replacing a stale folder; F32, or the joint quantization's type.
+    /// (A converted cell's model is made by ``convertJob(from:output:)`` from its base's.)
     public func pruneJob(calibration: CalibrationSettings, output: String, command: [String] = []) -> PruneJob {
-        PruneJob(model: model, method: method, allocation: allocation, target: target, pattern: pattern,
-                 calibration: calibration, exports: .init(formats: [.gguf]), output: output, replaceExisting: true,
-                 command: command)
+        var quantization: JointQuantization?
+        if case .joint(let q) = weights { quantization = q }
+        return PruneJob(model: model, method: method, allocation: allocation, target: target, pattern: pattern,
+                        quantization: quantization, calibration: calibration,
+                        exports: .init(formats: [.gguf], ggufType: quantization?.dtype ?? .f32), output: output,
+                        replaceExisting: true, command: command)
+    }
+
+    /// The job that converts the base cell's pruned output `source` into this cell's type in `output`.
+    public func convertJob(from source: String, output: String) -> ConvertJob {
+        ConvertJob(directory: source, formats: [.gguf], ggufType: weights.dtype, output: output, replaceExisting: true)
     }
 
     /// Why `manifest` was not made by this cell's settings, or nil when it was.
@@ -60,6 +85,13 @@ public struct ExperimentCell: Sendable, Equatable {
         if s.allocation != allocation { return "allocation \(s.allocation), plan \(allocation)" }
         if abs(s.targetSparsity - target) > 1e-12 { return "sparsity \(s.targetSparsity), plan \(target)" }
         if s.pattern != pattern { return "pattern \(s.pattern), plan \(pattern)" }
+        var quantization: JointQuantization?
+        if case .joint(let q) = weights { quantization = q }
+        if s.quantization != quantization {
+            return "joint quantization \(s.quantization?.rawValue ?? "none"), plan \(quantization?.rawValue ?? "none")"
+        }
+        let stored = manifest.ggufLinears?.type ?? .f32
+        if stored != weights.dtype { return "GGUF linears \(stored.rawValue), plan \(weights.dtype.rawValue)" }
         let m = manifest.calibration.settings
         if m.samples != c.samples || m.sequenceLength != c.sequenceLength || m.seed != c.seed || m.sampling != c.sampling
             || m.source.name != c.source.name {

@@ -34,6 +34,7 @@ public struct ChildProcessExecutor: ExperimentStepExecutor {
         let folder: URL
         switch job {
         case .prune(let j): folder = j.outputURL.deletingLastPathComponent()
+        case .convert(let j): folder = j.destinationURL.deletingLastPathComponent()
         default: folder = result?.deletingLastPathComponent() ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         }
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -1,5 +1,6 @@
 import Foundation
 import Pruning
+import TensorCore
 import TensorIO
 import Transformer
 
@@ -120,9 +121,21 @@ extension ExperimentPlan {
             return e
         }
 
-        let dense = try root["dense"].map {
-            try evaluations(try reader.dictionary($0, key: "dense", allowed: ["perplexity", "zeroshot"]), key: "dense")
-        } ?? Evaluations()
+        var dense = Evaluations()
+        var denseWeights = [DType]()
+        if let value = root["dense"] {
+            let d = try reader.dictionary(value, key: "dense", allowed: ["perplexity", "zeroshot", "weights"])
+            dense = try evaluations(d, key: "dense")
+            if let v = d["weights"] {
+                denseWeights = try reader.weights(v, key: "dense.weights").map { format in
+                    guard case .exported(let type) = format else {
+                        throw ExperimentError.invalidPlan(path: path, key: "dense.weights",
+                                                          reason: "\(format) quantizes jointly with pruning; an unpruned model is converted by round-to-nearest only (\(format.dtype.rawValue.lowercased()))")
+                    }
+                    return type
+                }
+            }
+        }
 
         guard let gridValues = root["grids"]?.arrayValue, !gridValues.isEmpty else {
             throw ExperimentError.invalidPlan(path: path, key: "grids", reason: "expected a non-empty list of grids")
@@ -132,7 +145,7 @@ extension ExperimentPlan {
         for (i, value) in gridValues.enumerated() {
             let key = "grids[\(i)]"
             let g = try reader.dictionary(value, key: key, allowed: ["models", "methods", "allocations", "sparsities", "patterns",
-                                                                      "perplexity", "zeroshot"])
+                                                                      "weights", "perplexity", "zeroshot"])
             let models = try reader.strings(g["models"] ?? .array([]), key: "\(key).models")
             guard !models.isEmpty else { throw ExperimentError.invalidPlan(path: path, key: "\(key).models", reason: "name at least one model") }
             let methods = try reader.strings(g["methods"] ?? .array([]), key: "\(key).methods").map { text in
@@ -163,22 +176,23 @@ extension ExperimentPlan {
             if patterns.contains(.unstructured), sparsities.isEmpty {
                 throw ExperimentError.invalidPlan(path: path, key: "\(key).sparsities", reason: "unstructured cells need at least one sparsity")
             }
+            let weights = try g["weights"].map { try reader.weights($0, key: "\(key).weights") } ?? [.standard]
             // The cells are a cross product: bounded before `cells` expands it (a few kilobytes
             // of lists would otherwise name billions of cells).
             var gridCells = 1
-            for factor in [models.count, methods.count, allocations.count, patterns.count, max(sparsities.count, 1)] {
+            for factor in [models.count, methods.count, allocations.count, patterns.count, max(sparsities.count, 1), weights.count] {
                 gridCells = min(gridCells.multipliedReportingOverflow(by: factor).partialValue, ExperimentPlan.maximumCells + 1)
             }
             cellCount = min(cellCount + gridCells, ExperimentPlan.maximumCells + 1)
             guard cellCount <= ExperimentPlan.maximumCells else {
                 throw ExperimentError.invalidPlan(path: path, key: key, reason: "the plan names more than \(ExperimentPlan.maximumCells) cells "
-                                                  + "(models × methods × allocations × patterns × sparsities, summed over the grids); split it into smaller plans")
+                                                  + "(models × methods × allocations × patterns × sparsities × weights, summed over the grids); split it into smaller plans")
             }
             grids.append(Grid(models: models, methods: methods, allocations: allocations, sparsities: sparsities,
-                              patterns: patterns, evaluations: try evaluations(g, key: key)))
+                              patterns: patterns, weights: weights, evaluations: try evaluations(g, key: key)))
         }
         return ExperimentPlan(name: name, description: description, calibration: calibration, datasets: datasets,
-                              perplexity: perplexity, zeroshot: zeroshot, dense: dense, grids: grids)
+                              perplexity: perplexity, zeroshot: zeroshot, dense: dense, denseWeights: denseWeights, grids: grids)
     }
 }
 
@@ -209,6 +223,19 @@ private struct Reader {
             guard let s = item.stringValue else { throw fail(key, "expected a list of strings, found \(item.kindName)") }
             return s
         }
+    }
+
+    /// A non-empty list of weight formats without repeats (`["f16", "q4_0", "q4_0-joint"]`).
+    func weights(_ value: JSONValue, key: String) throws -> [WeightFormat] {
+        let names = try strings(value, key: key)
+        guard !names.isEmpty else { throw fail(key, "name at least one weight format (f32 is the prune's own export)") }
+        let formats = try names.map { name in
+            do { return try WeightFormat.parse(name) } catch let error as WeightFormatError { throw fail(key, error.reason) }
+        }
+        if let repeated = formats.first(where: { f in formats.filter { $0 == f }.count > 1 }) {
+            throw fail(key, "\(repeated) is named twice")
+        }
+        return formats
     }
 
     func bool(_ value: JSONValue, key: String) throws -> Bool {

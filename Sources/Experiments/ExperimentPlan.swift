@@ -1,5 +1,6 @@
 import Foundation
 import Pruning
+import TensorCore
 import Transformer
 
 /// A declarative experiment: models × pruners × allocations × sparsities × patterns, one
@@ -34,6 +35,9 @@ public struct ExperimentPlan: Sendable, Equatable {
     public var zeroshot: ZeroShotSpec
     /// Evaluations of the unpruned model of every model the grids name.
     public var dense: Evaluations
+    /// Types the unpruned models are also converted to (block linears by round-to-nearest, as
+    /// `dlp convert MODEL --formats gguf --gguf-dtype T`), each evaluated like `dense`.
+    public var denseWeights: [DType]
     public var grids: [Grid]
 
     /// Window length and window limit of every perplexity evaluation.
@@ -90,11 +94,13 @@ public struct ExperimentPlan: Sendable, Equatable {
         public var sparsities: [Double]
         /// Patterns: `unstructured` takes each sparsity; an N:M pattern its own fraction.
         public var patterns: [SparsityPattern]
+        /// How each cell's linears are stored (default: the prune's F32 export only).
+        public var weights: [WeightFormat] = [.standard]
         public var evaluations: Evaluations
     }
 
     public init(name: String, description: String, calibration: CalibrationSettings, datasets: [String: String],
-                perplexity: PerplexitySpec, zeroshot: ZeroShotSpec, dense: Evaluations, grids: [Grid]) {
+                perplexity: PerplexitySpec, zeroshot: ZeroShotSpec, dense: Evaluations, denseWeights: [DType] = [], grids: [Grid]) {
         self.name = name
         self.description = description
         self.calibration = calibration
@@ -102,6 +108,7 @@ public struct ExperimentPlan: Sendable, Equatable {
         self.perplexity = perplexity
         self.zeroshot = zeroshot
         self.dense = dense
+        self.denseWeights = denseWeights
         self.grids = grids
     }
 
@@ -120,14 +127,16 @@ public struct ExperimentPlan: Sendable, Equatable {
                         for pattern in grid.patterns {
                             let targets = pattern.impliedRatio.map { [$0] } ?? grid.sparsities
                             for target in targets {
-                                let cell = ExperimentCell(model: model, method: method, allocation: allocation,
-                                                          target: target, pattern: pattern, evaluations: grid.evaluations)
-                                let key = "\(model)/\(cell.id)"
-                                if let existing = byKey[key] {
-                                    byKey[key]?.evaluations = existing.evaluations.union(grid.evaluations)
-                                } else {
-                                    byKey[key] = cell
-                                    order.append(key)
+                                for weights in grid.weights {
+                                    let cell = ExperimentCell(model: model, method: method, allocation: allocation, target: target,
+                                                              pattern: pattern, weights: weights, evaluations: grid.evaluations)
+                                    let key = "\(model)/\(cell.id)"
+                                    if let existing = byKey[key] {
+                                        byKey[key]?.evaluations = existing.evaluations.union(grid.evaluations)
+                                    } else {
+                                        byKey[key] = cell
+                                        order.append(key)
+                                    }
                                 }
                             }
                         }
@@ -137,6 +146,9 @@ public struct ExperimentPlan: Sendable, Equatable {
         }
         return order.compactMap { byKey[$0] }
     }
+
+    /// Folder of the unpruned model converted to `type`: `dense-q4_0`.
+    public static func denseFolder(_ type: DType) -> String { "dense-\(type.rawValue.lowercased())" }
 
     /// The models the grids name, in order of first appearance.
     public var models: [String] {

@@ -1,6 +1,8 @@
 import Evaluation
 import Foundation
+import Jobs
 import Pruning
+import Transformer
 
 /// Everything a plan's finished steps measured, read back from its results folder. Written as
 /// `results.json` (nested) and `results.csv` (one row per cell and metric).
@@ -46,6 +48,11 @@ public struct ExperimentResults: Sendable, Codable {
         public var target: Double?
         public var pattern: SparsityPattern?
         public var column: String?
+        /// How the linears are stored (``WeightFormat`` as plans write it); nil: the prune's F32
+        /// export, or the unpruned model as it was given.
+        public var weights: String?
+        /// Size of the measured `model.gguf` (or the given model file), when known.
+        public var modelBytes: Int?
         public var measuredSparsity: Double?
         /// Per-block ratios the allocation gave, and the sparsity measured per block.
         public var ratios: [Double]?
@@ -61,7 +68,8 @@ public struct ExperimentResults: Sendable, Codable {
         public var zeroshotSeconds: Double?
 
         public init(model: String, id: String, method: PruningMethod? = nil, allocation: Allocation? = nil, target: Double? = nil,
-                    pattern: SparsityPattern? = nil, column: String? = nil, measuredSparsity: Double? = nil,
+                    pattern: SparsityPattern? = nil, column: String? = nil, weights: String? = nil, modelBytes: Int? = nil,
+                    measuredSparsity: Double? = nil,
                     ratios: [Double]? = nil, blockSparsity: [Double]? = nil, timings: [String: Double]? = nil,
                     peakMiB: Double? = nil, allocationCacheHit: Bool? = nil, perplexity: [String: PerplexityScore] = [:],
                     zeroshot: [String: TaskScore] = [:], zeroshotMean: Double? = nil, zeroshotSeconds: Double? = nil) {
@@ -72,6 +80,8 @@ public struct ExperimentResults: Sendable, Codable {
             self.target = target
             self.pattern = pattern
             self.column = column
+            self.weights = weights
+            self.modelBytes = modelBytes
             self.measuredSparsity = measuredSparsity
             self.ratios = ratios
             self.blockSparsity = blockSparsity
@@ -89,7 +99,7 @@ public struct ExperimentResults: Sendable, Codable {
 
         enum CodingKeys: String, CodingKey {
             case model, id, method, allocation, allocationTag, allocationLabel, allocationParameters, target, pattern, column,
-                 measuredSparsity, ratios, blockSparsity, timings, peakMiB, allocationCacheHit, perplexity, zeroshot,
+                 weights, modelBytes, measuredSparsity, ratios, blockSparsity, timings, peakMiB, allocationCacheHit, perplexity, zeroshot,
                  zeroshotMean, zeroshotSeconds
         }
 
@@ -107,6 +117,8 @@ public struct ExperimentResults: Sendable, Codable {
             target = try c.decodeIfPresent(Double.self, forKey: .target)
             pattern = try c.decodeIfPresent(SparsityPattern.self, forKey: .pattern)
             column = try c.decodeIfPresent(String.self, forKey: .column)
+            weights = try c.decodeIfPresent(String.self, forKey: .weights)
+            modelBytes = try c.decodeIfPresent(Int.self, forKey: .modelBytes)
             measuredSparsity = try c.decodeIfPresent(Double.self, forKey: .measuredSparsity)
             ratios = try c.decodeIfPresent([Double].self, forKey: .ratios)
             blockSparsity = try c.decodeIfPresent([Double].self, forKey: .blockSparsity)
@@ -131,6 +143,8 @@ public struct ExperimentResults: Sendable, Codable {
             try c.encodeIfPresent(target, forKey: .target)
             try c.encodeIfPresent(pattern, forKey: .pattern)
             try c.encodeIfPresent(column, forKey: .column)
+            try c.encodeIfPresent(weights, forKey: .weights)
+            try c.encodeIfPresent(modelBytes, forKey: .modelBytes)
             try c.encodeIfPresent(measuredSparsity, forKey: .measuredSparsity)
             try c.encodeIfPresent(ratios, forKey: .ratios)
             try c.encodeIfPresent(blockSparsity, forKey: .blockSparsity)
@@ -181,11 +195,21 @@ public struct ExperimentResults: Sendable, Codable {
                 }
             }
         }
+        func size(_ url: URL) -> Int? { (try? fm.attributesOfItem(atPath: url.path))?[.size].flatMap { ($0 as? NSNumber)?.intValue } }
         var dense = [Entry]()
         for model in plan.models {
-            var entry = Entry(model: model, id: "dense")
+            var entry = Entry(model: model, id: "dense", modelBytes: (try? ModelReference.resolve(model)).flatMap { $0.format == .gguf ? size($0.url) : nil })
             try measurements(into: &entry, folder: runner.cellDirectory(model: model, cell: "dense"), evaluations: plan.dense)
             if !entry.perplexity.isEmpty || !entry.zeroshot.isEmpty { dense.append(entry) }
+            for type in plan.denseWeights {
+                let folder = runner.cellDirectory(model: model, cell: ExperimentPlan.denseFolder(type))
+                let record = folder.appendingPathComponent(ExperimentRunner.conversionRecord)
+                let written = fm.fileExists(atPath: record.path) ? try decode(ConvertJob.Written.self, from: record) : nil
+                var entry = Entry(model: model, id: ExperimentPlan.denseFolder(type), weights: WeightFormat.exported(type).description,
+                                  modelBytes: written?.outputs.first { $0.file == "model.gguf" }?.bytes)
+                try measurements(into: &entry, folder: folder, evaluations: plan.dense)
+                if !entry.perplexity.isEmpty || !entry.zeroshot.isEmpty { dense.append(entry) }
+            }
         }
         var cells = [Entry]()
         for cell in plan.cells {
@@ -195,7 +219,8 @@ public struct ExperimentResults: Sendable, Codable {
             let manifest = try readManifest(manifestURL)
             var entry = Entry(
                 model: cell.model, id: cell.id, method: cell.method, allocation: cell.allocation, target: cell.target,
-                pattern: cell.pattern, column: cell.columnLabel, measuredSparsity: manifest.overallSparsity,
+                pattern: cell.pattern, column: cell.columnLabel, weights: cell.weights == .standard ? nil : cell.weights.description,
+                modelBytes: manifest.outputs.first { $0.file == "model.gguf" }?.bytes, measuredSparsity: manifest.overallSparsity,
                 ratios: manifest.blocks.map(\.requestedRatio), blockSparsity: manifest.blocks.map(\.measuredSparsity),
                 timings: manifest.timings, peakMiB: Double(manifest.peakResidentBytes) / 1_048_576,
                 allocationCacheHit: manifest.allocationCacheHit)
@@ -207,14 +232,16 @@ public struct ExperimentResults: Sendable, Codable {
                                  zeroshotTasks: plan.zeroshot.tasks, zeroshotLimit: plan.zeroshot.limit, dense: dense, cells: cells)
     }
 
-    /// The CSV: `plan,model,cell,method,allocation,parameters,pattern,target,measured_sparsity,metric,value`.
+    /// The CSV: `plan,model,cell,method,allocation,parameters,pattern,target,weights,measured_sparsity,metric,value`
+    /// (`model_bytes` is a metric).
     public var csv: String {
-        var lines = ["plan,model,cell,method,allocation,parameters,pattern,target,measured_sparsity,metric,value"]
+        var lines = ["plan,model,cell,method,allocation,parameters,pattern,target,weights,measured_sparsity,metric,value"]
         func fmt(_ x: Double?) -> String { x.map { String(format: "%.6g", $0) } ?? "" }
         for e in dense + cells {
             let params = (e.allocation?.parameters ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             let prefix = [plan, e.model, e.id, e.method?.rawValue ?? "dense", e.allocation?.name ?? "", params, e.pattern?.description ?? "",
-                          fmt(e.target), fmt(e.measuredSparsity)].joined(separator: ",")
+                          fmt(e.target), e.weights ?? "", fmt(e.measuredSparsity)].joined(separator: ",")
+            if let bytes = e.modelBytes { lines.append(prefix + ",model_bytes,\(bytes)") }
             for (dataset, p) in e.perplexity.sorted(by: { $0.key < $1.key }) {
                 lines.append(prefix + ",\(dataset)_ppl,\(fmt(p.perplexity))")
             }

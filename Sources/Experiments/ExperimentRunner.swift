@@ -56,43 +56,86 @@ public struct ExperimentRunner {
     /// run with other settings.
     public func pendingSteps() throws -> [Step] {
         let fm = FileManager.default
+        func exists(_ url: URL) -> Bool { fm.fileExists(atPath: url.path) }
         var steps = [Step]()
         let denseMeasurements = plan.measurements(plan.dense)
         if !denseMeasurements.isEmpty {
             for model in plan.models {
                 let dir = cellDirectory(model: model, cell: "dense")
-                for m in denseMeasurements where !fm.fileExists(atPath: dir.appendingPathComponent(m.fileName).path) {
+                for m in denseMeasurements where !exists(dir.appendingPathComponent(m.fileName)) {
                     steps.append(Step(model: model, cell: "dense", name: m.label, job: try m.job(model: model, datasets: plan.datasets),
                                       output: dir.appendingPathComponent(m.fileName)))
                 }
+                // The unpruned model converted to each type: MODEL/dense-q4_0/model/model.gguf.
+                for type in plan.denseWeights {
+                    let folder = ExperimentPlan.denseFolder(type)
+                    let dir = cellDirectory(model: model, cell: folder)
+                    let converted = dir.appendingPathComponent("model")
+                    let missing = denseMeasurements.filter { !exists(dir.appendingPathComponent($0.fileName)) }
+                    let record = dir.appendingPathComponent(Self.conversionRecord)
+                    if !exists(record) || (!missing.isEmpty && !exists(converted.appendingPathComponent("model.gguf"))) {
+                        let job = ConvertJob(directory: model, formats: [.gguf], ggufType: type, output: converted.path, replaceExisting: true)
+                        steps.append(Step(model: model, cell: folder, name: "convert \(type.rawValue.lowercased())", job: .convert(job),
+                                          output: record))
+                    }
+                    for m in missing {
+                        steps.append(Step(model: model, cell: folder, name: m.label, job: try m.job(model: converted.path, datasets: plan.datasets),
+                                          output: dir.appendingPathComponent(m.fileName)))
+                    }
+                }
             }
+        }
+        // Cells whose model.gguf exists or will once the steps so far have run.
+        var willHaveModel = Set<String>()
+        func pruned(_ cell: ExperimentCell) -> URL { cellDirectory(model: cell.model, cell: cell.id).appendingPathComponent("pruned") }
+        func key(_ cell: ExperimentCell) -> String { "\(cell.model)/\(cell.id)" }
+        func checkManifest(_ cell: ExperimentCell) throws -> Bool {
+            let url = pruned(cell).appendingPathComponent("manifest.json")
+            guard exists(url) else { return false }
+            if let reason = cell.mismatch(try ExperimentResults.readManifest(url), calibration: plan.calibration) {
+                throw ExperimentError.conflictingCell(directory: cellDirectory(model: cell.model, cell: cell.id).path, reason: reason)
+            }
+            return true
+        }
+        func pruneStep(_ cell: ExperimentCell) -> Step {
+            Step(model: cell.model, cell: cell.id, name: "prune",
+                 job: .prune(cell.pruneJob(calibration: plan.calibration, output: pruned(cell).path, command: ["dlp", "experiment", plan.name])),
+                 output: nil)
+        }
+        /// Schedules the prune of `cell` unless its model exists or is already scheduled.
+        func ensureModel(_ cell: ExperimentCell) {
+            guard !willHaveModel.contains(key(cell)) else { return }
+            if !exists(pruned(cell).appendingPathComponent("model.gguf")) { steps.append(pruneStep(cell)) }
+            willHaveModel.insert(key(cell))
         }
         for cell in plan.cells {
             let dir = cellDirectory(model: cell.model, cell: cell.id)
-            let pruned = dir.appendingPathComponent("pruned")
-            let manifestURL = pruned.appendingPathComponent("manifest.json")
-            let hasManifest = fm.fileExists(atPath: manifestURL.path)
-            if hasManifest {
-                let manifest = try ExperimentResults.readManifest(manifestURL)
-                if let reason = cell.mismatch(manifest, calibration: plan.calibration) {
-                    throw ExperimentError.conflictingCell(directory: dir.path, reason: reason)
+            let hasManifest = try checkManifest(cell)
+            if cell.isConverted { _ = try checkManifest(cell.base) }
+            let missing = plan.measurements(cell.evaluations).filter { !exists(dir.appendingPathComponent($0.fileName)) }
+            let hasModel = willHaveModel.contains(key(cell)) || exists(pruned(cell).appendingPathComponent("model.gguf"))
+            if !hasManifest || (!missing.isEmpty && !hasModel) {
+                if cell.isConverted {
+                    ensureModel(cell.base)
+                    steps.append(Step(model: cell.model, cell: cell.id, name: "convert \(cell.weights)",
+                                      job: .convert(cell.convertJob(from: pruned(cell.base).path, output: pruned(cell).path)), output: nil))
+                    willHaveModel.insert(key(cell))
+                } else if !willHaveModel.contains(key(cell)) {
+                    steps.append(pruneStep(cell))
+                    willHaveModel.insert(key(cell))
                 }
             }
-            let missing = plan.measurements(cell.evaluations).filter { !fm.fileExists(atPath: dir.appendingPathComponent($0.fileName).path) }
-            let hasModel = fm.fileExists(atPath: pruned.appendingPathComponent("model.gguf").path)
-            if !hasManifest || (!missing.isEmpty && !hasModel) {
-                steps.append(Step(model: cell.model, cell: cell.id, name: "prune",
-                                  job: .prune(cell.pruneJob(calibration: plan.calibration, output: pruned.path,
-                                                            command: ["dlp", "experiment", plan.name])),
-                                  output: nil))
-            }
             for m in missing {
-                steps.append(Step(model: cell.model, cell: cell.id, name: m.label, job: try m.job(model: pruned.path, datasets: plan.datasets),
+                steps.append(Step(model: cell.model, cell: cell.id, name: m.label, job: try m.job(model: pruned(cell).path, datasets: plan.datasets),
                                   output: dir.appendingPathComponent(m.fileName)))
             }
         }
         return steps
     }
+
+    /// The result a dense conversion step leaves in its folder (the converted file's size), so
+    /// the step counts as done after its model is deleted.
+    static let conversionRecord = "convert.json"
 
     /// Does every pending step, then collects `results.json` and `results.csv`. `report` is told
     /// about each step before it starts. Returns the number of steps run.
@@ -121,23 +164,52 @@ public struct ExperimentRunner {
                 if fm.fileExists(atPath: output.path) { try fm.removeItem(at: output) }
                 try fm.moveItem(at: temporary, to: output)
             }
-            if !keepModels, let cell = cells.first(where: { $0.model == step.model && $0.id == step.cell }) {
-                try removeModelIfMeasured(cell)
-            }
+            if !keepModels { try removeMeasuredModels(cells) }
         }
-        if !keepModels { for cell in cells { try removeModelIfMeasured(cell) } }
+        if !keepModels { try removeMeasuredModels(cells) }
         let results = try ExperimentResults.collect(plan: plan, directory: directory)
         try results.write(to: directory)
         return steps.count
     }
 
-    /// Deletes a cell's pruned model once every measurement of it exists.
-    private func removeModelIfMeasured(_ cell: ExperimentCell) throws {
-        let dir = cellDirectory(model: cell.model, cell: cell.id)
+    /// Deletes each model whose measurements all exist and that no unfinished conversion still
+    /// needs: a cell's pruned model, a converted dense model, and an F32 base once every cell
+    /// converted from it has its own model or is finished.
+    private func removeMeasuredModels(_ cells: [ExperimentCell]) throws {
         let fm = FileManager.default
-        let done = plan.measurements(cell.evaluations).allSatisfy { fm.fileExists(atPath: dir.appendingPathComponent($0.fileName).path) }
-        let model = dir.appendingPathComponent("pruned/model.gguf")
-        if done, fm.fileExists(atPath: model.path) { try fm.removeItem(at: model) }
+        func exists(_ url: URL) -> Bool { fm.fileExists(atPath: url.path) }
+        func measured(_ cell: ExperimentCell) -> Bool {
+            let dir = cellDirectory(model: cell.model, cell: cell.id)
+            return plan.measurements(cell.evaluations).allSatisfy { exists(dir.appendingPathComponent($0.fileName)) }
+        }
+        func model(_ cell: ExperimentCell) -> URL { cellDirectory(model: cell.model, cell: cell.id).appendingPathComponent("pruned/model.gguf") }
+        // F32 bases that a converted cell still needs (no manifest yet, or unmeasured without a model).
+        var needed = Set<String>(), bases = [String: ExperimentCell]()
+        for cell in cells where cell.isConverted {
+            let key = "\(cell.model)/\(cell.base.id)"
+            bases[key] = cell.base
+            let dir = cellDirectory(model: cell.model, cell: cell.id)
+            if !exists(dir.appendingPathComponent("pruned/manifest.json")) || (!measured(cell) && !exists(model(cell))) {
+                needed.insert(key)
+            }
+        }
+        for cell in cells where !needed.contains("\(cell.model)/\(cell.id)") && measured(cell) && exists(model(cell)) {
+            try fm.removeItem(at: model(cell))
+        }
+        // Bases that are no cell of the plan have no measurements of their own.
+        for (key, base) in bases where !needed.contains(key) && !cells.contains(where: { "\($0.model)/\($0.id)" == key }) {
+            if exists(model(base)) { try fm.removeItem(at: model(base)) }
+        }
+        let denseMeasurements = plan.measurements(plan.dense)
+        for m in plan.models {
+            for type in plan.denseWeights {
+                let dir = cellDirectory(model: m, cell: ExperimentPlan.denseFolder(type))
+                let file = dir.appendingPathComponent("model/model.gguf")
+                if exists(file), denseMeasurements.allSatisfy({ exists(dir.appendingPathComponent($0.fileName)) }) {
+                    try fm.removeItem(at: file)
+                }
+            }
+        }
     }
 }
 

@@ -47,8 +47,10 @@ public struct ResultsDocument {
             md.append("")
             let models = orderedUnique(r.dense.map(\.model) + r.cells.map(\.model))
             for model in models {
-                let cells = r.cells.filter { $0.model == model }
-                let dense = r.dense.first { $0.model == model }
+                // The standard tables hold the F32 cells; other weight formats get their own table.
+                let allCells = r.cells.filter { $0.model == model }
+                let cells = allCells.filter { $0.weights == nil }
+                let dense = r.dense.first { $0.model == model && $0.id == "dense" }
                 md += ["### \(model)", ""]
                 let datasets = orderedUnique(((dense?.perplexity.keys).map(Array.init) ?? []).sorted(by: datasetOrder)
                                              + cells.flatMap { $0.perplexity.keys.sorted(by: datasetOrder) })
@@ -58,7 +60,7 @@ public struct ResultsDocument {
                     // Only the dense model has finished: say so rather than print a table without columns.
                     let measured = datasets.compactMap { d in dense?.perplexity[d].map { "\(datasetTitle(d)) \(fmtPPL($0.perplexity))" } }
                     if !measured.isEmpty { md += ["Dense perplexity: " + measured.joined(separator: ", ") + ".", ""] }
-                    md += ["No pruned cell of this model has finished yet.", ""]
+                    if allCells.isEmpty { md += ["No pruned cell of this model has finished yet.", ""] }
                 }
                 for dataset in datasets where !columns.isEmpty {
                     md += ["\(datasetTitle(dataset)) perplexity (lower is better):", ""]
@@ -78,6 +80,8 @@ public struct ResultsDocument {
                     md.append("")
                 }
                 if !datasets.isEmpty, !rows.isEmpty { md += ["Bold: the best allocation for that pruner and column.", ""] }
+
+                md += weightFormatTables(cells: allCells, dense: r.dense.filter { $0.model == model })
 
                 // Zero-shot table.
                 let zs = cells.filter { !$0.zeroshot.isEmpty }
@@ -137,12 +141,21 @@ public struct ResultsDocument {
                     }
                 }
 
-                // Cost of the runs.
-                if !cells.isEmpty {
+                // Cost of the runs: every prune (a converted cell's manifest repeats its base's).
+                // A converted cell stands for its F32 base's prune (its manifest is a copy), once per base.
+                var runs = [ExperimentResults.Entry](), seenRuns = Set<String>()
+                for e in allCells {
+                    var run = e
+                    if let w = e.weights, let format = try? WeightFormat.parse(w), case .exported = format {
+                        run.id = String(e.id.dropLast(format.folderSuffix.count))
+                    }
+                    if seenRuns.insert(run.id).inserted { runs.append(run) }
+                }
+                if !runs.isEmpty {
                     md += ["<details><summary>Runs: measured sparsity, time and memory of each prune</summary>", "",
                            "| cell | measured sparsity | allocation pass s | pruning pass s | prune total s | peak MiB | ratios cached |",
                            "|---|---:|---:|---:|---:|---:|:---:|"]
-                    for c in cells {
+                    for c in runs {
                         let t = c.timings ?? [:]
                         md.append("| \(c.id) | " + String(format: "%.4f", c.measuredSparsity ?? 0)
                                   + " | " + String(format: "%.1f", t["allocation pass"] ?? 0) + " | " + String(format: "%.1f", t["pruning pass"] ?? 0)
@@ -172,7 +185,7 @@ public struct ResultsDocument {
         for dataset in datasets {
             // Entries per plan measured on this dataset, and the keys found in at least two plans.
             let perPlan = sections.map { s in
-                Dictionary((s.results.dense + s.results.cells).filter { $0.perplexity[dataset] != nil }.map { (key($0), $0) },
+                Dictionary((s.results.dense + s.results.cells).filter { $0.perplexity[dataset] != nil && $0.weights == nil }.map { (key($0), $0) },
                            uniquingKeysWith: { a, _ in a })
             }
             let shared = orderedUnique(perPlan.flatMap { $0.keys.sorted { "\($0)" < "\($1)" } })
@@ -204,6 +217,64 @@ public struct ResultsDocument {
         }
         return md
     }
+
+    /// When any cell (or the unpruned model) was stored in another weight format: per dataset a
+    /// perplexity table with one column per format, and a table of the `model.gguf` sizes; rows
+    /// pruner × allocation × sparsity, the unpruned model first. Bold: the best allocation for
+    /// that pruner, sparsity and format.
+    func weightFormatTables(cells: [ExperimentResults.Entry], dense: [ExperimentResults.Entry]) -> [String] {
+        guard cells.contains(where: { $0.weights != nil }) || dense.contains(where: { $0.weights != nil }) else { return [] }
+        func format(_ e: ExperimentResults.Entry) -> WeightFormat { e.weights.flatMap { try? WeightFormat.parse($0) } ?? .standard }
+        struct Row: Hashable { var method, allocation, column: String }
+        // Rows: families (pruner, allocation, sparsity) with at least one non-F32 cell.
+        let families = orderedUnique(cells.filter { $0.weights != nil }.map { Row(method: $0.method?.rawValue ?? "", allocation: $0.allocationLabel ?? "", column: $0.column ?? "") })
+        let rowOrder = orderedColumns(cells).map(\.label)
+        let rows = families.sorted { a, b in
+            (a.method, rowOrder.firstIndex(of: a.column) ?? 99) < (b.method, rowOrder.firstIndex(of: b.column) ?? 99)
+        }
+        let members = cells.filter { families.contains(Row(method: $0.method?.rawValue ?? "", allocation: $0.allocationLabel ?? "", column: $0.column ?? "")) }
+        let formats = orderedUnique((dense.filter { $0.weights != nil } + members).map(format))
+            .sorted { a, b in (a.sortOrder, a.description) < (b.sortOrder, b.description) }
+        func entry(_ row: Row?, _ f: WeightFormat) -> ExperimentResults.Entry? {
+            guard let row else { return dense.first { format($0) == f && ($0.weights != nil || f == .standard) && $0.id != "dense" } }
+            return members.first { Row(method: $0.method?.rawValue ?? "", allocation: $0.allocationLabel ?? "", column: $0.column ?? "") == row && format($0) == f }
+        }
+        var md = [String]()
+        let header = "| method | allocation | sparsity | " + formats.map(\.label).joined(separator: " | ") + " |"
+        let rule = "|---|---|---|" + formats.map { _ in "---:|" }.joined()
+        let given = dense.first { $0.id == "dense" }
+        let datasets = orderedUnique((dense + members).flatMap { $0.perplexity.keys.sorted(by: datasetOrder) })
+        for dataset in datasets {
+            md += ["\(datasetTitle(dataset)) perplexity by weight format (round-to-nearest export unless \"joint\"; lower is better):", "", header, rule]
+            if formats.contains(where: { entry(nil, $0)?.perplexity[dataset] != nil }) {
+                md.append("| dense | — | 0% | " + formats.map { f in entry(nil, f)?.perplexity[dataset].map { fmtPPL($0.perplexity) } ?? "" }.joined(separator: " | ") + " |")
+            }
+            for row in rows {
+                let values = formats.map { f -> String in
+                    guard let p = entry(row, f)?.perplexity[dataset] else { return "" }
+                    let rivals = rows.filter { $0.method == row.method && $0.column == row.column }.compactMap { entry($0, f)?.perplexity[dataset]?.perplexity }
+                    return bestMark(p.perplexity, among: rivals)
+                }
+                md.append("| \(row.method) | \(row.allocation) | \(row.column) | " + values.joined(separator: " | ") + " |")
+            }
+            md.append("")
+            if let p = given?.perplexity[dataset] {
+                md += ["The unpruned model as given (\(given?.modelBytes.map { fmtMiB($0) + " MiB" } ?? "its own types")): \(fmtPPL(p.perplexity)).", ""]
+            }
+        }
+        md += ["Size of model.gguf, MiB" + (given?.modelBytes.map { " (the unpruned model as given: \(fmtMiB($0)))" } ?? "") + ":", "", header, rule]
+        if formats.contains(where: { entry(nil, $0)?.modelBytes != nil }) {
+            md.append("| dense | — | 0% | " + formats.map { f in entry(nil, f)?.modelBytes.map(fmtMiB) ?? "" }.joined(separator: " | ") + " |")
+        }
+        for row in rows {
+            md.append("| \(row.method) | \(row.allocation) | \(row.column) | "
+                      + formats.map { f in entry(row, f)?.modelBytes.map(fmtMiB) ?? "" }.joined(separator: " | ") + " |")
+        }
+        md.append("")
+        return md
+    }
+
+    func fmtMiB(_ bytes: Int) -> String { String(format: "%.1f", Double(bytes) / 1_048_576) }
 
     /// A table row: pruner and allocation label.
     struct RowKey: Hashable {

@@ -102,6 +102,10 @@ let samplePlan = """
         (#"{"name": "../x", "grids": []}"#, "name"),
         (#"{"name": "x", "calibration": {"samples": 0}, "grids": []}"#, "calibration.samples"),
         (#"{"name": "x", "grids": [{"models": ["m"], "methods": ["wanda"], "allocations": [{"name": "dlp", "statistic": "max"}], "sparsities": [0.5]}]}"#, "grids[0].allocations[0].statistic"),
+        (#"{"name": "x", "grids": [{"models": ["m"], "methods": ["wanda"], "allocations": ["uniform"], "sparsities": [0.5], "weights": ["q4_1"]}]}"#, "grids[0].weights"),
+        (#"{"name": "x", "grids": [{"models": ["m"], "methods": ["wanda"], "allocations": ["uniform"], "sparsities": [0.5], "weights": ["q4_0", "q4_0"]}]}"#, "grids[0].weights"),
+        (#"{"name": "x", "grids": [{"models": ["m"], "methods": ["wanda"], "allocations": ["uniform"], "sparsities": [0.5], "weights": ["f16-joint"]}]}"#, "grids[0].weights"),
+        (#"{"name": "x", "dense": {"weights": ["q4_0-joint"]}, "grids": [{"models": ["m"], "methods": ["wanda"], "allocations": ["uniform"], "sparsities": [0.5]}]}"#, "dense.weights"),
     ])
     func badPlansNameTheKey(text: String, key: String) {
         #expect {

@@ -27,12 +27,30 @@ final class StubExecutor: ExperimentStepExecutor {
             let manifest = PruningManifest(
                 tool: "stub", createdAt: "now", command: j.command,
                 model: .init(path: j.model, format: .gguf, sha256: "0", architecture: .llama, layerCount: 3, prunableParameters: 300),
-                settings: .init(method: j.method, allocation: j.allocation, targetSparsity: j.target, pattern: j.pattern, threads: 1),
+                settings: .init(method: j.method, allocation: j.allocation, targetSparsity: j.target, pattern: j.pattern, threads: 1,
+                                 quantization: j.quantization),
                 calibration: .init(settings: j.calibration, sourceSHA256: "s", windowsSHA256: "w"),
                 allocationCacheHit: false, allocationCacheKey: nil, blocks: blocks, overallSparsity: j.target, evaluation: [],
-                timings: ["total": 2, "pruning pass": 1], peakResidentBytes: 1 << 20, outputs: [])
+                timings: ["total": 2, "pruning pass": 1], peakResidentBytes: 1 << 20,
+                outputs: [.init(file: "model.gguf", bytes: 1000)], ggufLinears: .init(type: j.exports.ggufType, fallbacks: [:]))
             try JSONEncoder().encode(manifest).write(to: out.appendingPathComponent("manifest.json"))
             try Data("gguf".utf8).write(to: out.appendingPathComponent("model.gguf"))
+        case .convert(let j):
+            // A prune output's manifest copied with the new type; a plain model gets no manifest.
+            let out = j.destinationURL
+            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+            let model = j.directoryURL.appendingPathComponent("model.gguf")
+            try #require(j.directory == "m" || FileManager.default.fileExists(atPath: model.path), "converting from a deleted model")
+            let bytes = (j.ggufType == .q4_0 ? 3 : 5) << 20
+            try Data("gguf-\(j.ggufType.rawValue)".utf8).write(to: out.appendingPathComponent("model.gguf"))
+            if j.directory != "m" {
+                var manifest = try JSONDecoder().decode(PruningManifest.self, from: Data(contentsOf: j.directoryURL.appendingPathComponent("manifest.json")))
+                manifest.ggufLinears = .init(type: j.ggufType, fallbacks: [:])
+                manifest.outputs = [.init(file: "model.gguf", bytes: bytes)]
+                try JSONEncoder().encode(manifest).write(to: out.appendingPathComponent("manifest.json"))
+            } else {
+                try Data(#"{"outputs": [{"file": "model.gguf", "bytes": \#(bytes * 2)}]}"#.utf8).write(to: try #require(result))
+            }
         case .perplexity(let j):
             let json = """
                 {"protocol": "p", "dataset": "\(j.dataset.name)", "path": "/d", "assembly": "a", "model": "\(j.model)",
@@ -93,7 +111,7 @@ final class StubExecutor: ExperimentStepExecutor {
             let entry = try #require(results.cells.first { $0.id == "wanda-uniform-p70" })
             #expect(Set(entry.perplexity.keys) == ["wikitext2", "ptb"])
             #expect(entry.ratios?.count == 3)
-            #expect(csv.contains("grid,m,wanda-uniform-p70,wanda,uniform,,unstructured,0.7,0.7,ptb_ppl,"))
+            #expect(csv.contains("grid,m,wanda-uniform-p70,wanda,uniform,,unstructured,0.7,,0.7,ptb_ppl,"))
         }
     }
 
@@ -143,6 +161,89 @@ final class StubExecutor: ExperimentStepExecutor {
                 guard case .conflictingCell = error as? ExperimentError else { return false }
                 return true
             }
+        }
+    }
+
+    /// A grid with weight formats: each cell is pruned once in F32 and converted to every
+    /// round-to-nearest type (no second prune), joint cells are pruned with the quantization, the
+    /// unpruned model is converted too; models are deleted once measured but the F32 base only
+    /// after its conversions; a lost measurement of a converted cell prunes the base again and
+    /// converts; the page gets a table per format with file sizes.
+    static let weightsPlan = """
+        {
+          "name": "q",
+          "calibration": {"samples": 4, "seqlen": 64},
+          "datasets": {"wikitext2": "data/wiki.test.raw"},
+          "perplexity": {"seqlen": 128, "max_windows": 2},
+          "dense": {"perplexity": ["wikitext2"], "weights": ["q8_0"]},
+          "grids": [{"models": ["m"], "methods": ["wanda"], "allocations": ["uniform", "dlp"], "sparsities": [0.7],
+                     "weights": ["f16", "q4_0", "q4_0-joint"], "perplexity": ["wikitext2"]}]
+        }
+        """
+
+    @Test func weightFormatsConvertInsteadOfPruningAgain() throws {
+        try withFolder { folder in
+            let plan = try parsePlan(Self.weightsPlan, folder: folder)
+            #expect(plan.cells.map(\.id) == ["wanda-uniform-p70-f16", "wanda-uniform-p70-q4_0", "wanda-uniform-p70-q4_0-joint",
+                                             "wanda-dlp-a0.15-median-p70-f16", "wanda-dlp-a0.15-median-p70-q4_0", "wanda-dlp-a0.15-median-p70-q4_0-joint"])
+            let results = folder.appendingPathComponent("results")
+            let runner = ExperimentRunner(plan: plan, directory: results)
+            let pending = try runner.pendingSteps()
+            #expect(pending.map { "\($0.cell) \($0.name)" } == [
+                "dense wikitext2 perplexity", "dense-q8_0 convert q8_0", "dense-q8_0 wikitext2 perplexity",
+                "wanda-uniform-p70 prune", "wanda-uniform-p70-f16 convert f16", "wanda-uniform-p70-f16 wikitext2 perplexity",
+                "wanda-uniform-p70-q4_0 convert q4_0", "wanda-uniform-p70-q4_0 wikitext2 perplexity",
+                "wanda-uniform-p70-q4_0-joint prune", "wanda-uniform-p70-q4_0-joint wikitext2 perplexity",
+                "wanda-dlp-a0.15-median-p70 prune", "wanda-dlp-a0.15-median-p70-f16 convert f16", "wanda-dlp-a0.15-median-p70-f16 wikitext2 perplexity",
+                "wanda-dlp-a0.15-median-p70-q4_0 convert q4_0", "wanda-dlp-a0.15-median-p70-q4_0 wikitext2 perplexity",
+                "wanda-dlp-a0.15-median-p70-q4_0-joint prune", "wanda-dlp-a0.15-median-p70-q4_0-joint wikitext2 perplexity"])
+            guard case .prune(let joint) = pending[8].job, case .prune(let base) = pending[3].job,
+                  case .convert(let convert) = pending[6].job else { Issue.record("unexpected jobs"); return }
+            #expect(joint.quantization == .q4_0 && joint.exports.ggufType == .q4_0)
+            #expect(base.quantization == nil && base.exports.ggufType == .f32)
+            #expect(convert.ggufType == .q4_0 && convert.directory == base.output && convert.output?.hasSuffix("wanda-uniform-p70-q4_0/pruned") == true)
+            try runner.run(executor: StubExecutor())
+            let fm = FileManager.default
+            for cell in ["wanda-uniform-p70", "wanda-uniform-p70-q4_0", "wanda-uniform-p70-q4_0-joint"] {
+                #expect(!fm.fileExists(atPath: results.appendingPathComponent("m/\(cell)/pruned/model.gguf").path), "\(cell)")
+                #expect(fm.fileExists(atPath: results.appendingPathComponent("m/\(cell)/pruned/manifest.json").path), "\(cell)")
+            }
+            #expect(!fm.fileExists(atPath: results.appendingPathComponent("m/dense-q8_0/model/model.gguf").path))
+            #expect(try runner.pendingSteps().isEmpty)
+
+            // A lost measurement of a converted cell: prune the base again, convert, measure.
+            try fm.removeItem(at: results.appendingPathComponent("m/wanda-dlp-a0.15-median-p70-q4_0/wikitext2-128-w2.json"))
+            let tool = StubExecutor()
+            try runner.run(executor: tool)
+            #expect(tool.jobs.map(\.kind) == ["prune", "convert", "perplexity"])
+            #expect(!fm.fileExists(atPath: results.appendingPathComponent("m/wanda-dlp-a0.15-median-p70/pruned/model.gguf").path))
+
+            // A converted folder whose manifest records another type is a conflict.
+            var other = plan
+            other.grids[0].weights = [.exported(.q8_0)]
+            let moved = results.appendingPathComponent("m/wanda-uniform-p70-q8_0")
+            try fm.copyItem(at: results.appendingPathComponent("m/wanda-uniform-p70-q4_0"), to: moved)
+            #expect(throws: ExperimentError.self) { try ExperimentRunner(plan: other, directory: results).pendingSteps() }
+            try fm.removeItem(at: moved)
+
+            let collected = try ExperimentResults.collect(plan: plan, directory: results)
+            #expect(collected.dense.map(\.id) == ["dense", "dense-q8_0"])
+            #expect(collected.dense.last?.modelBytes == 10 << 20 && collected.dense.last?.weights == "q8_0")
+            #expect(collected.cells.first { $0.id == "wanda-uniform-p70-q4_0" }?.modelBytes == 3 << 20)
+            let markdown = ResultsDocument(title: "R", notes: "", sections: [.init(planPath: "q.json", results: collected)])
+                .render(chartFolder: "c").markdown
+            #expect(markdown.contains("| method | allocation | sparsity | F16 | Q4_0 | Q4_0 joint | Q8_0 |") == false)
+            #expect(markdown.contains("| method | allocation | sparsity | Q8_0 | F16 | Q4_0 | Q4_0 joint |") == false)
+            #expect(markdown.contains("| method | allocation | sparsity | F16 | Q8_0 | Q4_0 joint | Q4_0 |") == false)
+            let header = "| method | allocation | sparsity | F16 | Q8_0 | Q4_0 | Q4_0 joint |"
+            #expect(markdown.components(separatedBy: header).count - 1 == 2, "\(markdown)")   // perplexity and size tables
+            #expect(markdown.contains("| wanda | DLP | 70% | 5.0 |  | 3.0 | 0.0 |"))   // sizes in MiB
+            #expect(markdown.contains("| dense | — | 0% |  | 10.0 |  |  |"))
+            #expect(!markdown.contains("No pruned cell"))
+            // The runs table: each prune once (the F32 bases by their own name, the joint cells).
+            #expect(markdown.contains("| wanda-uniform-p70 | 0.7000 |") && markdown.contains("| wanda-uniform-p70-q4_0-joint | 0.7000 |"))
+            #expect(!markdown.contains("| wanda-uniform-p70-f16 | 0.7000 |"))
+            #expect(!markdown.contains("| method | allocation | 70% |"))   // no F32 cell: no standard table rows
         }
     }
 
