@@ -193,6 +193,47 @@ func fuzzSparseCheckpoint(_ data: Data) {
         guard let matrix = stored, matrix.rows * matrix.columns <= maximumElements else { continue }
         checkAgainstDenseTwin(matrix, directory: directory, weight: name)
     }
+    // Quantized values (I8 codes and scales), as the first line's bit width declares.
+    let bits = quantization.contains("\"num_bits\":4") ? QuantizedType.q4_0 : quantization.contains("\"num_bits\":8") ? .q8_0 : nil
+    guard let type = bits else { return }
+    var quantizedSource: SparseBitmaskSource?
+    typed { quantizedSource = try SparseBitmaskSource(directory, quantized: type) }
+    guard let quantizedSource else { return }
+    for name in quantizedSource.compressedWeights.prefix(8) {
+        checkQuantized(quantizedSource, weight: name)
+    }
+}
+
+/// A quantized weight decodes to a typed error or to values; its ggml blocks (when its scales are
+/// f16 values) decode to exactly those values and, held as a sparse ``QuantizedMatrix``, multiply
+/// like them.
+func checkQuantized(_ source: SparseBitmaskSource, weight name: String) {
+    var values: [Float]?
+    typed { values = try source.floats(name) }
+    guard let values, values.count <= maximumElements else { return }
+    var stored: (blocks: [UInt8], type: QuantizedType, rows: Int, columns: Int)?
+    typed { stored = try source.quantizedBlocks(name) }
+    guard let stored, stored.rows * stored.columns == values.count else { return }
+    var decoded = [Float](repeating: 0, count: values.count)
+    stored.blocks.withUnsafeBytes { dequantize(stored.type.dtype, bytes: $0, count: values.count, into: &decoded) }
+    for i in 0..<values.count {
+        precondition(decoded[i].bitPattern == values[i].bitPattern || (decoded[i] == 0 && values[i] == 0) || (decoded[i].isNaN && values[i].isNaN),
+                     "\(name)[\(i)]: the blocks decode to \(decoded[i]), the reader to \(values[i])")
+    }
+    let matrix = stored.blocks.withUnsafeBytes {
+        QuantizedMatrix(blocks: $0, rows: stored.rows, columns: stored.columns, type: stored.type, sparse: true)
+    }
+    let input = (0..<stored.columns).map { Float($0 % 7) - 3 }
+    var x = QuantizedVector(columns: stored.columns)
+    x.referenceSet(input, columns: stored.columns)
+    for kernel in QuantizedKernel.allCases where kernel.isSupported {
+        var y = [Float](repeating: 0, count: stored.rows), reference = y
+        matrix.multiply(x, into: &y, kernel: kernel)
+        matrix.referenceMultiply(x, into: &reference)
+        for r in 0..<stored.rows where reference[r].isFinite {
+            precondition(abs(y[r] - reference[r]) <= 1e-3 * max(1, abs(reference[r])), "\(kernel) row \(r) of \(name) disagrees with the reference")
+        }
+    }
 }
 
 /// The dense matrix the stored parts describe, built without ``SparseMatrix``: row r's values

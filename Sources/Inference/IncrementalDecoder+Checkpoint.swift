@@ -30,11 +30,11 @@ extension IncrementalDecoder {
                 return w
             }
             func op(_ role: TensorRole) throws -> any LinearOperator {
-                if let matrix = try stored?(role, index) { return makeLinear(sparse: matrix, settings: settings) }
                 if blockWeights == nil, let quantized = try storedQuantized(checkpoint, role.name(in: checkpoint.format, block: index),
                                                                              settings: settings) {
                     return quantized
                 }
+                if let matrix = try stored?(role, index) { return makeLinear(sparse: matrix, settings: settings) }
                 return makeLinear(dense: try weights()[linear: role], settings: settings)
             }
             func vector(_ role: TensorRole) throws -> [Float] {
@@ -88,10 +88,18 @@ extension IncrementalDecoder {
         return denseLinear(stored.dense(), valueType: settings.valueType)
     }
 
-    /// GGUF tensor `name` as stored when it is a block type `settings` asks for (Q8_0 / Q4_0),
+    /// Tensor `name` as stored when it is on the grid `settings` asks for (Q8_0 / Q4_0) — a GGUF
+    /// tensor of that block type, or a sparse-bitmask checkpoint's weight with those codes —
     /// sparse or dense as the mode says of its non-zero codes; nil otherwise.
     static func storedQuantized(_ checkpoint: Checkpoint, _ name: String, settings: DecodeSettings) throws -> (any LinearOperator)? {
-        guard let q = settings.valueType.quantizedType, let file = checkpoint.source as? GGUFFile,
+        guard let q = settings.valueType.quantizedType else { return nil }
+        if let sparse = checkpoint.source as? SparseBitmaskSource {
+            guard let stored = try sparse.quantizedBlocks(name), stored.type == q else { return nil }
+            return stored.blocks.withUnsafeBytes {
+                quantizedLinear(blocks: $0, rows: stored.rows, columns: stored.columns, type: q, settings: settings)
+            }
+        }
+        guard let file = checkpoint.source as? GGUFFile,
               let info = checkpoint.source.info(name), info.dtype == q.dtype, info.shape.count == 2,
               QuantizedMatrix.canHold(columns: info.shape[1]) else { return nil }
         return try file.withRawBytes(name) {

@@ -23,7 +23,7 @@ public struct ConvertJob: Sendable, Codable, Equatable {
     /// What to write.
     public var formats: [PruneJob.ExportFormat]
     /// The value type of the non-zeros in `sparse/`.
-    public var sparseType: SparseValueType
+    public var sparseType: WeightType
     /// The element type of the block linears in `model.gguf` (``PruneJob/ggufTypes``).
     public var ggufType: DType
     /// Where to write; nil: into `directory`.
@@ -31,7 +31,7 @@ public struct ConvertJob: Sendable, Codable, Equatable {
     /// Replace a format's folder (or the output directory) if it exists.
     public var replaceExisting: Bool
 
-    public init(directory: String, formats: [PruneJob.ExportFormat] = [.sparse], sparseType: SparseValueType = .bf16,
+    public init(directory: String, formats: [PruneJob.ExportFormat] = [.sparse], sparseType: WeightType = .bf16,
                 ggufType: DType = .f32, output: String? = nil, replaceExisting: Bool = false) {
         self.directory = directory
         self.formats = formats
@@ -47,7 +47,7 @@ public struct ConvertJob: Sendable, Codable, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         directory = try c.decode(String.self, forKey: .directory)
         formats = try c.decode([PruneJob.ExportFormat].self, forKey: .formats)
-        sparseType = try c.decode(SparseValueType.self, forKey: .sparseType)
+        sparseType = try c.decode(WeightType.self, forKey: .sparseType)
         ggufType = try c.decodeIfPresent(DType.self, forKey: .ggufType) ?? .f32
         output = try c.decodeIfPresent(String.self, forKey: .output)
         replaceExisting = try c.decode(Bool.self, forKey: .replaceExisting)

@@ -17,9 +17,9 @@ public struct PruneJob: Sendable, Codable, Equatable {
     public struct Exports: Sendable, Codable, Equatable {
         public var formats: [ExportFormat]
         public var ggufType: DType
-        public var sparseType: SparseValueType
+        public var sparseType: WeightType
 
-        public init(formats: [ExportFormat] = ExportFormat.defaults, ggufType: DType = .f32, sparseType: SparseValueType = .bf16) {
+        public init(formats: [ExportFormat] = ExportFormat.defaults, ggufType: DType = .f32, sparseType: WeightType = .bf16) {
             self.formats = formats
             self.ggufType = ggufType
             self.sparseType = sparseType
@@ -32,7 +32,7 @@ public struct PruneJob: Sendable, Codable, Equatable {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             formats = try c.decode([ExportFormat].self, forKey: .formats)
             ggufType = try c.decode(DType.self, forKey: .ggufType)
-            sparseType = try c.decodeIfPresent(SparseValueType.self, forKey: .sparseType) ?? .bf16
+            sparseType = try c.decodeIfPresent(WeightType.self, forKey: .sparseType) ?? .bf16
         }
     }
 

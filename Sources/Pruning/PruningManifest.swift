@@ -183,7 +183,7 @@ public struct PruningManifest: Sendable, Codable {
     public var outputs: [Output]
     /// The value type of the non-zeros in `sparse/`; nil when no sparse export was written (and in
     /// manifests written before the sparse export existed).
-    public var sparseValueType: SparseValueType?
+    public var sparseValueType: WeightType?
     /// How `model.gguf` stores the pruned block linears; nil when no GGUF was written (and in
     /// manifests written before quantized GGUF exports existed, which stored them as F32 or F16).
     public var ggufLinears: GGUFLinears?
@@ -201,7 +201,7 @@ public struct PruningManifest: Sendable, Codable {
         }
     }
 
-    public init(tool: String, createdAt: String, command: [String], model: Model, settings: Settings, calibration: Calibration, allocationCacheHit: Bool, allocationCacheKey: String?, blocks: [BlockOutcome], overallSparsity: Double, evaluation: [Evaluation], timings: [String: Double], peakResidentBytes: Int, outputs: [Output], sparseValueType: SparseValueType? = nil, ggufLinears: GGUFLinears? = nil, storedSparsity: Double? = nil) {
+    public init(tool: String, createdAt: String, command: [String], model: Model, settings: Settings, calibration: Calibration, allocationCacheHit: Bool, allocationCacheKey: String?, blocks: [BlockOutcome], overallSparsity: Double, evaluation: [Evaluation], timings: [String: Double], peakResidentBytes: Int, outputs: [Output], sparseValueType: WeightType? = nil, ggufLinears: GGUFLinears? = nil, storedSparsity: Double? = nil) {
         self.tool = tool
         self.createdAt = createdAt
         self.command = command

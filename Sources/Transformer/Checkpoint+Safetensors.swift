@@ -24,14 +24,15 @@ extension Checkpoint {
     /// `model.safetensors.index.json` (memory-mapped). A directory whose `config.json` declares the
     /// compressed-tensors sparse-bitmask layout (a `dlp prune` output's `sparse/`) is read through
     /// ``SparseBitmaskSource``: its weights decode to dense `Float` like any other, and
-    /// ``sparseLinear(_:block:)`` hands them out sparse. Another `quantization_config` is an error
+    /// ``sparseLinear(_:block:)`` hands them out sparse (with quantized values also
+    /// ``quantizedLinear(_:block:)``, exactly as stored). Another `quantization_config` is an error
     /// naming what is supported.
     public static func openSafetensors(_ url: URL) throws -> Checkpoint {
         let directory = try SafetensorsCheckpoint(directory: url)
         let origin = url.appendingPathComponent(SafetensorsCheckpoint.configFileName).path
-        let sparse = try SparseBitmaskFormat.isDeclared(in: directory.configJSON, file: origin)
+        let layout = try SparseBitmaskFormat.declaredLayout(in: directory.configJSON, file: origin)
         let configuration = try ModelConfiguration(huggingFace: JSONConfiguration(root: directory.configJSON), origin: origin)
-        let source: any TensorSource = sparse ? try SparseBitmaskSource(directory) : directory
+        let source: any TensorSource = try layout.map { try SparseBitmaskSource(directory, quantized: $0.quantized) } ?? directory
         return try Checkpoint(url: url, format: .safetensors, configuration: configuration, source: source)
     }
 }

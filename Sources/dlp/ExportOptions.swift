@@ -3,12 +3,12 @@ import Sparse
 
 /// Options of the export formats, shared by `dlp prune` and `dlp convert`.
 enum ExportOptions {
-    static let sparseType = Option("--sparse-dtype", SparseValueType.allCases.map(\.rawValue).joined(separator: "|"),
-                                   "value type of the non-zeros in sparse/ (default bf16)")
+    static let sparseType = Option("--sparse-dtype", WeightType.allCases.map(\.rawValue).joined(separator: "|"),
+                                   "value type of the non-zeros in sparse/ (default bf16); q8_0, q4_0: int8 codes on\nggml's grid with a scale per 32 inputs (compressed-tensors int-quantized), other tensors bf16")
 
     /// `--sparse-dtype`, bf16 when absent.
-    static func sparseType(_ arguments: inout Arguments) throws -> SparseValueType {
-        try arguments.value(sparseType) { try SparseValueType.parse($0) } ?? .bf16
+    static func sparseType(_ arguments: inout Arguments) throws -> WeightType {
+        try arguments.value(sparseType) { try WeightType.parse($0) } ?? .bf16
     }
 
     /// A `--formats` list, `defaults` when absent.

@@ -136,7 +136,7 @@ import _TestSupport
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dlp-decode-\(UUID())")
         defer { try? FileManager.default.removeItem(at: folder) }
         let weights = Self.pruned(checkpoint, fraction: 0.7)
-        try SparseExport.write(checkpoint, to: folder.appendingPathComponent("sparse"), valueType: type, blockCount: 3, weights: weights)
+        try SparseExport.write(checkpoint, to: folder.appendingPathComponent("sparse"), valueType: WeightType(type), blockCount: 3, weights: weights)
         // Every other tensor of the sparse file is in the value type too: compare with hf/ in that type.
         try HuggingFaceExport.write(checkpoint, to: folder.appendingPathComponent("hf"), dtype: type == .f32 ? .f32 : .bf16,
                                     blockCount: 3, weights: weights)

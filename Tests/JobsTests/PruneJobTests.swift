@@ -1,4 +1,5 @@
 import Foundation
+import Inference
 import Jobs
 import Pruning
 import Sparse
@@ -213,6 +214,35 @@ import _TestSupport
             // The source output is untouched; a second convert to the same place needs --force.
             #expect(try GGUFFile(url: f32.url).tensorInfo(linearNames[0]).dtype == .f32)
             try #expect(throws: JobError.self) { try convert.validate() }
+
+            // `--sparse-dtype q4_0|q8_0`: sparse/ holds the same blocks as the GGUF (q/k rows in
+            // Hugging Face's order), and the decoder holds them as stored.
+            let sparseOutput = folder.appendingPathComponent("sparse-\(type.rawValue)")
+            let quantizedType = try #require(QuantizedType(rawValue: type.rawValue.lowercased()))
+            let sparseJob = ConvertJob(directory: f32.url.deletingLastPathComponent().path, formats: [.sparse],
+                                       sparseType: WeightType(quantizedType), output: sparseOutput.path)
+            try sparseJob.validate()
+            #expect(try sparseJob.run()?.sparseValueType == WeightType(quantizedType))
+            let sparse = try Checkpoint.open(sparseOutput.appendingPathComponent("sparse").path)
+            let source = try #require(sparse.source as? SparseBitmaskSource)
+            let c = sparse.configuration
+            for block in [0, c.layerCount - 1] {
+                for role in TensorRole.linears {
+                    let gguf = Array(try file.rawBytes(role.ggufName(block: block)))
+                    let stored = try #require(try source.quantizedBlocks(role.huggingFaceName(block: block)))
+                    var expected = gguf
+                    if role == .query || role == .key {
+                        // Whole rows of blocks move: GGUF row 2i of a head is Hugging Face row i.
+                        let heads = role == .query ? c.headCount : c.keyValueHeadCount
+                        let rowBytes = gguf.count / stored.rows
+                        let order = QKRowPermutation.toHuggingFace((0..<stored.rows).map(Float.init), heads: heads, columns: 1).map { Int($0) }
+                        expected = order.flatMap { gguf[$0 * rowBytes..<($0 + 1) * rowBytes] }
+                    }
+                    #expect(stored.blocks == expected, "\(type) block \(block) \(role)")
+                }
+            }
+            let decoder = try IncrementalDecoder.load(sparse, settings: DecodeSettings(valueType: WeightType(quantizedType), sparse: .on), capacity: 8)
+            #expect(decoder.sparseLinearCount == (c.layerCount * 7, c.layerCount * 7))
         }
         // A dense model re-exported: every linear in Q8_0, the rest as in the input, no manifest.
         let dense = folder.appendingPathComponent("dense-q8_0")

@@ -14,9 +14,8 @@ enum TinySparseModel {
         architecture: .llama, layerCount: 2, hiddenSize: 20, intermediateSize: 36, headCount: 2, keyValueHeadCount: 1,
         headDimension: 10, vocabularySize: 40, rmsNormEpsilon: 1e-5, ropeTheta: 10_000, contextLength: 64, tiedEmbeddings: true)
 
-    /// Writes the dense model into `directory` and opens it.
-    static func dense(in directory: URL) throws -> Checkpoint {
-        let c = configuration
+    /// Writes the dense model (of `configuration`'s shapes) into `directory` and opens it.
+    static func dense(in directory: URL, configuration c: ModelConfiguration = configuration) throws -> Checkpoint {
         var generator = SeededGenerator(seed: 17)
         var plan = [TensorInfo](), values = [String: [Float]]()
         for role in TensorRole.allCases where role.isPresent(in: c) {
@@ -50,7 +49,7 @@ enum TinySparseModel {
     func export(_ valueType: SparseValueType = .bf16) throws -> (dense: Checkpoint, sparse: URL) {
         let dense = try TinySparseModel.dense(in: directory.appendingPathComponent("hf"))
         let sparse = directory.appendingPathComponent("sparse")
-        try SparseExport.write(dense, to: sparse, valueType: valueType)
+        try SparseExport.write(dense, to: sparse, valueType: WeightType(valueType))
         return (dense, sparse)
     }
 
@@ -349,5 +348,179 @@ enum TinySparseModel {
             }
         }
         #expect(try sparse.tensor(.tokenEmbedding).map(\.bitPattern) == (try gguf.tensor(.tokenEmbedding)).map { SparseValueType.bf16.rounded($0).bitPattern })
+    }
+}
+
+/// The sparse export with quantized values (`--sparse-dtype q8_0|q4_0`): each block linear's
+/// weights are ggml's round-to-nearest blocks, stored as compressed-tensors writes an
+/// int-quantized model compressed with the bitmask (I8 codes of the non-zeros, an F32 scale per 32
+/// inputs); read back as the same blocks byte for byte and as their values; damaged or foreign
+/// schemes are typed errors.
+@Suite final class QuantizedSparseExportTests {
+    let directory: URL
+
+    init() throws { directory = try SafetensorsTestFiles.temporaryDirectory("quantized-sparse-export") }
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
+
+    /// Rows of whole 32-input groups: hidden 64, FFN 96.
+    static let configuration = ModelConfiguration(
+        architecture: .llama, layerCount: 2, hiddenSize: 64, intermediateSize: 96, headCount: 2, keyValueHeadCount: 1,
+        headDimension: 32, vocabularySize: 40, rmsNormEpsilon: 1e-5, ropeTheta: 10_000, contextLength: 64, tiedEmbeddings: true)
+
+    func export(_ type: QuantizedType) throws -> (dense: Checkpoint, sparse: URL) {
+        let dense = try TinySparseModel.dense(in: directory.appendingPathComponent("hf"), configuration: Self.configuration)
+        let sparse = directory.appendingPathComponent("sparse-\(type)")
+        try SparseExport.write(dense, to: sparse, valueType: WeightType(type))
+        return (dense, sparse)
+    }
+
+    @Test(arguments: [QuantizedType.q8_0, .q4_0])
+    func blocksAndValuesAreGGMLsRoundToNearest(_ type: QuantizedType) throws {
+        let (dense, url) = try export(type)
+        let sparse = try Checkpoint.open(url.path)
+        let source = try #require(sparse.source as? SparseBitmaskSource)
+        #expect(sparse.isSparse && source.quantized == type)
+        let c = Self.configuration
+        for role in TensorRole.allCases where role.isPresent(in: c) {
+            for block in role.isPerBlock ? [0, 1] : [0] {
+                let weights = try dense.tensor(role, block: block)
+                let read = try sparse.tensor(role, block: block)
+                guard TensorRole.linears.contains(role) else {
+                    #expect(read.map(\.bitPattern) == weights.map { SparseValueType.bf16.rounded($0).bitPattern }, "\(role)")
+                    continue
+                }
+                let blocks = quantize(weights, as: type.dtype)
+                var expected = [Float](repeating: 0, count: weights.count)
+                blocks.withUnsafeBytes { dequantize(type.dtype, bytes: $0, count: weights.count, into: &expected) }
+                #expect(read.map(\.bitPattern) == expected.map { ($0 == 0 ? 0 : $0).bitPattern }, "\(role) \(block): code × scale")
+                let stored = try #require(try source.quantizedBlocks(role.huggingFaceName(block: block)))
+                #expect(stored.type == type && stored.blocks == blocks, "\(role) \(block): the blocks byte for byte")
+                // As a float bitmask matrix: the mask is the non-zero codes.
+                let matrix = try #require(try sparse.sparseLinear(role, block: block))
+                #expect(matrix.nonZeroCount == expected.filter { $0 != 0 }.count)
+            }
+        }
+        let file = try SafetensorsFile(url: url.appendingPathComponent("model.safetensors"))
+        let q = "model.layers.0.self_attn.q_proj"
+        #expect(file.entry("\(q).compressed")?.dtype == .i8)
+        #expect(file.entry("\(q).weight_scale").map { [$0.dtype.rawValue] + $0.shape.map(String.init) } == ["F32", "64", "2"])
+        #expect(file.entry("model.embed_tokens.weight")?.dtype == .bf16)
+        #expect(file.entries.count == 2 * 7 * 5 + 2 * 2 + 2)
+        let config = try JSONValue.parse(Array(try Data(contentsOf: url.appendingPathComponent("config.json"))))
+        let qc = try #require(config["quantization_config"])
+        #expect(qc["format"]?.stringValue == "int-quantized" && qc["quantization_status"]?.stringValue == "compressed")
+        let weights = try #require(qc["config_groups"]?["group_0"]?["weights"])
+        #expect(weights["num_bits"]?.intValue == (type == .q8_0 ? 8 : 4) && weights["group_size"]?.intValue == 32)
+        #expect(weights["symmetric"]?.boolValue == true && weights["strategy"]?.stringValue == "group")
+        #expect(qc["sparsity_config"]?["format"]?.stringValue == "sparse-bitmask")
+        #expect(config["torch_dtype"]?.stringValue == "float32")
+        #expect(ModelSummary(sparse).sparseBitmaskWeights == 14)
+    }
+
+    /// Rows of 20 inputs hold no 32-input group: refused, naming the tensor and the float types.
+    @Test func rowsWithoutWholeGroupsAreRefused() throws {
+        let dense = try TinySparseModel.dense(in: directory.appendingPathComponent("hf20"))
+        do {
+            try SparseExport.write(dense, to: directory.appendingPathComponent("q"), valueType: .q4_0)
+            Issue.record("20-input rows were exported as q4_0")
+        } catch let error as ModelError {
+            #expect("\(error)".contains("q_proj") && "\(error)".contains("f32, f16 or bf16"), "\(error)")
+        }
+    }
+
+    /// Rewrites the export's safetensors file, as `SparseExportTests.rewrite` does.
+    func rewrite(_ url: URL, _ change: (SafetensorsWriter.Entry, [UInt8]) -> (SafetensorsWriter.Entry, [UInt8])?) throws {
+        let path = url.appendingPathComponent("model.safetensors")
+        let file = try SafetensorsFile(url: path)
+        var tensors: [(SafetensorsWriter.Entry, [UInt8])] = []
+        for entry in file.entries {
+            let original = SafetensorsWriter.Entry(name: entry.name, dtype: entry.dtype, shape: entry.shape)
+            if let changed = change(original, try file.storedBytes(entry.name, as: entry.dtype)) { tensors.append(changed) }
+        }
+        let bytes = Dictionary(tensors.map { ($0.0.name, $0.1) }, uniquingKeysWith: { a, _ in a })
+        try SafetensorsWriter.write(entries: tensors.map(\.0), metadata: file.metadata, to: path) { bytes[$0.name] ?? [] }
+    }
+
+    static let q = "model.layers.0.self_attn.q_proj"
+
+    /// A stored code 0 (the bitmask marks non-zero codes) or one off the 4-bit grid is damage in
+    /// that row; a missing scale tensor is named; a scale that is no f16 value still decodes but
+    /// gives no ggml blocks.
+    @Test func damagedCodesAndScales() throws {
+        let (_, url) = try export(.q4_0)
+        try rewrite(url) { entry, bytes in
+            guard entry.name == Self.q + ".compressed" else { return (entry, bytes) }
+            var b = bytes
+            b[0] = 0
+            return (entry, b)
+        }
+        do {
+            _ = try Checkpoint.open(url.path).tensor(.query, block: 0)
+            Issue.record("a zero code was read")
+        } catch let error as SparseCheckpointError {
+            guard case let .damaged(_, .rowOffsets(tensor, row, detail)) = error else { Issue.record("\(error)"); return }
+            #expect(tensor == Self.q && row == 0 && detail.contains("code 0"), "\(error)")
+        }
+        try rewrite(url) { entry, bytes in
+            guard entry.name == Self.q + ".compressed" else { return (entry, bytes) }
+            var b = bytes
+            b[0] = UInt8(bitPattern: 9)
+            return (entry, b)
+        }
+        #expect(throws: SparseCheckpointError.self) { try Checkpoint.open(url.path).tensor(.query, block: 0) }
+
+        let (_, fresh) = try export(.q4_0)
+        try rewrite(fresh) { entry, bytes in
+            guard entry.name == Self.q + ".weight_scale" else { return (entry, bytes) }
+            var scales = bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            scales[0] = 0.1   // not an f16 value
+            return (entry, scales.withUnsafeBytes { Array($0) })
+        }
+        let opened = try Checkpoint.open(fresh.path)
+        let source = try #require(opened.source as? SparseBitmaskSource)
+        #expect(try source.quantizedBlocks(Self.q + ".weight") == nil)
+        #expect(try source.quantizedBlocks("model.layers.0.self_attn.k_proj.weight") != nil)
+        #expect(try opened.tensor(.query, block: 0).count == 64 * 64)
+
+        try rewrite(fresh) { entry, bytes in entry.name == Self.q + ".weight_scale" ? nil : (entry, bytes) }
+        do {
+            _ = try Checkpoint.open(fresh.path)
+            Issue.record("codes without scales opened")
+        } catch let error as SparseCheckpointError {
+            guard case let .incompleteTensor(_, tensor, detail) = error else { Issue.record("\(error)"); return }
+            #expect(tensor == Self.q && detail.contains("weight_scale"), "\(error)")
+        }
+    }
+
+    /// Quantization schemes other than dlp's are refused, naming the key.
+    @Test(arguments: [
+        ("num_bits", JSONValue.integer(3), "quantization_config.config_groups.group_0.weights.num_bits"),
+        ("symmetric", .bool(false), "quantization_config.config_groups.group_0.weights.symmetric"),
+        ("group_size", .integer(128), "quantization_config.config_groups.group_0.weights.group_size"),
+        ("strategy", .string("channel"), "quantization_config.config_groups.group_0.weights.strategy"),
+        ("type", .string("float"), "quantization_config.config_groups.group_0.weights.type"),
+    ])
+    func foreignSchemesNameTheKey(field: String, value: JSONValue, key: String) throws {
+        let (_, url) = try export(.q8_0)
+        let path = url.appendingPathComponent("config.json")
+        var root = try #require(try JSONValue.parse(Array(try Data(contentsOf: path))).objectValue)
+        var qc = try #require(root["quantization_config"]?.objectValue)
+        var groups = try #require(qc["config_groups"]?.objectValue)
+        var group = try #require(groups["group_0"]?.objectValue)
+        var weights = try #require(group["weights"]?.objectValue)
+        weights[field] = value
+        group["weights"] = .object(weights)
+        groups["group_0"] = .object(group)
+        qc["config_groups"] = .object(groups)
+        root["quantization_config"] = .object(qc)
+        try Data(JSONValue.object(root).serialized(pretty: true).utf8).write(to: path)
+        do {
+            _ = try Checkpoint.open(url.path)
+            Issue.record("\(field) \(value) opened")
+        } catch let error as SparseCheckpointError {
+            guard case let .unsupportedCompression(_, badKey, _, _) = error else { Issue.record("\(error)"); return }
+            #expect(badKey == key)
+        }
     }
 }

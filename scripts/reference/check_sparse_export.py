@@ -9,6 +9,13 @@ implementation — compressed-tensors 0.14.x, the last release that ships the bi
 export's weight (F32) rounded to the value type `sparse/` stored (`torch.Tensor.to(dtype)`
 rounds to nearest even, as dlp does), and that every tensor of `hf/` is accounted for.
 
+With quantized values (`--sparse-dtype q8_0|q4_0`: compressed-tensors "int-quantized" composed
+with the bitmask), each block linear must equal `hf/`'s weight quantized to nearest on ggml's
+grid and dequantized — computed here by the `gguf` package's own quantizer
+(`gguf.quants.quantize` / `dequantize`, an implementation independent of dlp's) — and the other
+tensors `hf/`'s rounded to BF16. Path 1 then dequantizes the decompressed I8 codes with
+compressed-tensors' `dequantize` and the stored `weight_scale`; path 2 loads into an F32 model.
+
 Two decompression paths are checked:
 1. `ModelCompressor.from_pretrained(sparse/)` (which parses config.json's quantization_config)
    and its sparsity compressor's `decompress(sparse/)`: the dense state dict, weight by weight;
@@ -28,7 +35,7 @@ from pathlib import Path
 os.environ.pop("OPENBLAS_CORETYPE", None)
 
 # compressed-tensors 0.14.0.1 imports psutil without declaring it.
-PACKAGES = ["compressed-tensors==0.14.*", "transformers<5", "torch", "safetensors", "numpy", "psutil"]
+PACKAGES = ["compressed-tensors==0.14.*", "transformers<5", "torch", "safetensors", "numpy", "psutil", "gguf"]
 HOME = Path(os.environ.get("DLP_HOME") or Path.home() / ".cache/dlp")
 VENV = HOME / "venvs" / "compressed-tensors-0.14"
 
@@ -68,7 +75,7 @@ def main():
         reference = {name: f.get_tensor(name) for name in f.keys()}
     with safe_open(str(sparse / "model.safetensors"), framework="pt") as f:
         stored = {name: f.get_tensor(name) for name in f.keys()}
-    value_dtype = next(t.dtype for n, t in stored.items() if n.endswith(".compressed"))
+    value_dtype = next(t.dtype for n, t in stored.items() if n.endswith(".compressed"))   # int8 codes when quantized
     stored_dtypes = sorted({f"{n.rsplit('.', 1)[-1]}:{t.dtype}" for n, t in stored.items()
                             if n.rsplit(".", 1)[-1] in ("bitmask", "row_offsets", "shape")})
 
@@ -79,16 +86,38 @@ def main():
         return a.shape == b.shape and a.dtype == b.dtype and torch.equal(a.view(torch.int16 if a.element_size() == 2 else torch.int32),
                                                                           b.view(torch.int16 if b.element_size() == 2 else torch.int32))
 
+    groups = qc.get("config_groups") or {}
+    bits = next(iter(groups.values()))["weights"]["num_bits"] if groups else None
+    if bits is not None:
+        import numpy as np
+        from gguf import GGMLQuantizationType, quants
+        ggml_type = {8: GGMLQuantizationType.Q8_0, 4: GGMLQuantizationType.Q4_0}[bits]
+
+        def expected(name, dtype):
+            w = reference[name]
+            if f"{name[:-len('.weight')]}.bitmask" not in stored:
+                return w.to(torch.bfloat16).to(dtype)
+            q = quants.dequantize(quants.quantize(w.numpy().astype(np.float32), ggml_type), ggml_type)
+            return torch.from_numpy(np.asarray(q, dtype=np.float32).reshape(w.shape)).to(dtype)
+
     compressor = ModelCompressor.from_pretrained(str(sparse))
     mismatches, compressed, dense = [], 0, 0
     seen = set()
     for name, tensor in compressor.sparsity_compressor.decompress(str(sparse)):
         seen.add(name)
+        if bits is not None and name.endswith(".weight_scale") and name[:-len("_scale")] in reference:
+            continue  # the quantization's parameter, used below
         if name not in reference:
             mismatches.append(f"{name}: not in hf/")
             continue
         if f"{name[:-len('.weight')]}.bitmask" in stored:
             compressed += 1
+            if bits is not None:
+                from compressed_tensors.quantization.lifecycle.forward import dequantize
+                if tensor.dtype != torch.int8:
+                    mismatches.append(f"{name}: decompressed {tensor.dtype}, expected int8 codes")
+                    continue
+                tensor = dequantize(tensor, stored[name + "_scale"])
         else:
             dense += 1
         if not same_bits(tensor, expected(name, tensor.dtype)):
@@ -98,7 +127,12 @@ def main():
 
     # Path 2: into a model, as a loader does.
     model_config = AutoConfig.from_pretrained(str(hf))
-    model = AutoModelForCausalLM.from_config(model_config, dtype=value_dtype).eval()
+    model = AutoModelForCausalLM.from_config(model_config, dtype=torch.float32 if bits else value_dtype).eval()
+    if bits is not None:
+        # As a loader does: the tensors stored as they are load first (with quantization the
+        # compressor's decompress replaces only the compressed weights), then decompress.
+        plain = {n: t for n, t in stored.items() if n.endswith(".weight") and not n.endswith("_scale")}
+        model.load_state_dict(plain, strict=False)
     compressor.decompress(model_path=str(sparse), model=model)
     model_checked = 0
     for name, parameter in model.state_dict().items():
@@ -111,12 +145,13 @@ def main():
     linears = [n for n in reference if n.endswith("proj.weight")]
     zeros = sum(int((reference[n] == 0).sum()) for n in linears)
     total = sum(reference[n].numel() for n in linears)
+    kinds = sorted({m.split(": ", 1)[-1] for m in mismatches})
     result = {
         "compressed_tensors": compressed_tensors.__version__, "torch": torch.__version__,
-        "quantization_config": qc, "value_dtype": str(value_dtype), "index_dtypes": stored_dtypes,
+        "quantization_config": qc, "value_dtype": str(value_dtype), "quantized_bits": bits, "index_dtypes": stored_dtypes,
         "decompressed_compressed": compressed, "decompressed_dense": dense, "model_parameters_checked": model_checked,
         "hf_tensors": len(reference), "linear_sparsity": zeros / total,
-        "mismatches": mismatches[:20], "mismatch_count": len(mismatches), "ok": not mismatches,
+        "mismatches": mismatches[:20], "mismatch_kinds": kinds[:10], "mismatch_count": len(mismatches), "ok": not mismatches,
     }
     print(json.dumps(result, indent=1))
     sys.exit(0 if not mismatches else 1)
