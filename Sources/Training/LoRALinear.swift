@@ -135,7 +135,7 @@ public struct LoRALinear<Scalar: TrainingScalar>: Sendable {
             }
             droppedGradient = MatrixProduct.product(dy, update)
         } else {
-            let projected = cache.projected!
+            guard let projected = cache.projected else { preconditionFailure("LoRA backward: the forward kept no x̃·Aᵀ") }
             let dyB = MatrixProduct.product(dy, adapter.b)                                       // [T, r]
             gradients = (MatrixProduct.product(dyB, transposeA: true, dropped, alpha: adapter.scale),
                          MatrixProduct.product(dy, transposeA: true, projected, alpha: adapter.scale))

@@ -42,7 +42,10 @@ extension TrainingModel {
     ///
     /// Forward: embed, blocks `0..<L` keeping the residual stream, chunked cross-entropy
     /// (``CrossEntropyHead``); backward: blocks `L−1` down to 0, recomputing each block's
-    /// activations first when ``TrainingPassOptions/recomputesActivations``.
+    /// activations first when ``TrainingPassOptions/recomputesActivations``. Activations are
+    /// allocated per call (about `10·T·max(D, F) + H·T²` values per live block), not from a
+    /// reused workspace: at SmolLM2-135M's shapes and T = 512 a block's forward measured about
+    /// the production forward's time, so the allocations are not the cost that matters.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func accumulateGradients(tokens: [Int32], targets: [Int32], parameters: TrainableParameters<Scalar>,
