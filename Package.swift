@@ -25,7 +25,8 @@ let package = Package(
     products: [
         .executable(name: "dlp", targets: ["dlp"]),
         .library(name: "DLPKit", targets: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer",
-                                                   "Evaluation", "Pruning", "Sparse", "Inference", "Jobs", "Experiments"]),
+                                                   "Evaluation", "Pruning", "Sparse", "Inference", "Jobs", "Experiments",
+                                                   "Training"]),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
@@ -39,6 +40,7 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["Kernels", "Tokenization", "Transformer"], swiftSettings: fast),
         .target(name: "Pruning", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer", "Sparse"],
                 swiftSettings: fast),
+        .target(name: "Training", dependencies: ["TensorCore", "Kernels", "COpenBLAS", "Transformer"], swiftSettings: fast),
         .target(name: "CSparse", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "Sparse", dependencies: ["TensorCore", "Kernels", "TensorIO", "CSparse"], swiftSettings: fast),
         .target(name: "Inference", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer", "CSparse", "Sparse"],
@@ -64,6 +66,7 @@ let package = Package(
         .testTarget(name: "SparseTests", dependencies: ["Sparse", "TensorIO", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "TensorIO", "Tokenization", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Sparse", "_TestSupport"], swiftSettings: fast),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TensorIO", "_TestSupport"], swiftSettings: fast),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Jobs", "_TestSupport"], swiftSettings: fast),
     ]
 )

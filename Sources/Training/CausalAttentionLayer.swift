@@ -1,0 +1,123 @@
+import Transformer
+
+/// Causal grouped-query self-attention over projected, rotated q, k, v, with its backward pass.
+///
+/// Letters: T tokens, H query heads, K key/value heads, G = H/K query heads per key/value head,
+/// d head width. Query head `h` reads key/value head `g = h / G`. Per head:
+///
+///     S = Q_h · K_gᵀ / √d                   [T, T], keys s > t masked
+///     P = softmax over s ≤ t of S           [T, T]
+///     O_h = P · V_g                          [T, d]
+///
+/// Backward, for `dO_h`:
+///
+///     dP   = dO_h · V_gᵀ
+///     dS   = P ⊙ (dP − rowsum(dP ⊙ P))       (softmax backward; zero above the diagonal)
+///     dQ_h = dS · K_g / √d
+///     dK_g += dSᵀ · Q_h / √d,  dV_g += Pᵀ · dO_h   (summed over the G query heads of the group)
+///
+/// The forward keeps `P` (`[H, T, T]`) for the backward pass. The products run over all `T`
+/// keys (the masked triangle is zero, not skipped), which doubles their work against the
+/// production kernel's tiles; the same definition as `Transformer.Attention`.
+public enum CausalAttentionLayer {
+    /// The context `[T, H·d]` and the probabilities `P` `[H, T, T]` for q `[T, H·d]`, k and v `[T, K·d]`.
+    public static func forward<S: TrainingScalar>(query q: TrainingMatrix<S>, key k: TrainingMatrix<S>,
+                                                  value v: TrainingMatrix<S>, configuration c: ModelConfiguration)
+        -> (context: TrainingMatrix<S>, probabilities: [S]) {
+        let t = q.rows, d = c.headDimension, heads = c.headCount, groups = c.keyValueHeadCount
+        let qStride = heads * d, kvStride = groups * d, perGroup = heads / groups
+        precondition(q.columns == qStride && k.columns == kvStride && v.columns == kvStride && k.rows == t && v.rows == t,
+                     "attention: q [\(q.rows), \(q.columns)], k [\(k.rows), \(k.columns)], v [\(v.rows), \(v.columns)]")
+        let scale = 1 / S(d).squareRoot()
+        var context = TrainingMatrix<S>(rows: t, columns: qStride)
+        var probabilities = [S](repeating: 0, count: heads * t * t)
+        q.storage.withUnsafeBufferPointer { qb in
+            k.storage.withUnsafeBufferPointer { kb in
+                v.storage.withUnsafeBufferPointer { vb in
+                    context.storage.withUnsafeMutableBufferPointer { cb in
+                        probabilities.withUnsafeMutableBufferPointer { pb in
+                            for h in 0..<heads {
+                                let g = h / perGroup, p = pb.baseAddress! + h * t * t
+                                // S = Q_h · K_gᵀ / √d
+                                S.gemm(transposeA: false, transposeB: true, m: t, n: t, k: d, alpha: scale,
+                                       a: qb.baseAddress! + h * d, lda: qStride, b: kb.baseAddress! + g * d, ldb: kvStride,
+                                       beta: 0, c: p, ldc: t)
+                                for row in 0..<t { causalSoftmax(p + row * t, visible: row + 1, count: t) }
+                                // O_h = P · V_g
+                                S.gemm(transposeA: false, transposeB: false, m: t, n: d, k: t, alpha: 1,
+                                       a: p, lda: t, b: vb.baseAddress! + g * d, ldb: kvStride,
+                                       beta: 0, c: cb.baseAddress! + h * d, ldc: qStride)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (context, probabilities)
+    }
+
+    /// `dq` `[T, H·d]`, `dk`, `dv` `[T, K·d]` for `dContext` `[T, H·d]`, given the forward's inputs and `P`.
+    public static func backward<S: TrainingScalar>(_ dContext: TrainingMatrix<S>, query q: TrainingMatrix<S>,
+                                                   key k: TrainingMatrix<S>, value v: TrainingMatrix<S>,
+                                                   probabilities: [S], configuration c: ModelConfiguration)
+        -> (query: TrainingMatrix<S>, key: TrainingMatrix<S>, value: TrainingMatrix<S>) {
+        let t = q.rows, d = c.headDimension, heads = c.headCount, groups = c.keyValueHeadCount
+        let qStride = heads * d, kvStride = groups * d, perGroup = heads / groups
+        precondition(dContext.rows == t && dContext.columns == qStride && probabilities.count == heads * t * t,
+                     "attention backward: shapes differ from the forward's")
+        let scale = 1 / S(d).squareRoot()
+        var dq = TrainingMatrix<S>(rows: t, columns: qStride)
+        var dk = TrainingMatrix<S>(rows: t, columns: kvStride), dv = dk
+        var scores = [S](repeating: 0, count: t * t)   // dP, then dS, of one head
+        q.storage.withUnsafeBufferPointer { qb in
+        k.storage.withUnsafeBufferPointer { kb in
+        v.storage.withUnsafeBufferPointer { vb in
+        dContext.storage.withUnsafeBufferPointer { ob in
+        probabilities.withUnsafeBufferPointer { pb in
+        dq.storage.withUnsafeMutableBufferPointer { dqb in
+        dk.storage.withUnsafeMutableBufferPointer { dkb in
+        dv.storage.withUnsafeMutableBufferPointer { dvb in
+        scores.withUnsafeMutableBufferPointer { sb in
+            let (qp, kp, vp, op, ds) = (qb.baseAddress!, kb.baseAddress!, vb.baseAddress!, ob.baseAddress!, sb.baseAddress!)
+            for h in 0..<heads {
+                let g = h / perGroup, p = pb.baseAddress! + h * t * t
+                // dP = dO_h · V_gᵀ
+                S.gemm(transposeA: false, transposeB: true, m: t, n: t, k: d, alpha: 1,
+                       a: op + h * d, lda: qStride, b: vp + g * d, ldb: kvStride, beta: 0, c: ds, ldc: t)
+                // dV_g += Pᵀ · dO_h
+                S.gemm(transposeA: true, transposeB: false, m: t, n: d, k: t, alpha: 1,
+                       a: p, lda: t, b: op + h * d, ldb: qStride, beta: 1, c: dvb.baseAddress! + g * d, ldc: kvStride)
+                // dS = P ⊙ (dP − rowsum(dP ⊙ P)) over the visible keys.
+                for row in 0..<t {
+                    let pr = p + row * t, sr = ds + row * t
+                    var dot: S = 0
+                    for s in 0...row { dot += pr[s] * sr[s] }
+                    for s in 0...row { sr[s] = pr[s] * (sr[s] - dot) }
+                    for s in (row + 1)..<t { sr[s] = 0 }
+                }
+                // dQ_h = dS · K_g / √d
+                S.gemm(transposeA: false, transposeB: false, m: t, n: d, k: t, alpha: scale,
+                       a: ds, lda: t, b: kp + g * d, ldb: kvStride, beta: 0, c: dqb.baseAddress! + h * d, ldc: qStride)
+                // dK_g += dSᵀ · Q_h / √d
+                S.gemm(transposeA: true, transposeB: false, m: t, n: d, k: t, alpha: scale,
+                       a: ds, lda: t, b: qp + h * d, ldb: qStride, beta: 1, c: dkb.baseAddress! + g * d, ldc: kvStride)
+            }
+        }}}}}}}}}
+        return (dq, dk, dv)
+    }
+
+    /// Softmax of the first `visible` values of a row of `count`, in place, the rest set to 0.
+    @inline(__always)
+    static func causalSoftmax<S: TrainingScalar>(_ row: UnsafeMutablePointer<S>, visible: Int, count: Int) {
+        var largest = row[0]
+        for s in 1..<visible where row[s] > largest { largest = row[s] }
+        var sum: S = 0
+        for s in 0..<visible {
+            row[s] = S.exponential(row[s] - largest)
+            sum += row[s]
+        }
+        let inverse = 1 / sum
+        for s in 0..<visible { row[s] *= inverse }
+        for s in visible..<count { row[s] = 0 }
+    }
+}
