@@ -26,7 +26,7 @@ struct GenerateCommand: Command {
         on    every block linear sparse
         off   every block linear dense
         """)
-    static let dtype = Option("--dtype", "TYPE", "value type of the weights as run: f32 (default, exact), f16 or bf16\n(half the bytes; exact for weights stored in that type), q8_0 or q4_0\n(ggml's grids, one scale per 32 weights; exact for a GGUF stored in that type,\nelse rounded to nearest; the LM head is then q8_0, and the input of each\nproduct is quantized per 32 values as llama.cpp does)")
+    static let dtype = Option("--dtype", "TYPE", "value type of the weights as run: f32 (default, exact), f16 or bf16\n(half the bytes; exact for weights stored in that type), q8_0 or q4_0\n(ggml's grids, one scale per 32 weights; exact for a GGUF or a sparse/ export stored\nin that type, else rounded to nearest; the LM head is then q8_0, and the input of each\nproduct is quantized per 32 values as llama.cpp does)")
     static let context = Option("--context", "N", "positions the key/value cache holds (default: prompt + max tokens)")
     static let json = Option("--json", nil, "no streaming: the text, tokens and timings as JSON on stdout")
     static let options = [modelArgument, prompt, file, maxTokens, temperature, topP, seed, chat, system, sparse, dtype,
