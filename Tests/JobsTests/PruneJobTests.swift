@@ -450,7 +450,7 @@ import _TestSupport
             (["bench", "decode", "m", "--context", "0"], "--context"),
             (["convert", folder.path], "is not a dlp prune output: it has no manifest.json"),
             (["prune", "m", "--formats", "gguf,zip", "--output", out], "unknown format 'zip'; valid: gguf, safetensors, sparse"),
-            (["prune", "m", "--sparse-dtype", "int8", "--output", out], "value type 'int8' is not valid; valid: f32, f16, bf16"),
+            (["prune", "m", "--sparse-dtype", "int8", "--output", out], "weight type 'int8' is not valid; valid: f32, f16, bf16, q8_0, q4_0"),
             (["prune", "m", "--gguf-dtype", "q4_1", "--output", out], "q4_1 does not keep pruned weights at exactly zero"),
             (["prune", "m", "--gguf-dtype", "q4_k", "--output", out], "types that keep zeros: f32, f16, bf16, q8_0, q6_k, q5_0, q4_0"),
             (["prune", "m", "--quantize", "q4_1", "--output", out], "--quantize q4_1: joint quantization type 'q4_1' is not valid; valid: q4_0, q8_0"),
