@@ -10,6 +10,12 @@ public struct FinetuneIdentity: Sendable, Codable, Equatable {
     public var data: FinetuneCorpus.Description
     public var hyperparameters: FinetuneHyperparameters
 
+    public init(modelSHA256: String, data: FinetuneCorpus.Description, hyperparameters: FinetuneHyperparameters) {
+        self.modelSHA256 = modelSHA256
+        self.data = data
+        self.hyperparameters = hyperparameters
+    }
+
     /// The names of the fields that differ from `other` (dotted for nested ones), for a message.
     func differences(from other: FinetuneIdentity) -> [String] {
         func flat(_ value: FinetuneIdentity) -> [String: String] {

@@ -45,6 +45,26 @@ public struct FinetuneCorpus: Sendable {
         public var heldOutTokens: Int
         /// Tokens in no window (stretches shorter than T).
         public var unusedTokens: Int
+
+        public init(source: String, path: String, sha256: String, documents: Int, documentsExcluded: Int, streamTokens: Int,
+                    exclusion: String, excludedSlots: [Int], excludedTokens: Int, sequenceLength: Int, trainingWindows: Int,
+                    trainingTokens: Int, heldOutOffsets: [Int], heldOutTokens: Int, unusedTokens: Int) {
+            self.source = source
+            self.path = path
+            self.sha256 = sha256
+            self.documents = documents
+            self.documentsExcluded = documentsExcluded
+            self.streamTokens = streamTokens
+            self.exclusion = exclusion
+            self.excludedSlots = excludedSlots
+            self.excludedTokens = excludedTokens
+            self.sequenceLength = sequenceLength
+            self.trainingWindows = trainingWindows
+            self.trainingTokens = trainingTokens
+            self.heldOutOffsets = heldOutOffsets
+            self.heldOutTokens = heldOutTokens
+            self.unusedTokens = unusedTokens
+        }
     }
 
     public var description: Description

@@ -96,7 +96,8 @@ extension FinetuneJob {
         defer { Interruption.forget(ticket) }
         let firstStep = trainer.progress.step
         let trainingStart = Date()
-        if let loss = trainer.recordHeldOutLoss(), firstStep == 0 {
+        // The held-out loss before training (a resumed run has it, and its next is on the schedule).
+        if firstStep == 0, let loss = trainer.recordHeldOutLoss() {
             observer.note(String(format: "step 0/%d: held-out loss %.4f (perplexity %.2f)", steps, loss, exp(loss)))
         }
         saver.update(trainer.checkpoint)
