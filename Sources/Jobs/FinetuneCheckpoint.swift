@@ -108,3 +108,48 @@ public struct FinetuneCheckpoint: Sendable {
             progress: progress)
     }
 }
+
+/// Holds the state of the last finished step and writes it to `OUTPUT.partial/state.safetensors`
+/// when asked, from the training thread or from the signal handler (one writer at a time).
+final class FinetuneStateSaver: @unchecked Sendable {
+    private let lock = NSLock()
+    private var latest: FinetuneCheckpoint?
+    private var savedStep: Int?
+    let url: URL
+    let identity: FinetuneIdentity
+
+    init(url: URL, identity: FinetuneIdentity) {
+        self.url = url
+        self.identity = identity
+    }
+
+    /// Keeps `checkpoint` as the state to save (copy-on-write: no values are copied here).
+    func update(_ checkpoint: FinetuneCheckpoint) {
+        lock.lock()
+        latest = checkpoint
+        lock.unlock()
+    }
+
+    /// Writes the latest state unless it is already on disk; returns its step.
+    @discardableResult
+    func save() throws -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let latest else { return nil }
+        if savedStep != latest.progress.step {
+            try latest.write(to: url, identity: identity)
+            savedStep = latest.progress.step
+        }
+        return savedStep
+    }
+
+    /// ``save()`` for the signal handler: reports a failure on stderr instead of throwing.
+    func saveQuietly() {
+        do {
+            let step = try save()
+            FileHandle.standardError.write(Data("\nsaved the state after step \(step ?? 0) in \(url.path)".utf8))
+        } catch {
+            FileHandle.standardError.write(Data("\ncould not save the training state to \(url.path): \(error)".utf8))
+        }
+    }
+}

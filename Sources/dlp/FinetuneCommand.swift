@@ -47,7 +47,7 @@ struct FinetuneCommand: Command {
     static let options = [modelArgument, output, force, data, tokens, seqlen, batchTokens, lr, warmup, schedule, rank, alpha, dropout,
                           targets, masked, unmasked, trainNorms, maxGradNorm, weightDecay, seed, heldOut, evalEvery, saveEvery,
                           evaluate, evalSeqlen, evalWindows, merge, formats, ggufType, ExportOptions.sparseType, resume, threadsOption, json]
-    static let interruptedMessage = "the state after the last finished step is saved in DIR.partial/; run the same command with --resume to continue"
+    static let interruptedMessage = "once training has started, the state after the last finished step is saved in DIR.partial/: run the same command with --resume to continue it (nothing was written to DIR)"
     static let footer = """
         Outputs in DIR: adapter/ (adapter_config.json and adapter_model.safetensors in Hugging Face PEFT's format, which
         peft.PeftModel.from_pretrained loads onto DIR's input hf/; dlp_adapter.json), manifest.json (settings, data split,
