@@ -1,4 +1,5 @@
 import Foundation
+import Jobs
 import Pruning
 
 /// Renders finished plans as Markdown: per plan and model, perplexity tables in the paper's

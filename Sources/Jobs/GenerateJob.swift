@@ -24,10 +24,12 @@ public struct GenerateJob: Sendable, Codable, Equatable {
     public var context: Int?
     /// CPU threads; nil: all available.
     public var threads: Int?
+    /// A LoRA adapter merged into the weights as they load (nil: none).
+    public var adapter: AdapterSettings?
 
     public init(model: String, prompt: String, chat: Bool = false, system: String? = nil, maxTokens: Int = 128,
                 temperature: Float = 0.8, topP: Float = 0.95, seed: UInt64 = 0, sparse: SparseMode = .auto,
-                valueType: WeightType = .f32, context: Int? = nil, threads: Int? = nil) {
+                valueType: WeightType = .f32, context: Int? = nil, threads: Int? = nil, adapter: AdapterSettings? = nil) {
         self.model = model
         self.prompt = prompt
         self.chat = chat
@@ -40,6 +42,7 @@ public struct GenerateJob: Sendable, Codable, Equatable {
         self.valueType = valueType
         self.context = context
         self.threads = threads
+        self.adapter = adapter
     }
 
     public func validate() throws {
@@ -51,6 +54,7 @@ public struct GenerateJob: Sendable, Codable, Equatable {
         if let context, context < 2 { throw fail("context", "expected at least 2 positions") }
         if let threads, threads < 1 { throw fail("threads", "expected a positive integer") }
         if !chat, system != nil { throw fail("system", "applies only with --chat") }
+        try adapter?.validate()
     }
 
     /// What a generation did and how the model was run.
@@ -72,8 +76,16 @@ public struct GenerateJob: Sendable, Codable, Equatable {
 
     /// Loads the model, generates, and hands text to `onText` as it is produced. `onStart`
     /// receives the report's settings part (result empty) once the model is loaded.
-    public func run(onStart: (Report) -> Void = { _ in }, onText: (String) -> Void = { _ in }) throws -> Report {
+    public func run(onStart: (Report) -> Void = { _ in }, onText: (String) -> Void = { _ in },
+                    onNote: (String) -> Void = { _ in }) throws -> Report {
         let checkpoint = try Checkpoint.open(model)
+        let applied = try adapter?.apply(to: checkpoint)
+        if let applied {
+            guard applied.finalNorm == nil else {
+                throw JobError.invalidSetting(setting: "adapter", reason: "\(adapter!.path) trains the norm gains, which generate cannot apply unmerged; generate from the merged model (dlp finetune --merge)")
+            }
+            onNote(applied.summary)
+        }
         let tokenizer = try checkpoint.tokenizer()
         var layout: ChatTemplate?
         if chat { layout = try ChatTemplate.detect(template: checkpoint.chatTemplate(), tokenizer: tokenizer) }
@@ -90,7 +102,7 @@ public struct GenerateJob: Sendable, Codable, Equatable {
         let computeThreads = threads.map(ComputeThreads.init) ?? .allAvailable
         computeThreads.applyToBLAS()
         let decoder = try IncrementalDecoder.load(checkpoint, settings: DecodeSettings(valueType: valueType, sparse: sparse),
-                                                  capacity: capacity, threads: computeThreads)
+                                                  capacity: capacity, threads: computeThreads, blockWeights: applied?.blocks)
         let counts = decoder.sparseLinearCount
         var report = Report(model: checkpoint.url.path,
                             result: GenerationResult(promptTokens: ids.count, tokens: [], text: "", stop: .maxTokens,

@@ -10,6 +10,7 @@ public enum Interruption {
     struct State {
         var paths: [Int: URL] = [:]
         var children: [Int: pid_t] = [:]
+        var actions: [Int: @Sendable () -> Void] = [:]
         var next = 0
     }
 
@@ -44,6 +45,18 @@ public enum Interruption {
         }
     }
 
+    /// Runs `action` when the process is interrupted, before registered paths are removed (a
+    /// training run saves its last finished step), until ``forget(_:)``; returns the ticket. The
+    /// action runs on the signal's thread while the work goes on, so it must read only state it
+    /// synchronises itself.
+    public static func runOnInterrupt(_ action: @escaping @Sendable () -> Void) -> Int {
+        state.withLock { s in
+            s.next += 1
+            s.actions[s.next] = action
+            return s.next
+        }
+    }
+
     /// Whether the process `pid` no longer runs (files named after it are left-overs of a
     /// process killed outright). False for this process. A killed process whose parent has not
     /// reaped it yet (a zombie: its parent died too and the container's init reaps late) has
@@ -67,19 +80,23 @@ public enum Interruption {
         state.withLock { s in
             s.paths[ticket] = nil
             s.children[ticket] = nil
+            s.actions[ticket] = nil
         }
     }
 
-    /// Handles SIGINT and SIGTERM from now on: signals registered children, waits up to 10 s for
-    /// them, removes registered paths, writes `dlp VERB: interrupted by SIGINT; <what>` to stderr
-    /// and exits with 130 (SIGINT) or 143 (SIGTERM). `what` says what was lost and how to resume.
+    /// Handles SIGINT and SIGTERM from now on: runs registered actions, signals registered
+    /// children, waits up to 10 s for them, removes registered paths, writes
+    /// `dlp VERB: interrupted by SIGINT; <what>` to stderr and exits with 130 (SIGINT) or 143 (SIGTERM). `what` says what was lost and how to resume.
     public static func install(verb: String, what: @escaping @Sendable () -> String) {
         for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
                 interrupting.store(true, ordering: .releasing)
-                let (paths, children) = state.withLock { s in (Array(s.paths.values), Array(s.children.values)) }
+                let (paths, children, actions) = state.withLock { s in
+                    (Array(s.paths.values), Array(s.children.values), s.actions.sorted { $0.key < $1.key }.map(\.value))
+                }
+                for action in actions { action() }
                 for pid in children { kill(pid, number) }
                 let deadline = Date().addingTimeInterval(10)
                 for pid in children {

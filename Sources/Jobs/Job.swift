@@ -1,12 +1,13 @@
 import Foundation
 
 /// Any job, as one value: what the experiment runner schedules and what `dlp job FILE` runs in a
-/// child process. On disk: `{"kind": "prune" | "convert" | "perplexity" | "zeroshot", "job": {...}}`.
+/// child process. On disk: `{"kind": "prune" | "convert" | "perplexity" | "zeroshot" | "finetune", "job": {...}}`.
 public enum Job: Sendable, Equatable {
     case prune(PruneJob)
     case convert(ConvertJob)
     case perplexity(PerplexityJob)
     case zeroshot(ZeroShotJob)
+    case finetune(FinetuneJob)
 
     public var kind: String {
         switch self {
@@ -14,6 +15,7 @@ public enum Job: Sendable, Equatable {
         case .convert: return "convert"
         case .perplexity: return "perplexity"
         case .zeroshot: return "zeroshot"
+        case .finetune: return "finetune"
         }
     }
 
@@ -24,6 +26,7 @@ public enum Job: Sendable, Equatable {
         case .convert(let j): return j.directory
         case .perplexity(let j): return j.model
         case .zeroshot(let j): return j.model
+        case .finetune(let j): return j.model
         }
     }
 
@@ -33,12 +36,13 @@ public enum Job: Sendable, Equatable {
         case .convert(let j): try j.validate()
         case .perplexity(let j): try j.validate()
         case .zeroshot(let j): try j.validate()
+        case .finetune(let j): try j.validate()
         }
     }
 
     /// Validates and runs the job; returns its result as JSON (indented, sorted keys): the
     /// manifest of a prune or a convert (``ConvertJob/Written`` for a model that is no prune output),
-    /// the `PerplexityResult` or the `ZeroShotReport`.
+    /// the `PerplexityResult`, the `ZeroShotReport` or the ``FinetuneManifest``.
     public func run(observer: JobObserver = .silent) throws -> Data {
         try validate()
         switch self {
@@ -48,6 +52,7 @@ public enum Job: Sendable, Equatable {
             return try Job.encoder.encode(ConvertJob.Written(outputs: PruneJob.outputs(in: j.destinationURL)))
         case .perplexity(let j): return try Job.encoder.encode(try j.run(observer: observer))
         case .zeroshot(let j): return try Job.encoder.encode(try j.run(observer: observer))
+        case .finetune(let j): return try Job.encoder.encode(try j.run(observer: observer))
         }
     }
 
@@ -86,9 +91,10 @@ extension Job: Codable {
         case "convert": self = .convert(try c.decode(ConvertJob.self, forKey: .job))
         case "perplexity": self = .perplexity(try c.decode(PerplexityJob.self, forKey: .job))
         case "zeroshot": self = .zeroshot(try c.decode(ZeroShotJob.self, forKey: .job))
+        case "finetune": self = .finetune(try c.decode(FinetuneJob.self, forKey: .job))
         default:
             throw DecodingError.dataCorruptedError(forKey: .kind, in: c,
-                                                   debugDescription: "unknown kind '\(kind)'; valid: prune, convert, perplexity, zeroshot")
+                                                   debugDescription: "unknown kind '\(kind)'; valid: prune, convert, perplexity, zeroshot, finetune")
         }
     }
 
@@ -100,6 +106,7 @@ extension Job: Codable {
         case .convert(let j): try c.encode(j, forKey: .job)
         case .perplexity(let j): try c.encode(j, forKey: .job)
         case .zeroshot(let j): try c.encode(j, forKey: .job)
+        case .finetune(let j): try c.encode(j, forKey: .job)
         }
     }
 }
@@ -118,6 +125,8 @@ extension Job: CustomStringConvertible {
             return "perplexity \(j.model): \(j.dataset.name) (\(j.dataset.url.path)), windows of \(j.sequenceLength)" + (j.maxWindows.map { ", first \($0)" } ?? "")
         case .zeroshot(let j):
             return "zero-shot \(j.model): \(j.tasks.map(\.rawValue).joined(separator: ","))" + (j.limit.map { ", first \($0) per task" } ?? "")
+        case .finetune(let j):
+            return "finetune \(j.model): LoRA r \(j.lora.rank) α \(j.lora.alpha) \(j.lora.masked ? "masked" : "unmasked"), \(j.tokens) tokens of \(j.data.name) in \(j.sequencesPerStep)×\(j.sequenceLength)-token steps, lr \(j.learningRate) → \(j.output)"
         }
     }
 }

@@ -12,14 +12,17 @@ public struct PerplexityJob: Sendable, Codable, Equatable {
     public var maxWindows: Int?
     /// CPU threads; nil: all available.
     public var threads: Int?
+    /// A LoRA adapter applied to the model (nil: none; job files written before it decode as nil).
+    public var adapter: AdapterSettings?
 
     public init(model: String, dataset: PerplexityDataset, sequenceLength: Int = 2048, maxWindows: Int? = nil,
-                threads: Int? = nil) {
+                threads: Int? = nil, adapter: AdapterSettings? = nil) {
         self.model = model
         self.dataset = dataset
         self.sequenceLength = sequenceLength
         self.maxWindows = maxWindows
         self.threads = threads
+        self.adapter = adapter
     }
 
     public func validate() throws {
@@ -29,6 +32,7 @@ public struct PerplexityJob: Sendable, Codable, Equatable {
         guard FileManager.default.isReadableFile(atPath: dataset.url.path) else {
             throw JobError.invalidSetting(setting: "dataset \(dataset.name)", reason: "cannot read \(dataset.url.path)")
         }
+        try adapter?.validate()
     }
 
     public func run(observer: JobObserver = .silent) throws -> PerplexityResult {
@@ -38,11 +42,21 @@ public struct PerplexityJob: Sendable, Codable, Equatable {
         try Self.checkMemory(checkpoint, sequenceLength: sequenceLength, activationBudget: evaluation.activationBudget,
                              remedy: "lower --seqlen")
         let tokenizer = try checkpoint.tokenizer()
-        let languageModel = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: sequenceLength)
+        let languageModel = try Self.languageModel(checkpoint, maxSequenceLength: sequenceLength, adapter: adapter, observer: observer)
         return try evaluation.evaluate(model: languageModel, tokenizer: tokenizer, dataset: dataset) { step in
             observer.progress(JobProgress(task: "perplexity", done: step.done, total: step.total,
                                           unitsPerStep: step.tokensPerStep, unit: "tok"))
         }
+    }
+
+    /// The model of `checkpoint`, with `adapter` merged into its blocks as they load.
+    static func languageModel(_ checkpoint: Checkpoint, maxSequenceLength: Int, adapter: AdapterSettings?,
+                              observer: JobObserver) throws -> LanguageModel {
+        let model = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: maxSequenceLength)
+        guard let adapter else { return model }
+        let applied = try adapter.apply(to: checkpoint)
+        observer.note(applied.summary)
+        return model.replacingBlocks(applied.blocks, finalNorm: applied.finalNorm)
     }
 
     /// Refuses (``JobError/insufficientMemory(needed:available:detail:remedy:)``) an evaluation of

@@ -17,10 +17,13 @@ public struct ZeroShotJob: Sendable, Codable, Equatable {
     public var threads: Int?
     /// Keep per-question log-likelihoods in the report.
     public var keepDetails: Bool
+    /// A LoRA adapter applied to the model (nil: none; job files written before it decode as nil).
+    public var adapter: AdapterSettings?
 
     public init(model: String, tasks: [ZeroShotTask] = ZeroShotTask.paperTasks,
                 dataDirectory: String = ZeroShotDataset.defaultDirectory(home: ModelReference.home()).path,
-                limit: Int? = nil, maxLength: Int = 2048, threads: Int? = nil, keepDetails: Bool = false) {
+                limit: Int? = nil, maxLength: Int = 2048, threads: Int? = nil, keepDetails: Bool = false,
+                adapter: AdapterSettings? = nil) {
         self.model = model
         self.tasks = tasks
         self.dataDirectory = dataDirectory
@@ -28,6 +31,7 @@ public struct ZeroShotJob: Sendable, Codable, Equatable {
         self.maxLength = maxLength
         self.threads = threads
         self.keepDetails = keepDetails
+        self.adapter = adapter
     }
 
     public func validate() throws {
@@ -35,6 +39,7 @@ public struct ZeroShotJob: Sendable, Codable, Equatable {
         guard maxLength >= 2 else { throw JobError.invalidSetting(setting: "max-length", reason: "must be at least 2") }
         if let limit, limit < 1 { throw JobError.invalidSetting(setting: "limit", reason: "expected a positive integer") }
         if let threads, threads < 1 { throw JobError.invalidSetting(setting: "threads", reason: "expected a positive integer") }
+        try adapter?.validate()
         for task in tasks {
             let file = ZeroShotDataset.url(for: task, in: URL(fileURLWithPath: dataDirectory))
             guard FileManager.default.isReadableFile(atPath: file.path) else {
@@ -50,7 +55,7 @@ public struct ZeroShotJob: Sendable, Codable, Equatable {
         try PerplexityJob.checkMemory(checkpoint, sequenceLength: maxLength, activationBudget: scorer.activationBudget,
                                       remedy: "lower --max-length")
         let tokenizer = try checkpoint.tokenizer()
-        let languageModel = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: maxLength)
+        let languageModel = try PerplexityJob.languageModel(checkpoint, maxSequenceLength: maxLength, adapter: adapter, observer: observer)
         let evaluation = ZeroShotEvaluation(scorer: scorer, limit: limit, keepDetails: keepDetails)
         return try evaluation.evaluate(tasks: tasks, directory: URL(fileURLWithPath: dataDirectory), model: languageModel,
                                        tokenizer: tokenizer) { step in

@@ -47,6 +47,14 @@ public struct AdamW<Scalar: TrainingScalar>: Sendable {
         public var step: Int
         public var firstMoment: [Scalar]    // m, one per parameter
         public var secondMoment: [Scalar]   // v, one per parameter
+
+        /// A saved state (a resumed run reads these back from its checkpoint file).
+        public init(settings: Settings, step: Int, firstMoment: [Scalar], secondMoment: [Scalar]) {
+            self.settings = settings
+            self.step = step
+            self.firstMoment = firstMoment
+            self.secondMoment = secondMoment
+        }
     }
 
     public private(set) var state: State

@@ -54,11 +54,13 @@ public enum GGUFExport {
     }
 
     /// Writes the GGUF; returns the linears stored in a fallback type (see ``linearTypes(_:dtype:)``).
+    /// `outputNorm` replaces the final norm gain (a fine-tuned one, stored F32).
     ///
     /// - Throws: ``ModelError`` for a non-GGUF input or a `dtype` that does not keep zeros,
     ///   `GGUFError` from writing.
     @discardableResult
     public static func write(_ checkpoint: Checkpoint, to url: URL, dtype: DType = .f32, provenance: [String: String] = [:],
+                             outputNorm: [Float]? = nil,
                              weights: @escaping @Sendable (Int) throws -> BlockWeights) throws -> [String: DType] {
         let source = try source(of: checkpoint)
         guard DType.encodable.contains(dtype) else {
@@ -83,6 +85,8 @@ public enum GGUFExport {
                 try writer.addTensor(name: info.name, shape: info.shape, as: type) {
                     try cache.block(block)[linear: role].storage
                 }
+            } else if info.name == TensorRole.outputNorm.ggufName(), let outputNorm {
+                try writer.addTensor(name: info.name, shape: info.shape, as: .f32) { outputNorm }
             } else {
                 try writer.addTensor(copying: info.name, from: source)
             }

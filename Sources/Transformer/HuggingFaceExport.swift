@@ -53,11 +53,13 @@ public enum HuggingFaceExport {
 
     /// Writes `checkpoint` to `directory` in `dtype` (F32, F16 or BF16). `blockCount` limits the
     /// export to the first blocks (tests); `weights(block)` supplies replacement block weights
-    /// (pruned ones) in the checkpoint's q/k row order, else the checkpoint's own are used.
+    /// (pruned ones) in the checkpoint's q/k row order, else the checkpoint's own are used;
+    /// `outputNorm` replaces the final norm gain (a fine-tuned one).
     @discardableResult
     public static func write(_ checkpoint: Checkpoint, to directory: URL, dtype: DType = .f32, blockCount: Int? = nil,
-                             maxShardBytes: Int = 2 << 30, weights: ((Int) throws -> BlockWeights)? = nil) throws -> [String] {
-        let tensors = HuggingFaceTensors(checkpoint, blockCount: blockCount, weights: weights)
+                             maxShardBytes: Int = 2 << 30, weights: ((Int) throws -> BlockWeights)? = nil,
+                             outputNorm: [Float]? = nil) throws -> [String] {
+        let tensors = HuggingFaceTensors(checkpoint, blockCount: blockCount, weights: weights, outputNorm: outputNorm)
         let plan = tensors.entries.map { TensorInfo(name: $0.name, dtype: dtype, shape: $0.shape) }
         return try SafetensorsWriter.writeCheckpoint(
             plan, metadata: ["format": "pt"], to: directory, maxShardBytes: maxShardBytes,

@@ -27,16 +27,19 @@ final class HuggingFaceTensors {
     let configuration: ModelConfiguration
     let entries: [Entry]
     private let weights: ((Int) throws -> BlockWeights)?
+    private let outputNorm: [Float]?
     private var cached: (Int, BlockWeights)?
     private let byName: [String: Entry]
 
-    /// The export of `checkpoint`'s first `blockCount` blocks (all when nil).
-    init(_ checkpoint: Checkpoint, blockCount: Int? = nil, weights: ((Int) throws -> BlockWeights)?) {
+    /// The export of `checkpoint`'s first `blockCount` blocks (all when nil), with `outputNorm`
+    /// (a fine-tuned final norm gain) in place of the checkpoint's when given.
+    init(_ checkpoint: Checkpoint, blockCount: Int? = nil, weights: ((Int) throws -> BlockWeights)?, outputNorm: [Float]? = nil) {
         var c = checkpoint.configuration
         c.layerCount = min(blockCount ?? c.layerCount, c.layerCount)
         self.checkpoint = checkpoint
         configuration = c
         self.weights = weights
+        self.outputNorm = outputNorm
         entries = TensorRole.allCases.filter { $0.isPresent(in: c) }.flatMap { role in
             (role.isPerBlock ? Array(0..<c.layerCount) : [0]).map {
                 Entry(role: role, block: $0, name: role.huggingFaceName(block: $0), shape: role.shape(c))
@@ -54,6 +57,8 @@ final class HuggingFaceTensors {
         if entry.role.isPerBlock, let weights {
             if cached?.0 != entry.block { cached = (entry.block, try weights(entry.block)) }
             values = cached.map { $0.1.tensor(entry.role) } ?? []
+        } else if entry.role == .outputNorm, let outputNorm {
+            values = outputNorm
         } else {
             values = try checkpoint.tensor(entry.role, block: entry.block)
         }

@@ -34,20 +34,24 @@ public final class LanguageModel: Sendable {
         self.blockWeights = blockWeights ?? { try checkpoint.block($0) }
     }
 
-    /// The same model with its blocks taken from `blockWeights` (a pruned model): the decoded
-    /// embedding, LM head, final norm and rotary tables are shared, not decoded again.
-    public func replacingBlocks(_ blockWeights: @escaping @Sendable (Int) throws -> BlockWeights) -> LanguageModel {
-        LanguageModel(sharing: self, blockWeights: blockWeights)
+    /// The same model with its blocks taken from `blockWeights` (a pruned model) and, when given,
+    /// another final norm gain (`[D]`, a fine-tuned one): the decoded embedding, LM head and
+    /// rotary tables are shared, not decoded again.
+    public func replacingBlocks(_ blockWeights: @escaping @Sendable (Int) throws -> BlockWeights,
+                                finalNorm: [Float]? = nil) -> LanguageModel {
+        LanguageModel(sharing: self, blockWeights: blockWeights, finalNorm: finalNorm)
     }
 
-    private init(sharing other: LanguageModel, blockWeights: @escaping @Sendable (Int) throws -> BlockWeights) {
+    private init(sharing other: LanguageModel, blockWeights: @escaping @Sendable (Int) throws -> BlockWeights,
+                 finalNorm: [Float]?) {
+        precondition(finalNorm.map { $0.count == other.configuration.hiddenSize } ?? true, "final norm gain of the wrong size")
         checkpoint = other.checkpoint
         configuration = other.configuration
         maxSequenceLength = other.maxSequenceLength
         rotary = other.rotary
         embedding = other.embedding
         head = other.head
-        finalNorm = other.finalNorm
+        self.finalNorm = finalNorm ?? other.finalNorm
         self.blockWeights = blockWeights
     }
 

@@ -23,8 +23,8 @@ public enum SparseExport {
 
     /// Writes `checkpoint` to `directory` with the values stored as `valueType`. `blockCount`
     /// limits the export to the first blocks (tests); `weights(block)` supplies replacement block
-    /// weights (pruned ones) in the checkpoint's q/k row order, else the checkpoint's own are used.
-    /// `structure` is recorded as `sparsity_structure` (`"unstructured"` or `"N:M"`). Returns the
+    /// weights (pruned ones) in the checkpoint's q/k row order, else the checkpoint's own are used;
+    /// `outputNorm` replaces the final norm gain (a fine-tuned one). `structure` is recorded as `sparsity_structure` (`"unstructured"` or `"N:M"`). Returns the
     /// file names written.
     ///
     /// A quantized `valueType` (Q8_0, Q4_0) stores each block linear's weights rounded to nearest
@@ -38,8 +38,8 @@ public enum SparseExport {
     @discardableResult
     public static func write(_ checkpoint: Checkpoint, to directory: URL, valueType: WeightType = .bf16,
                              structure: String = "unstructured", blockCount: Int? = nil, maxShardBytes: Int = 2 << 30,
-                             weights: ((Int) throws -> BlockWeights)? = nil) throws -> [String] {
-        let tensors = HuggingFaceTensors(checkpoint, blockCount: blockCount, weights: weights)
+                             weights: ((Int) throws -> BlockWeights)? = nil, outputNorm: [Float]? = nil) throws -> [String] {
+        let tensors = HuggingFaceTensors(checkpoint, blockCount: blockCount, weights: weights, outputNorm: outputNorm)
         let quantized = valueType.quantizedType
         let denseType = valueType.floatType ?? .bf16
         let dtype = denseType.safetensorsDType

@@ -22,3 +22,25 @@ enum ExportOptions {
         } ?? defaults
     }
 }
+
+/// `--adapter DIR [--adapter-mask auto|on|off]`, shared by `perplexity`, `eval` and `generate`.
+enum AdapterOptions {
+    static let adapter = Option("--adapter", "DIR", "apply a LoRA adapter (the adapter/ of a dlp finetune output, or a peft\nsave_pretrained directory), merged into the weights in memory as they load")
+    static let mask = Option("--adapter-mask", "auto|on|off", "mask the adapter's update by the base weights' non-zeros: auto (default) as the\nadapter's dlp_adapter.json says, unmasked for a peft adapter without one")
+    static let options = [adapter, mask]
+
+    /// The adapter settings, nil without `--adapter`.
+    static func settings(_ arguments: inout Arguments) throws -> AdapterSettings? {
+        let mask = try arguments.value(Self.mask) { text in
+            do { return try AdapterSettings.Mask.parse(text) } catch let error as JobError {
+                guard case let .invalidSetting(_, reason) = error else { throw error }
+                throw UsageError(reason)
+            }
+        }
+        guard let path = try arguments.value(adapter) else {
+            if mask != nil { throw UsageError("--adapter-mask applies only with --adapter DIR") }
+            return nil
+        }
+        return AdapterSettings(path: path, mask: mask ?? .auto)
+    }
+}

@@ -10,7 +10,7 @@ struct GenerateCommand: Command {
     static let synopsis = """
         usage: dlp generate MODEL (--prompt TEXT | --file PATH) [--max-tokens N] [--temperature T] [--top-p P]
                             [--seed S] [--chat [--system TEXT]] [--sparse auto|on|off] [--dtype f32|f16|bf16|q8_0|q4_0]
-                            [--context N] [--threads N] [--json]
+                            [--context N] [--adapter DIR] [--threads N] [--json]
         """
     static let prompt = Option("--prompt", "TEXT", "the prompt")
     static let file = Option("--file", "PATH", "read the prompt from a UTF-8 file instead")
@@ -30,7 +30,7 @@ struct GenerateCommand: Command {
     static let context = Option("--context", "N", "positions the key/value cache holds (default: prompt + max tokens)")
     static let json = Option("--json", nil, "no streaming: the text, tokens and timings as JSON on stdout")
     static let options = [modelArgument, prompt, file, maxTokens, temperature, topP, seed, chat, system, sparse, dtype,
-                          context, threadsOption, json]
+                          context] + AdapterOptions.options + [threadsOption, json]
     static let footer = "Text goes to stdout as it is produced; the timings and how the weights ran go to stderr."
     let job: GenerateJob
     let json: Bool
@@ -64,7 +64,8 @@ struct GenerateCommand: Command {
             } ?? 0,
             sparse: try arguments.value(Self.sparse, SparseMode.parse) ?? .auto,
             valueType: try arguments.value(Self.dtype, WeightType.parse) ?? .f32,
-            context: try arguments.value(Self.context, positiveInt), threads: try arguments.value(threadsOption, positiveInt))
+            context: try arguments.value(Self.context, positiveInt), threads: try arguments.value(threadsOption, positiveInt),
+            adapter: try AdapterOptions.settings(&arguments))
         try asUsageError { try job.validate() }
     }
 
@@ -79,7 +80,7 @@ struct GenerateCommand: Command {
         }, onText: { text in
             guard !json else { return }
             FileHandle.standardOutput.write(Data(text.utf8))
-        })
+        }, onNote: { stderr.write(Data("[\($0)]\n".utf8)) })
         if json {
             try printJSON(report)
             return

@@ -4,7 +4,7 @@ import Jobs
 /// Every verb of the tool, in the order `dlp --help` lists them.
 enum Verbs {
     static let all: [any Command.Type] = [
-        InspectCommand.self, TokenizeCommand.self, PerplexityCommand.self, EvalCommand.self, PruneCommand.self,
+        InspectCommand.self, TokenizeCommand.self, PerplexityCommand.self, EvalCommand.self, PruneCommand.self, FinetuneCommand.self,
         ConvertCommand.self, AllocateCommand.self, CalibrationCommand.self, ExperimentCommand.self, ResultsCommand.self, JobCommand.self,
         GenerateCommand.self, BenchCommand.self,
     ]

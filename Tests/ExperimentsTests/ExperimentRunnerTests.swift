@@ -66,6 +66,8 @@ final class StubExecutor: ExperimentStepExecutor {
                  "paperMeanDefinition": "d", "limit": 5, "maxLength": 2048, "threads": 1, "seconds": 1}
                 """
             try Data(json.utf8).write(to: try #require(result))
+        case .finetune:
+            Issue.record("experiment plans schedule no fine-tuning")
         }
     }
 }

@@ -5,6 +5,7 @@ import TensorCore
 import TensorIO
 import Training
 import Transformer
+import _TestSupport
 
 /// One tiny decoder shape for the gradient checks: 2 blocks, hidden 16, 4 query heads of width 4,
 /// `keyValueHeads` key/value heads (2: grouped-query, 4: one per query head), FFN 24, vocabulary 40.
@@ -78,13 +79,6 @@ struct TinyWeights {
         try TrainingModel(configuration: setup.configuration, convention: setup.convention, embedding: embedding, head: head,
                           finalNorm: finalNorm, blocks: blocks ?? self.blocks, maxSequenceLength: 32)
     }
-}
-
-/// Tensors held in memory.
-struct MemoryTensors: TensorSource {
-    var tensors: [TensorInfo]
-    var values: [String: [Float]]
-    func floats(_ name: String) throws -> [Float] { values[name] ?? [] }
 }
 
 /// A seeded token sequence of `count` ids and its next-token targets; the middle target is −1
