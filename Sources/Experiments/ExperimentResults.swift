@@ -262,10 +262,17 @@ public struct ExperimentResults: Sendable, Codable {
         try Data(csv.utf8).write(to: directory.appendingPathComponent("results.csv"), options: .atomic)
     }
 
-    /// Seconds of compute the finished steps took (prune totals and measurements).
+    /// Seconds of compute the finished steps took (prune totals and measurements). A converted
+    /// cell's manifest repeats its F32 base's prune time, which counts once, through the base.
     public var totalSeconds: Double {
-        (dense + cells).reduce(0) { sum, e in
-            sum + (e.timings?["total"] ?? 0) + e.perplexity.values.reduce(0) { $0 + $1.seconds } + (e.zeroshotSeconds ?? 0)
+        var prunes = Set<String>()
+        return (dense + cells).reduce(0) { sum, e in
+            var run = "\(e.model)/\(e.id)"
+            if let w = e.weights, let format = try? WeightFormat.parse(w), case .exported = format {
+                run = String(run.dropLast(format.folderSuffix.count))
+            }
+            let prune = prunes.insert(run).inserted ? e.timings?["total"] ?? 0 : 0
+            return sum + prune + e.perplexity.values.reduce(0) { $0 + $1.seconds } + (e.zeroshotSeconds ?? 0)
         }
     }
 }

@@ -232,6 +232,9 @@ final class StubExecutor: ExperimentStepExecutor {
             #expect(collected.dense.map(\.id) == ["dense", "dense-q8_0"])
             #expect(collected.dense.last?.modelBytes == 10 << 20 && collected.dense.last?.weights == "q8_0")
             #expect(collected.cells.first { $0.id == "wanda-uniform-p70-q4_0" }?.modelBytes == 3 << 20)
+            // Compute: four prunes of 2 s (two F32 bases, counted once for their conversions, two
+            // joint) and eight measurements of 2 s.
+            #expect(collected.totalSeconds == 4 * 2 + 8 * 2)
             let markdown = ResultsDocument(title: "R", notes: "", sections: [.init(planPath: "q.json", results: collected)])
                 .render(chartFolder: "c").markdown
             #expect(markdown.contains("| method | allocation | sparsity | F16 | Q4_0 | Q4_0 joint | Q8_0 |") == false)
