@@ -113,7 +113,7 @@ import _TestSupport
         #expect(ratio <= 0.38, "block linears: \(sparseBytes) bytes sparse, \(denseBytes) dense bf16 (\(ratio)×)")
 
         // Add sparse/ again in f32 to the existing output: hf/'s weights exactly.
-        try #expect(throws: JobError.self) { try ConvertJob(directory: output.path).validate() }   // sparse/ exists
+        #expect(throws: JobError.self) { try ConvertJob(directory: output.path).validate() }   // sparse/ exists
         let convert = ConvertJob(directory: output.path, formats: [.sparse], sparseType: .f32, replaceExisting: true)
         try convert.validate()
         let converted = try #require(try convert.run())
@@ -140,7 +140,7 @@ import _TestSupport
         } catch let error as JobError {
             #expect("\(error)".contains("not a dlp prune output"), "\(error)")
         }
-        try #expect(throws: JobError.self) { try ConvertJob(directory: output.path, formats: [.gguf]).validate() }
+        #expect(throws: JobError.self) { try ConvertJob(directory: output.path, formats: [.gguf]).validate() }
     }
 
     /// `--gguf-dtype q4_0` and `q8_0` on the real model (2 × 64 calibration tokens, uniform 50%):
@@ -213,7 +213,7 @@ import _TestSupport
             #expect(FileManager.default.fileExists(atPath: converted.appendingPathComponent("report.md").path))
             // The source output is untouched; a second convert to the same place needs --force.
             #expect(try GGUFFile(url: f32.url).tensorInfo(linearNames[0]).dtype == .f32)
-            try #expect(throws: JobError.self) { try convert.validate() }
+            #expect(throws: JobError.self) { try convert.validate() }
 
             // `--sparse-dtype q4_0|q8_0`: sparse/ holds the same blocks as the GGUF (q/k rows in
             // Hugging Face's order), and the decoder holds them as stored.
