@@ -35,6 +35,35 @@ enum TinySparseModel {
     }
 }
 
+// MARK: Editing an export in place (damaged files)
+
+/// Rewrites a sparse export's `model.safetensors` (in `url`), letting `change` replace (or drop,
+/// with nil) any tensor's dtype, shape and bytes.
+private func rewrite(_ url: URL, _ change: (SafetensorsWriter.Entry, [UInt8]) -> (SafetensorsWriter.Entry, [UInt8])?) throws -> String {
+    let path = url.appendingPathComponent("model.safetensors")
+    let file = try SafetensorsFile(url: path)
+    var tensors: [(SafetensorsWriter.Entry, [UInt8])] = []
+    for entry in file.entries {
+        let original = SafetensorsWriter.Entry(name: entry.name, dtype: entry.dtype, shape: entry.shape)
+        if let changed = change(original, try file.storedBytes(entry.name, as: entry.dtype)) { tensors.append(changed) }
+    }
+    let bytes = Dictionary(tensors.map { ($0.0.name, $0.1) }, uniquingKeysWith: { a, _ in a })
+    try SafetensorsWriter.write(entries: tensors.map(\.0), metadata: file.metadata, to: path) { bytes[$0.name] ?? [] }
+    return path.path
+}
+
+/// Edits `config.json`'s `quantization_config` in place.
+private func editConfig(_ url: URL, _ edit: (inout JSONObject) -> Void) throws -> String {
+    let path = url.appendingPathComponent("config.json")
+    var root = try #require(try JSONValue.parse(Array(try Data(contentsOf: path))).objectValue)
+    if var q = root["quantization_config"]?.objectValue {
+        edit(&q)
+        root["quantization_config"] = .object(q)
+    }
+    try Data(JSONValue.object(root).serialized(pretty: true).utf8).write(to: path)
+    return path.path
+}
+
 /// The sparse export (`sparse/`) and reading it back: every weight is the source's rounded to the
 /// value type, bit for bit; the stored tensors are named and typed as compressed-tensors writes
 /// them; damaged files are typed errors naming the file and tensor.
@@ -125,33 +154,6 @@ enum TinySparseModel {
     }
 
     // MARK: Damaged files
-
-    /// Rewrites `sparse/model.safetensors`, letting `change` replace (or drop, with nil) any
-    /// tensor's dtype, shape and bytes.
-    func rewrite(_ url: URL, _ change: (SafetensorsWriter.Entry, [UInt8]) -> (SafetensorsWriter.Entry, [UInt8])?) throws -> String {
-        let path = url.appendingPathComponent("model.safetensors")
-        let file = try SafetensorsFile(url: path)
-        var tensors: [(SafetensorsWriter.Entry, [UInt8])] = []
-        for entry in file.entries {
-            let original = SafetensorsWriter.Entry(name: entry.name, dtype: entry.dtype, shape: entry.shape)
-            if let changed = change(original, try file.storedBytes(entry.name, as: entry.dtype)) { tensors.append(changed) }
-        }
-        let bytes = Dictionary(tensors.map { ($0.0.name, $0.1) }, uniquingKeysWith: { a, _ in a })
-        try SafetensorsWriter.write(entries: tensors.map(\.0), metadata: file.metadata, to: path) { bytes[$0.name] ?? [] }
-        return path.path
-    }
-
-    /// Edits `config.json`'s `quantization_config` in place.
-    func editConfig(_ url: URL, _ edit: (inout JSONObject) -> Void) throws -> String {
-        let path = url.appendingPathComponent("config.json")
-        var root = try #require(try JSONValue.parse(Array(try Data(contentsOf: path))).objectValue)
-        if var q = root["quantization_config"]?.objectValue {
-            edit(&q)
-            root["quantization_config"] = .object(q)
-        }
-        try Data(JSONValue.object(root).serialized(pretty: true).utf8).write(to: path)
-        return path.path
-    }
 
     static let q = "model.layers.0.self_attn.q_proj"
 
@@ -429,19 +431,6 @@ enum TinySparseModel {
         }
     }
 
-    /// Rewrites the export's safetensors file, as `SparseExportTests.rewrite` does.
-    func rewrite(_ url: URL, _ change: (SafetensorsWriter.Entry, [UInt8]) -> (SafetensorsWriter.Entry, [UInt8])?) throws {
-        let path = url.appendingPathComponent("model.safetensors")
-        let file = try SafetensorsFile(url: path)
-        var tensors: [(SafetensorsWriter.Entry, [UInt8])] = []
-        for entry in file.entries {
-            let original = SafetensorsWriter.Entry(name: entry.name, dtype: entry.dtype, shape: entry.shape)
-            if let changed = change(original, try file.storedBytes(entry.name, as: entry.dtype)) { tensors.append(changed) }
-        }
-        let bytes = Dictionary(tensors.map { ($0.0.name, $0.1) }, uniquingKeysWith: { a, _ in a })
-        try SafetensorsWriter.write(entries: tensors.map(\.0), metadata: file.metadata, to: path) { bytes[$0.name] ?? [] }
-    }
-
     static let q = "model.layers.0.self_attn.q_proj"
 
     /// A stored code 0 (the bitmask marks non-zero codes) or one off the 4-bit grid is damage in
@@ -449,7 +438,7 @@ enum TinySparseModel {
     /// gives no ggml blocks.
     @Test func damagedCodesAndScales() throws {
         let (_, url) = try export(.q4_0)
-        try rewrite(url) { entry, bytes in
+        _ = try rewrite(url) { entry, bytes in
             guard entry.name == Self.q + ".compressed" else { return (entry, bytes) }
             var b = bytes
             b[0] = 0
@@ -462,7 +451,7 @@ enum TinySparseModel {
             guard case let .damaged(_, .rowOffsets(tensor, row, detail)) = error else { Issue.record("\(error)"); return }
             #expect(tensor == Self.q && row == 0 && detail.contains("code 0"), "\(error)")
         }
-        try rewrite(url) { entry, bytes in
+        _ = try rewrite(url) { entry, bytes in
             guard entry.name == Self.q + ".compressed" else { return (entry, bytes) }
             var b = bytes
             b[0] = UInt8(bitPattern: 9)
@@ -471,7 +460,7 @@ enum TinySparseModel {
         #expect(throws: SparseCheckpointError.self) { try Checkpoint.open(url.path).tensor(.query, block: 0) }
 
         let (_, fresh) = try export(.q4_0)
-        try rewrite(fresh) { entry, bytes in
+        _ = try rewrite(fresh) { entry, bytes in
             guard entry.name == Self.q + ".weight_scale" else { return (entry, bytes) }
             var scales = bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
             scales[0] = 0.1   // not an f16 value
@@ -483,7 +472,7 @@ enum TinySparseModel {
         #expect(try source.quantizedBlocks("model.layers.0.self_attn.k_proj.weight") != nil)
         #expect(try opened.tensor(.query, block: 0).count == 64 * 64)
 
-        try rewrite(fresh) { entry, bytes in entry.name == Self.q + ".weight_scale" ? nil : (entry, bytes) }
+        _ = try rewrite(fresh) { entry, bytes in entry.name == Self.q + ".weight_scale" ? nil : (entry, bytes) }
         do {
             _ = try Checkpoint.open(fresh.path)
             Issue.record("codes without scales opened")
@@ -503,18 +492,14 @@ enum TinySparseModel {
     ])
     func foreignSchemesNameTheKey(field: String, value: JSONValue, key: String) throws {
         let (_, url) = try export(.q8_0)
-        let path = url.appendingPathComponent("config.json")
-        var root = try #require(try JSONValue.parse(Array(try Data(contentsOf: path))).objectValue)
-        var qc = try #require(root["quantization_config"]?.objectValue)
-        var groups = try #require(qc["config_groups"]?.objectValue)
-        var group = try #require(groups["group_0"]?.objectValue)
-        var weights = try #require(group["weights"]?.objectValue)
-        weights[field] = value
-        group["weights"] = .object(weights)
-        groups["group_0"] = .object(group)
-        qc["config_groups"] = .object(groups)
-        root["quantization_config"] = .object(qc)
-        try Data(JSONValue.object(root).serialized(pretty: true).utf8).write(to: path)
+        _ = try editConfig(url) { qc in
+            guard var groups = qc["config_groups"]?.objectValue, var group = groups["group_0"]?.objectValue,
+                  var weights = group["weights"]?.objectValue else { return }
+            weights[field] = value
+            group["weights"] = .object(weights)
+            groups["group_0"] = .object(group)
+            qc["config_groups"] = .object(groups)
+        }
         do {
             _ = try Checkpoint.open(url.path)
             Issue.record("\(field) \(value) opened")
