@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "CMappedFileGuard"),
         .target(name: "TensorIO", dependencies: ["TensorCore", "CMappedFileGuard"], swiftSettings: fast),
         .target(name: "Tokenization", dependencies: ["TensorIO"], swiftSettings: fast),
-        .target(name: "Transformer", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Sparse"],
+        .target(name: "Transformer", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "CSparse", "Sparse"],
                 swiftSettings: fast),
         .target(name: "Evaluation", dependencies: ["Kernels", "Tokenization", "Transformer"], swiftSettings: fast),
         .target(name: "Pruning", dependencies: ["TensorCore", "Kernels", "TensorIO", "Tokenization", "Transformer", "Sparse"],

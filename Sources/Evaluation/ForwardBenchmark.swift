@@ -25,7 +25,16 @@ public enum ForwardBenchmark {
         /// block decoding and the LM head).
         public var breakdown: [String: Double]
         public var peakResidentBytes: Int
+        /// Which attention ran: `fused (AVX2)` or `BLAS`.
+        public var attention: String
+        /// The same pass with attention's BLAS twin, when the fused kernel ran: its wall seconds
+        /// and its attention seconds (same run, same windows).
+        public var twinSeconds: Double?
+        public var twinAttentionSeconds: Double?
     }
+
+    /// The profile part that holds attention.
+    public static let attentionPart = ForwardPart.attentionScores.rawValue
 
     /// FLOPs per token of a forward pass over windows of `t` tokens.
     public static func flopsPerToken(_ c: ModelConfiguration, sequenceLength t: Int) -> Double {
@@ -36,7 +45,20 @@ public enum ForwardBenchmark {
     }
 
     /// Runs `windows` windows of token ids (each `model.maxSequenceLength` long) through the model.
-    public static func run(model: LanguageModel, windows: [[Int32]], threads: ComputeThreads) throws -> Report {
+    /// With `compareTwin` and the fused attention kernel in use, the pass runs a second time with
+    /// attention's BLAS twin, for the comparison in the report.
+    public static func run(model: LanguageModel, windows: [[Int32]], threads: ComputeThreads,
+                           compareTwin: Bool = true) throws -> Report {
+        var report = try run(model: model, windows: windows, threads: threads, fusedAttention: Attention.fusedKernelAvailable)
+        if compareTwin && Attention.fusedKernelAvailable && Attention.fusedKernelHandles(model.configuration) {
+            let twin = try run(model: model, windows: windows, threads: threads, fusedAttention: false)
+            report.twinSeconds = twin.seconds
+            report.twinAttentionSeconds = twin.breakdown[attentionPart]
+        }
+        return report
+    }
+
+    static func run(model: LanguageModel, windows: [[Int32]], threads: ComputeThreads, fusedAttention: Bool) throws -> Report {
         let c = model.configuration, t = windows[0].count
         let seconds2048 = GEMMBenchmark.time(m: 2048, k: 2048, n: 2048, threads: threads, minimumSeconds: 0.5)
         let peak = 2 * pow(2048.0, 3) / seconds2048 / 1e9
@@ -44,6 +66,7 @@ public enum ForwardBenchmark {
         let workspace = BlockWorkspace(configuration: c, capacity: t, threads: threads)
         let profile = ForwardProfile()
         workspace.profile = profile
+        workspace.fusedAttention = fusedAttention
         var extra = [String: Double]()
         func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
             let start = Date()
@@ -71,7 +94,8 @@ public enum ForwardBenchmark {
         return Report(model: model.checkpoint.url.lastPathComponent, tokens: t, windows: windows.count,
                       threads: threads.count, seconds: seconds, tokensPerSecond: tokens / seconds,
                       flopsPerToken: flopsPerToken(c, sequenceLength: t), gflops: gflops, gemmPeakGflops: peak,
-                      ratioToPeak: gflops / peak, breakdown: breakdown, peakResidentBytes: peakResidentBytes())
+                      ratioToPeak: gflops / peak, breakdown: breakdown, peakResidentBytes: peakResidentBytes(),
+                      attention: fusedAttention && Attention.fusedKernelHandles(c) ? "fused (AVX2)" : "BLAS")
     }
 
     /// The process's peak resident set size (`getrusage`, kilobytes on Linux).

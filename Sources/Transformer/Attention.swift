@@ -1,4 +1,6 @@
+import CSparse
 import Kernels
+import Sparse
 
 /// Causal grouped-query self-attention over already projected and rotated q, k, v.
 ///
@@ -12,28 +14,45 @@ import Kernels
 /// which skips the masked upper triangle, then `·V`) are single BLAS calls with `G·C` rows
 /// rather than `G` calls with `C` rows. Tiles are dealt to threads largest first, each thread
 /// running single-threaded BLAS on its own scratch.
+///
+/// Where the CPU has AVX2 and `d` is a multiple of 8, a tile runs as one fused kernel instead
+/// (`csparse_attention_tile_avx2`: online softmax over key blocks of 64, scores kept in L1, no
+/// BLAS); the BLAS path above is its reference twin (`fused: false`).
 public enum Attention {
-    /// Scratch floats one worker needs: packed queries and context `[G·C, d]` each, scores `[G·C, T]`.
+    /// Whether `apply` runs the fused kernel by default: the CPU has AVX2 + FMA.
+    public static let fusedKernelAvailable = SparseKernel.avx2.supports(.f32)
+
+    /// Whether the fused kernel handles `configuration` (head dimension a multiple of 8).
+    public static func fusedKernelHandles(_ c: ModelConfiguration) -> Bool { c.headDimension % 8 == 0 }
+
+    /// Scratch floats one worker needs: for the BLAS path packed queries and context `[G·C, d]`
+    /// each and scores `[G·C, T]`; for the fused kernel its accumulators and key block.
     public static func scratchPerWorker(configuration c: ModelConfiguration, tileRows: Int, capacity: Int) -> Int {
-        let rows = (c.headCount / c.keyValueHeadCount) * tileRows
-        return rows * (2 * c.headDimension + capacity)
+        let perGroup = c.headCount / c.keyValueHeadCount, rows = perGroup * tileRows
+        let fused = Int(csparse_attention_tile_scratch(Int64(perGroup), Int64(tileRows), Int64(c.headDimension)))
+        return max(rows * (2 * c.headDimension + capacity), fused)
     }
 
     /// - Parameters: q `[T, H·d]`, k and v `[P+T, K·d]` (prefix rows first), context `[T, H·d]`
     ///   (written); `P + T ≤` the workspace's capacity.
     public static func apply(query q: UnsafePointer<Float>, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>,
                       context: UnsafeMutablePointer<Float>, tokens t: Int, prefix p: Int = 0,
-                      configuration c: ModelConfiguration, workspace: BlockWorkspace) {
+                      configuration c: ModelConfiguration, workspace: BlockWorkspace, fused: Bool? = nil) {
         apply(query: q, key: k, value: v, context: context, tokens: t, prefix: p, configuration: c,
-              scratch: workspace.scores, capacity: workspace.capacity, tileRows: workspace.tileRows, threads: workspace.threads)
+              scratch: workspace.scores, capacity: workspace.capacity, tileRows: workspace.tileRows, threads: workspace.threads,
+              fused: fused ?? workspace.fusedAttention)
     }
 
+    /// `fused` overrides the workspace's ``BlockWorkspace/fusedAttention``.
+    ///
     /// The same with explicit scratch: `scratch` holds `threads.count ×`
     /// ``scratchPerWorker(configuration:tileRows:capacity:)`` floats, and `P + T ≤ capacity`.
+    /// `fused` asks for the fused kernel where it applies (AVX2, `d` a multiple of 8); false runs
+    /// the BLAS path.
     public static func apply(query q: UnsafePointer<Float>, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>,
                              context: UnsafeMutablePointer<Float>, tokens t: Int, prefix p: Int = 0,
                              configuration c: ModelConfiguration, scratch: UnsafeMutablePointer<Float>, capacity: Int,
-                             tileRows tile: Int, threads: ComputeThreads) {
+                             tileRows tile: Int, threads: ComputeThreads, fused: Bool = fusedKernelAvailable) {
         precondition(p >= 0 && p + t <= capacity, "attention: \(p) prefix + \(t) tokens, scratch holds \(capacity)")
         let d = c.headDimension, groups = c.keyValueHeadCount
         let qStride = c.headCount * d, kvStride = groups * d
@@ -48,6 +67,24 @@ public enum Attention {
                                     UInt(bitPattern: context), UInt(bitPattern: scratch))
         // Each worker writes only its own tiles' rows and columns of `context` and its own scratch,
         // running single-threaded BLAS when there are several workers (one keeps BLAS's threads).
+        if fused && fusedKernelAvailable && fusedKernelHandles(c) {
+            // One kernel call per (group, tile); no BLAS, so no single-threaded section.
+            parallelFor(0..<workers, threads: threads) { workerRange in
+                let q = UnsafePointer<Float>(bitPattern: qa)!, k = UnsafePointer<Float>(bitPattern: ka)!
+                let v = UnsafePointer<Float>(bitPattern: va)!, context = UnsafeMutablePointer<Float>(bitPattern: ca)!
+                for worker in workerRange {
+                    let scratch = UnsafeMutablePointer<Float>(bitPattern: sa)! + worker * scratchSize
+                    for item in stride(from: worker, to: items.count, by: workers) {
+                        let (g, r0) = (items[item].g, items[item].r * tile)
+                        let rows = min(tile, t - r0), head = g * perGroup
+                        csparse_attention_tile_avx2(q + r0 * qStride + head * d, Int64(qStride), Int64(perGroup), Int64(rows),
+                                                    Int64(p + r0), k + g * d, v + g * d, Int64(kvStride), Int64(d), scale,
+                                                    context + r0 * qStride + head * d, Int64(qStride), scratch)
+                    }
+                }
+            }
+            return
+        }
         @Sendable func work(_ workerRange: Range<Int>) {
             let q = UnsafePointer<Float>(bitPattern: qa)!, k = UnsafePointer<Float>(bitPattern: ka)!
             let v = UnsafePointer<Float>(bitPattern: va)!, context = UnsafeMutablePointer<Float>(bitPattern: ca)!

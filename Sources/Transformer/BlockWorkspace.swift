@@ -25,6 +25,9 @@ public final class BlockWorkspace: @unchecked Sendable {
     private let sizes: [Int]
     /// When set, the block forward pass records its time per part here.
     public var profile: ForwardProfile?
+    /// Whether attention runs the fused kernel where it applies (see ``Attention``); false runs
+    /// its BLAS twin (benchmarks compare the two).
+    public var fusedAttention = Attention.fusedKernelAvailable
 
     /// Buffers for `configuration` and windows of up to `capacity` tokens.
     public init(configuration c: ModelConfiguration, capacity: Int, threads: ComputeThreads, tileRows: Int = 128) {

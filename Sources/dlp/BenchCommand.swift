@@ -210,6 +210,13 @@ struct BenchCommand: Command {
         print(String(format: "  %.0f tokens/s, %.2f GFLOP/token, %.1f GFLOP/s effective", r.tokensPerSecond, r.flopsPerToken / 1e9, r.gflops))
         print(String(format: "  GEMM peak (2048³, same threads, same run): %.1f GFLOP/s → forward at %.0f%% of peak", r.gemmPeakGflops, r.ratioToPeak * 100))
         print(String(format: "  peak resident memory %.0f MiB; wall %.2f s", Double(r.peakResidentBytes) / 1048576, r.seconds))
+        if let twin = r.twinSeconds, let twinAttention = r.twinAttentionSeconds,
+           let attention = r.breakdown[ForwardBenchmark.attentionPart] {
+            print(String(format: "  attention %@: %.3f s; its BLAS twin (second pass, same run): %.3f s (%.2f×), that pass %.2f s in all",
+                         r.attention, attention, twinAttention, twinAttention / attention, twin))
+        } else {
+            print("  attention: \(r.attention)")
+        }
         print("  time per part:")
         for (part, seconds) in r.breakdown.sorted(by: { $0.value > $1.value }) {
             print("    " + pad(part, 28) + String(format: "%7.3f s  %5.1f%%", seconds, seconds / r.seconds * 100))

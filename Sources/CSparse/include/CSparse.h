@@ -1,5 +1,5 @@
-// Inner loops of the sparse runtime that Swift cannot express (AVX-512 expands, AVX2
-// permutes). Everything around them — formats, threading, dispatch — is Swift (module Sparse).
+// Inner loops of the sparse runtime and of attention that Swift cannot express (AVX-512 expands,
+// AVX2 permutes, register-blocked attention tiles). Everything around them — formats, threading, dispatch — is Swift (module Sparse).
 // Each kernel has a plain Swift twin (`SparseMatrix.referenceMultiply`) that tests compare it to.
 //
 // Bitmask layout (compressed-tensors "sparse-bitmask"): `mask` holds `rows` rows of `stride` =
@@ -55,6 +55,19 @@ void csparse_dense_gemv16_avx2(const uint16_t *w, int32_t type, int64_t cols, co
 /// y[r] = Σ_c W[r, c] · x[c] for rows r0 ..< r1 of a dense row-major f32 matrix.
 void csparse_dense_gemv32_avx512(const float *w, int64_t cols, const float *x, float *y, int64_t r0, int64_t r1);
 void csparse_dense_gemv32_avx2(const float *w, int64_t cols, const float *x, float *y, int64_t r0, int64_t r1);
+
+/// Floats of scratch `csparse_attention_tile_avx2` needs for `heads` heads of `rows` rows.
+int64_t csparse_attention_tile_scratch(int64_t heads, int64_t rows, int64_t d);
+
+/// Fused causal attention (AVX2 + FMA) of one tile: query rows `0 ..< rows` of the `heads`
+/// consecutive query heads that share one key/value head, row `i` at position `position + i`.
+/// Query row `i`, head `h` is `q + i·q_stride + h·d`; key and value row `s` (positions
+/// `0 ..< position + rows`) are `k + s·kv_stride` and `v + s·kv_stride`; the context row is written
+/// to `context + i·context_stride + h·d`. `d` must be a multiple of 8. Online softmax over key
+/// blocks of 64; `scratch` holds `csparse_attention_tile_scratch(heads, rows, d)` floats.
+void csparse_attention_tile_avx2(const float *q, int64_t q_stride, int64_t heads, int64_t rows, int64_t position,
+                                 const float *k, const float *v, int64_t kv_stride, int64_t d, float scale,
+                                 float *context, int64_t context_stride, float *scratch);
 
 /// Decode attention of `heads` query heads over `n` cached positions (AVX2 + FMA); head `j` reads
 /// the key/value head `j / group` at offset `(j / group)·d` of each cached row (rows `stride`
