@@ -5,7 +5,7 @@
 // One call handles one tile: `rows` consecutive query rows of the `heads` query heads that share
 // one key/value head. Keys are visited in blocks of 64. Per block: the block's keys are packed
 // transposed (`kt[d][64]`, 16 KB at d = 64) so a score row is a run of FMAs over key lanes; for
-// every head and every 4 query rows the scores go to a 4 × 64 buffer, the online softmax updates
+// every head and every 4 query rows the scores go to a 6 × 64 buffer, the online softmax updates
 // the rows' running maximum and sum (rescaling their accumulated context), and the probabilities
 // times the block's values are added to the context rows. Scores never leave L1, the key and
 // value block is loaded once for all heads and rows of the tile, and blocks past the last row's
@@ -18,7 +18,9 @@
 
 #define AVX2 __attribute__((target("avx2,fma")))
 #define KEYS 64   // keys per block (lanes of one score row)
-#define ROWS 4    // query rows per micro-tile
+#ifndef ROWS
+#define ROWS 6    // query rows per micro-tile (6 × 16 keys: 12 accumulators of 16 registers)
+#endif
 
 // e^x for x ≥ −87 (smaller x is clamped there: the result, ~1e-38, is then scaled by a zero or
 // dwarfed by the row's largest term, which is 1). Range reduction x = n·ln2 + r, |r| ≤ ln2/2,
@@ -60,71 +62,99 @@ int64_t csparse_attention_tile_scratch(int64_t heads, int64_t rows, int64_t d) {
     return heads * rows * (d + 2) + d * KEYS + ROWS * KEYS + ROWS * d;
 }
 
-// s[r][0..<64] = scale · q_r · kt for the 4 rows `q[0..3]` (each d values).
-AVX2 static inline void scores_4x64(const float *const q[ROWS], const float *kt, int64_t d, float scale, float *s) {
+// s[r][0..<64] = scale · q_r · kt for the ROWS rows `q[r]` (each d values). Register tile: ROWS
+// rows × 16 keys (2·ROWS accumulators), one broadcast of q per row and two key loads per step.
+AVX2 static inline void scores_tile(const float *const q[ROWS], const float *kt, int64_t d, float scale, float *s) {
     for (int c = 0; c < KEYS; c += 16) {
-        __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps();
-        __m256 a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps(), a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps();
+        __m256 a[ROWS][2];
+        for (int r = 0; r < ROWS; r++) a[r][0] = a[r][1] = _mm256_setzero_ps();
         const float *col = kt + c;
         for (int64_t i = 0; i < d; i++, col += KEYS) {
             const __m256 k0 = _mm256_loadu_ps(col), k1 = _mm256_loadu_ps(col + 8);
-            __m256 b = _mm256_broadcast_ss(q[0] + i);
-            a00 = _mm256_fmadd_ps(b, k0, a00); a01 = _mm256_fmadd_ps(b, k1, a01);
-            b = _mm256_broadcast_ss(q[1] + i);
-            a10 = _mm256_fmadd_ps(b, k0, a10); a11 = _mm256_fmadd_ps(b, k1, a11);
-            b = _mm256_broadcast_ss(q[2] + i);
-            a20 = _mm256_fmadd_ps(b, k0, a20); a21 = _mm256_fmadd_ps(b, k1, a21);
-            b = _mm256_broadcast_ss(q[3] + i);
-            a30 = _mm256_fmadd_ps(b, k0, a30); a31 = _mm256_fmadd_ps(b, k1, a31);
+            for (int r = 0; r < ROWS; r++) {
+                const __m256 b = _mm256_broadcast_ss(q[r] + i);
+                a[r][0] = _mm256_fmadd_ps(b, k0, a[r][0]);
+                a[r][1] = _mm256_fmadd_ps(b, k1, a[r][1]);
+            }
         }
         const __m256 sc = _mm256_set1_ps(scale);
-        _mm256_storeu_ps(s + 0 * KEYS + c, _mm256_mul_ps(a00, sc)); _mm256_storeu_ps(s + 0 * KEYS + c + 8, _mm256_mul_ps(a01, sc));
-        _mm256_storeu_ps(s + 1 * KEYS + c, _mm256_mul_ps(a10, sc)); _mm256_storeu_ps(s + 1 * KEYS + c + 8, _mm256_mul_ps(a11, sc));
-        _mm256_storeu_ps(s + 2 * KEYS + c, _mm256_mul_ps(a20, sc)); _mm256_storeu_ps(s + 2 * KEYS + c + 8, _mm256_mul_ps(a21, sc));
-        _mm256_storeu_ps(s + 3 * KEYS + c, _mm256_mul_ps(a30, sc)); _mm256_storeu_ps(s + 3 * KEYS + c + 8, _mm256_mul_ps(a31, sc));
+        for (int r = 0; r < ROWS; r++) {
+            _mm256_storeu_ps(s + r * KEYS + c, _mm256_mul_ps(a[r][0], sc));
+            _mm256_storeu_ps(s + r * KEYS + c + 8, _mm256_mul_ps(a[r][1], sc));
+        }
     }
 }
 
-// o[r][0..<d] += Σ_{j < n} p[r][j] · v[j] for the 4 context rows `o[0..3]`; v rows `stride` apart.
-AVX2 static inline void values_4(const float *p, const float *v, int64_t stride, int64_t n, int64_t d, float *const o[ROWS]) {
-    for (int64_t c = 0; c < d; c += 16) {
-        if (c + 16 <= d) {
-            __m256 a00 = _mm256_loadu_ps(o[0] + c), a01 = _mm256_loadu_ps(o[0] + c + 8);
-            __m256 a10 = _mm256_loadu_ps(o[1] + c), a11 = _mm256_loadu_ps(o[1] + c + 8);
-            __m256 a20 = _mm256_loadu_ps(o[2] + c), a21 = _mm256_loadu_ps(o[2] + c + 8);
-            __m256 a30 = _mm256_loadu_ps(o[3] + c), a31 = _mm256_loadu_ps(o[3] + c + 8);
-            const float *row = v + c;
-            for (int64_t j = 0; j < n; j++, row += stride) {
-                const __m256 v0 = _mm256_loadu_ps(row), v1 = _mm256_loadu_ps(row + 8);
-                __m256 b = _mm256_broadcast_ss(p + 0 * KEYS + j);
-                a00 = _mm256_fmadd_ps(b, v0, a00); a01 = _mm256_fmadd_ps(b, v1, a01);
-                b = _mm256_broadcast_ss(p + 1 * KEYS + j);
-                a10 = _mm256_fmadd_ps(b, v0, a10); a11 = _mm256_fmadd_ps(b, v1, a11);
-                b = _mm256_broadcast_ss(p + 2 * KEYS + j);
-                a20 = _mm256_fmadd_ps(b, v0, a20); a21 = _mm256_fmadd_ps(b, v1, a21);
-                b = _mm256_broadcast_ss(p + 3 * KEYS + j);
-                a30 = _mm256_fmadd_ps(b, v0, a30); a31 = _mm256_fmadd_ps(b, v1, a31);
+// o[r][0..<d] += Σ_{j < n} p[r][j] · v[j] for the ROWS context rows `o[r]`; v rows `stride` apart.
+// Register tile: ROWS rows × 16 columns, two value loads and one broadcast per row per key.
+AVX2 static inline void values_tile(const float *p, const float *v, int64_t stride, int64_t n, int64_t d, float *const o[ROWS]) {
+    int64_t c = 0;
+    for (; c + 16 <= d; c += 16) {
+        __m256 a[ROWS][2];
+        for (int r = 0; r < ROWS; r++) {
+            a[r][0] = _mm256_loadu_ps(o[r] + c);
+            a[r][1] = _mm256_loadu_ps(o[r] + c + 8);
+        }
+        const float *row = v + c;
+        for (int64_t j = 0; j < n; j++, row += stride) {
+            const __m256 v0 = _mm256_loadu_ps(row), v1 = _mm256_loadu_ps(row + 8);
+            for (int r = 0; r < ROWS; r++) {
+                const __m256 b = _mm256_broadcast_ss(p + r * KEYS + j);
+                a[r][0] = _mm256_fmadd_ps(b, v0, a[r][0]);
+                a[r][1] = _mm256_fmadd_ps(b, v1, a[r][1]);
             }
-            _mm256_storeu_ps(o[0] + c, a00); _mm256_storeu_ps(o[0] + c + 8, a01);
-            _mm256_storeu_ps(o[1] + c, a10); _mm256_storeu_ps(o[1] + c + 8, a11);
-            _mm256_storeu_ps(o[2] + c, a20); _mm256_storeu_ps(o[2] + c + 8, a21);
-            _mm256_storeu_ps(o[3] + c, a30); _mm256_storeu_ps(o[3] + c + 8, a31);
-        } else {
-            // d = 8 (mod 16): the last 8 columns.
-            __m256 a0 = _mm256_loadu_ps(o[0] + c), a1 = _mm256_loadu_ps(o[1] + c);
-            __m256 a2 = _mm256_loadu_ps(o[2] + c), a3 = _mm256_loadu_ps(o[3] + c);
-            const float *row = v + c;
-            for (int64_t j = 0; j < n; j++, row += stride) {
-                const __m256 v0 = _mm256_loadu_ps(row);
-                a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + 0 * KEYS + j), v0, a0);
-                a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + 1 * KEYS + j), v0, a1);
-                a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + 2 * KEYS + j), v0, a2);
-                a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + 3 * KEYS + j), v0, a3);
-            }
-            _mm256_storeu_ps(o[0] + c, a0); _mm256_storeu_ps(o[1] + c, a1);
-            _mm256_storeu_ps(o[2] + c, a2); _mm256_storeu_ps(o[3] + c, a3);
+        }
+        for (int r = 0; r < ROWS; r++) {
+            _mm256_storeu_ps(o[r] + c, a[r][0]);
+            _mm256_storeu_ps(o[r] + c + 8, a[r][1]);
         }
     }
+    if (c < d) {
+        // d = 8 (mod 16): the last 8 columns.
+        __m256 a[ROWS];
+        for (int r = 0; r < ROWS; r++) a[r] = _mm256_loadu_ps(o[r] + c);
+        const float *row = v + c;
+        for (int64_t j = 0; j < n; j++, row += stride) {
+            const __m256 v0 = _mm256_loadu_ps(row);
+            for (int r = 0; r < ROWS; r++) a[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + r * KEYS + j), v0, a[r]);
+        }
+        for (int r = 0; r < ROWS; r++) _mm256_storeu_ps(o[r] + c, a[r]);
+    }
+}
+
+// kt[i][j] = k[j][i] for the `block` keys of rows `stride` apart, j < 64, zero for j ≥ block:
+// 8 × 8 transposes in registers where 8 keys and 8 dimensions are whole.
+AVX2 static inline void pack_keys(const float *k, int64_t stride, int64_t block, int64_t d, float *kt) {
+    int64_t j = 0;
+    for (; j + 8 <= block; j += 8) {
+        for (int64_t i = 0; i < d; i += 8) {
+            __m256 r0 = _mm256_loadu_ps(k + (j + 0) * stride + i), r1 = _mm256_loadu_ps(k + (j + 1) * stride + i);
+            __m256 r2 = _mm256_loadu_ps(k + (j + 2) * stride + i), r3 = _mm256_loadu_ps(k + (j + 3) * stride + i);
+            __m256 r4 = _mm256_loadu_ps(k + (j + 4) * stride + i), r5 = _mm256_loadu_ps(k + (j + 5) * stride + i);
+            __m256 r6 = _mm256_loadu_ps(k + (j + 6) * stride + i), r7 = _mm256_loadu_ps(k + (j + 7) * stride + i);
+            const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+            const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+            const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+            const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+            const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+            const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+            const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+            const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+            float *out = kt + i * KEYS + j;
+            _mm256_storeu_ps(out + 0 * KEYS, _mm256_permute2f128_ps(u0, u4, 0x20));
+            _mm256_storeu_ps(out + 1 * KEYS, _mm256_permute2f128_ps(u1, u5, 0x20));
+            _mm256_storeu_ps(out + 2 * KEYS, _mm256_permute2f128_ps(u2, u6, 0x20));
+            _mm256_storeu_ps(out + 3 * KEYS, _mm256_permute2f128_ps(u3, u7, 0x20));
+            _mm256_storeu_ps(out + 4 * KEYS, _mm256_permute2f128_ps(u0, u4, 0x31));
+            _mm256_storeu_ps(out + 5 * KEYS, _mm256_permute2f128_ps(u1, u5, 0x31));
+            _mm256_storeu_ps(out + 6 * KEYS, _mm256_permute2f128_ps(u2, u6, 0x31));
+            _mm256_storeu_ps(out + 7 * KEYS, _mm256_permute2f128_ps(u3, u7, 0x31));
+        }
+    }
+    for (; j < block; j++)
+        for (int64_t i = 0; i < d; i++) kt[i * KEYS + j] = k[j * stride + i];
+    for (; j < KEYS; j++)
+        for (int64_t i = 0; i < d; i++) kt[i * KEYS + j] = 0;
 }
 
 AVX2 void csparse_attention_tile_avx2(const float *q, int64_t q_stride, int64_t heads, int64_t rows, int64_t position,
@@ -139,13 +169,7 @@ AVX2 void csparse_attention_tile_avx2(const float *q, int64_t q_stride, int64_t 
     const int64_t keys = position + rows;   // keys the last row sees
     for (int64_t k0 = 0; k0 < keys; k0 += KEYS) {
         const int64_t block = keys - k0 < KEYS ? keys - k0 : KEYS;
-        // kt[i][j] = k[k0 + j][i], zero past the block's last key.
-        for (int64_t j = 0; j < block; j++) {
-            const float *row = k + (k0 + j) * kv_stride;
-            for (int64_t i = 0; i < d; i++) kt[i * KEYS + j] = row[i];
-        }
-        for (int64_t j = block; j < KEYS; j++)
-            for (int64_t i = 0; i < d; i++) kt[i * KEYS + j] = 0;
+        pack_keys(k + k0 * kv_stride, kv_stride, block, d, kt);
         // The first query row that sees key k0 (rows before it skip this block).
         const int64_t first = k0 > position ? k0 - position : 0;
         for (int64_t h = 0; h < heads; h++) {
@@ -167,7 +191,7 @@ AVX2 void csparse_attention_tile_avx2(const float *q, int64_t q_stride, int64_t 
                     }
                     if (visible[r] > widest) widest = visible[r];
                 }
-                scores_4x64(qr, kt, d, scale, s);
+                scores_tile(qr, kt, d, scale, s);
                 for (int r = 0; r < ROWS; r++) {
                     float *sr = s + r * KEYS;
                     const int64_t n = visible[r];
@@ -175,6 +199,7 @@ AVX2 void csparse_attention_tile_avx2(const float *q, int64_t q_stride, int64_t 
                         memset(sr, 0, KEYS * sizeof(float));
                         continue;
                     }
+                    const int masked = n < KEYS;
                     for (int64_t j = n; j < KEYS; j++) sr[j] = -INFINITY;
                     __m256 m8 = _mm256_loadu_ps(sr);
                     for (int j = 8; j < KEYS; j += 8) m8 = _mm256_max_ps(m8, _mm256_loadu_ps(sr + j));
@@ -185,9 +210,9 @@ AVX2 void csparse_attention_tile_avx2(const float *q, int64_t q_stride, int64_t 
                     __m256 sum8 = _mm256_setzero_ps();
                     for (int j = 0; j < KEYS; j += 8) {
                         const __m256 x = _mm256_loadu_ps(sr + j);
+                        __m256 e = exp_avx2(_mm256_sub_ps(x, mv));
                         // Masked lanes (−∞) become exactly 0.
-                        const __m256 e = _mm256_and_ps(exp_avx2(_mm256_sub_ps(x, mv)),
-                                                       _mm256_cmp_ps(x, _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ));
+                        if (masked) e = _mm256_and_ps(e, _mm256_cmp_ps(x, _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ));
                         sum8 = _mm256_add_ps(sum8, e);
                         _mm256_storeu_ps(sr + j, e);
                     }
@@ -202,7 +227,7 @@ AVX2 void csparse_attention_tile_avx2(const float *q, int64_t q_stride, int64_t 
                     maxima[index] = m;
                     sums[index] += hsum8_avx2(sum8);
                 }
-                values_4(s, v + k0 * kv_stride, kv_stride, widest, d, orow);
+                values_tile(s, v + k0 * kv_stride, kv_stride, widest, d, orow);
             }
         }
     }
