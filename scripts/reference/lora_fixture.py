@@ -163,6 +163,11 @@ def main():
     for extra in adapter_dir.iterdir():   # keep only the two files peft loads (no README.md)
         if extra.name not in ("adapter_config.json", "adapter_model.safetensors"):
             extra.unlink()
+    # peft keeps target_modules as a set, written in hash order: sort it so reruns write the same file.
+    config_path = adapter_dir / "adapter_config.json"
+    saved = json.loads(config_path.read_text())
+    saved["target_modules"] = sorted(saved["target_modules"])
+    config_path.write_text(json.dumps(saved, indent=2, sort_keys=True))
 
     def key(name):
         return name.replace(".default.weight", ".weight")   # peft's file keys drop the adapter name
@@ -176,7 +181,7 @@ def main():
         m.zero_grad(set_to_none=True)
         loss = loss_of(m)
         loss.backward()
-        return float(loss), {key(n): p.grad.detach().to(torch.float64).clone() for n, p in lora}
+        return float(loss.detach()), {key(n): p.grad.detach().to(torch.float64).clone() for n, p in lora}
 
     # Stock float32 (transformers' own mixed float32 code), to measure float32 rounding.
     loss32, grads32 = loss_and_gradients(model)
@@ -196,7 +201,7 @@ def main():
         optimizer.zero_grad(set_to_none=True)
         step_loss = loss_of(model)
         step_loss.backward()
-        trajectory.append(float(step_loss))
+        trajectory.append(float(step_loss.detach()))
         optimizer.step()
     with torch.no_grad():
         trajectory.append(float(loss_of(model)))
