@@ -31,7 +31,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .target(name: "TensorCore", swiftSettings: fast),
-        .target(name: "Kernels", dependencies: ["TensorCore", "COpenBLAS"], swiftSettings: fast),
+        .target(name: "Kernels", dependencies: ["TensorCore", "COpenBLAS", "CSparse"], swiftSettings: fast),
         .target(name: "CMappedFileGuard"),
         .target(name: "TensorIO", dependencies: ["TensorCore", "CMappedFileGuard"], swiftSettings: fast),
         .target(name: "Tokenization", dependencies: ["TensorIO"], swiftSettings: fast),

@@ -25,6 +25,8 @@ public enum ForwardBenchmark {
         /// block decoding and the LM head).
         public var breakdown: [String: Double]
         public var peakResidentBytes: Int
+        /// The number format of the linear layers and the LM head.
+        public var precision: String
         /// Which attention ran: `fused (AVX2)` or `BLAS`.
         public var attention: String
         /// The same pass with attention's BLAS twin, when the fused kernel ran: its wall seconds
@@ -48,22 +50,24 @@ public enum ForwardBenchmark {
     /// With `compareTwin` and the fused attention kernel in use, the pass runs a second time with
     /// attention's BLAS twin, for the comparison in the report.
     public static func run(model: LanguageModel, windows: [[Int32]], threads: ComputeThreads,
-                           compareTwin: Bool = true) throws -> Report {
-        var report = try run(model: model, windows: windows, threads: threads, fusedAttention: Attention.fusedKernelAvailable)
+                           precision: ComputePrecision = .f32, compareTwin: Bool = true) throws -> Report {
+        var report = try run(model: model, windows: windows, threads: threads, precision: precision,
+                             fusedAttention: Attention.fusedKernelAvailable)
         if compareTwin && Attention.fusedKernelAvailable && Attention.fusedKernelHandles(model.configuration) {
-            let twin = try run(model: model, windows: windows, threads: threads, fusedAttention: false)
+            let twin = try run(model: model, windows: windows, threads: threads, precision: precision, fusedAttention: false)
             report.twinSeconds = twin.seconds
             report.twinAttentionSeconds = twin.breakdown[attentionPart]
         }
         return report
     }
 
-    static func run(model: LanguageModel, windows: [[Int32]], threads: ComputeThreads, fusedAttention: Bool) throws -> Report {
+    static func run(model: LanguageModel, windows: [[Int32]], threads: ComputeThreads, precision: ComputePrecision,
+                    fusedAttention: Bool) throws -> Report {
         let c = model.configuration, t = windows[0].count
         let seconds2048 = GEMMBenchmark.time(m: 2048, k: 2048, n: 2048, threads: threads, minimumSeconds: 0.5)
         let peak = 2 * pow(2048.0, 3) / seconds2048 / 1e9
         threads.applyToBLAS()
-        let workspace = BlockWorkspace(configuration: c, capacity: t, threads: threads)
+        let workspace = BlockWorkspace(configuration: c, capacity: t, threads: threads, precision: precision)
         let profile = ForwardProfile()
         workspace.profile = profile
         workspace.fusedAttention = fusedAttention
@@ -83,7 +87,7 @@ public enum ForwardBenchmark {
         for (s, window) in windows.enumerated() {
             _ = timed("LM head + log-softmax") {
                 model.negativeLogLikelihoods(buffer.sequence(s), tokens: t, targets: Array(window.dropFirst()) + [-1],
-                                             threads: threads)
+                                             threads: threads, precision: precision)
             }
         }
         let seconds = Date().timeIntervalSince(start)
@@ -94,7 +98,7 @@ public enum ForwardBenchmark {
         return Report(model: model.checkpoint.url.lastPathComponent, tokens: t, windows: windows.count,
                       threads: threads.count, seconds: seconds, tokensPerSecond: tokens / seconds,
                       flopsPerToken: flopsPerToken(c, sequenceLength: t), gflops: gflops, gemmPeakGflops: peak,
-                      ratioToPeak: gflops / peak, breakdown: breakdown, peakResidentBytes: peakResidentBytes(),
+                      ratioToPeak: gflops / peak, breakdown: breakdown, peakResidentBytes: peakResidentBytes(), precision: precision.rawValue,
                       attention: fusedAttention && Attention.fusedKernelHandles(c) ? "fused (AVX2)" : "BLAS")
     }
 

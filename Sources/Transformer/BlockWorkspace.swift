@@ -28,10 +28,20 @@ public final class BlockWorkspace: @unchecked Sendable {
     /// Whether attention runs the fused kernel where it applies (see ``Attention``); false runs
     /// its BLAS twin (benchmarks compare the two).
     public var fusedAttention = Attention.fusedKernelAvailable
+    /// The number format of the linear layers' products (``ComputePrecision``).
+    public let precision: ComputePrecision
+    /// bf16 activations for the linear layers when `precision` is bf16: `[T, widest input]`.
+    let bf16Activations: UnsafeMutablePointer<UInt16>?
 
     /// Buffers for `configuration` and windows of up to `capacity` tokens.
-    public init(configuration c: ModelConfiguration, capacity: Int, threads: ComputeThreads, tileRows: Int = 128) {
+    /// `precision` bf16 requires a CPU that supports it (``ComputePrecision/unsupportedReason``).
+    public init(configuration c: ModelConfiguration, capacity: Int, threads: ComputeThreads, tileRows: Int = 128,
+                precision: ComputePrecision = .f32) {
         precondition(capacity > 0 && tileRows > 0, "workspace capacity and tile rows must be positive")
+        precondition(precision.unsupportedReason == nil, precision.unsupportedReason ?? "")
+        self.precision = precision
+        let widest = max(c.hiddenSize, c.headCount * c.headDimension, c.intermediateSize)
+        bf16Activations = precision == .bf16 ? .allocate(capacity: GEMM.bf16ScratchCount(tokens: capacity, inputSize: widest)) : nil
         self.capacity = capacity
         self.tileRows = tileRows
         self.threads = threads
@@ -51,9 +61,14 @@ public final class BlockWorkspace: @unchecked Sendable {
     }
 
     /// Bytes held by the buffers.
-    public var byteCount: Int { sizes.reduce(0, +) * MemoryLayout<Float>.size }
+    public var byteCount: Int {
+        let widest = bf16Activations == nil ? 0 : GEMM.bf16ScratchCount(tokens: capacity, inputSize: bf16Width)
+        return sizes.reduce(0, +) * MemoryLayout<Float>.size + widest * 2
+    }
+    private var bf16Width: Int { max(sizes[0], sizes[1], sizes[5]) / capacity }
 
     deinit {
         for p in [normed, query, key, value, context, gate, up, scores, joinedKey, joinedValue] { p.deallocate() }
+        bf16Activations?.deallocate()
     }
 }

@@ -1,4 +1,5 @@
 import Kernels
+import Synchronization
 import TensorCore
 
 /// One pre-norm decoder block (LLaMA / Qwen2):
@@ -9,7 +10,12 @@ import TensorCore
 /// with RMSNorm `norm`, linear layers `y = x·Wᵀ (+ b)`, and causal grouped-query attention.
 public struct DecoderLayer: Sendable {
     /// The block's weights (q/k rows in `convention` order).
-    public var weights: BlockWeights
+    public var weights: BlockWeights {
+        didSet { packed = PackedLinears() }
+    }
+    /// bf16 copies of the linears, packed the first time a bf16 workspace needs them (a copy of
+    /// the layer shares them until its weights change).
+    private var packed = PackedLinears()
     public let configuration: ModelConfiguration
     public let rotary: RotaryEmbedding
     public let convention: RotaryConvention
@@ -62,9 +68,9 @@ public struct DecoderLayer: Sendable {
         }
         p.measure(.observers) { observer?.observe(ws.normed, tokens: t, inputSize: dModel, roles: [.query, .key, .value]) }
         p.measure(.qkvProjection) {
-            Self.linear(ws.normed, t, dModel, w.query, w.queryBias, ws.query)
-            Self.linear(ws.normed, t, dModel, w.key, w.keyBias, ws.key)
-            Self.linear(ws.normed, t, dModel, w.value, w.valueBias, ws.value)
+            linear(.query, ws.normed, t, dModel, w.query, w.queryBias, ws.query, ws)
+            linear(.key, ws.normed, t, dModel, w.key, w.keyBias, ws.key, ws)
+            linear(.value, ws.normed, t, dModel, w.value, w.valueBias, ws.value, ws)
         }
         p.measure(.rope) {
             for segment in segments {
@@ -93,7 +99,7 @@ public struct DecoderLayer: Sendable {
             }
         }
         p.measure(.observers) { observer?.observe(ws.context, tokens: t, inputSize: q, roles: [.attentionOutput]) }
-        p.measure(.outputProjection) { Self.linear(ws.context, t, q, w.attentionOutput, nil, hidden, accumulate: true) }
+        p.measure(.outputProjection) { linear(.attentionOutput, ws.context, t, q, w.attentionOutput, nil, hidden, ws, accumulate: true) }
 
         // MLP half.
         p.measure(.norm) {
@@ -102,12 +108,12 @@ public struct DecoderLayer: Sendable {
         }
         p.measure(.observers) { observer?.observe(ws.normed, tokens: t, inputSize: dModel, roles: [.gate, .up]) }
         p.measure(.gateUp) {
-            Self.linear(ws.normed, t, dModel, w.gate, nil, ws.gate)
-            Self.linear(ws.normed, t, dModel, w.up, nil, ws.up)
+            linear(.gate, ws.normed, t, dModel, w.gate, nil, ws.gate, ws)
+            linear(.up, ws.normed, t, dModel, w.up, nil, ws.up, ws)
         }
         p.measure(.swiGLU) { ActivationKernel.swiGLU(gate: ws.gate, up: ws.up, output: ws.gate, count: t * f) }
         p.measure(.observers) { observer?.observe(ws.gate, tokens: t, inputSize: f, roles: [.down]) }
-        p.measure(.downProjection) { Self.linear(ws.gate, t, f, w.down, nil, hidden, accumulate: true) }
+        p.measure(.downProjection) { linear(.down, ws.gate, t, f, w.down, nil, hidden, ws, accumulate: true) }
     }
 
     /// Runs the block in place on `hidden` (`[T, D]`).
@@ -117,10 +123,24 @@ public struct DecoderLayer: Sendable {
         hidden.storage.withUnsafeMutableBufferPointer { forward($0.baseAddress!, tokens: t, workspace: workspace, observer: observer) }
     }
 
-    /// `y = x·Wᵀ (+ b)` or `y += x·Wᵀ`. x `[T, in]`, W `[out, in]`, y `[T, out]`.
-    private static func linear(_ x: UnsafePointer<Float>, _ t: Int, _ inputSize: Int, _ weight: Matrix, _ bias: [Float]?,
-                               _ y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+    /// `y = x·Wᵀ (+ b)` or `y += x·Wᵀ`. x `[T, in]`, W `[out, in]`, y `[T, out]`; in bf16 when the
+    /// workspace asks for it.
+    private func linear(_ role: TensorRole, _ x: UnsafePointer<Float>, _ t: Int, _ inputSize: Int, _ weight: Matrix,
+                        _ bias: [Float]?, _ y: UnsafeMutablePointer<Float>, _ ws: BlockWorkspace, accumulate: Bool = false) {
         precondition(weight.columns == inputSize, "linear: weight has \(weight.columns) inputs, activation \(inputSize)")
+        if ws.precision == .bf16, let scratch = ws.bf16Activations {
+            let packedWeight = packed.weight(role, weight)
+            if let bias {
+                bias.withUnsafeBufferPointer { bb in
+                    GEMM.linearBF16(input: x, tokens: t, weight: packedWeight, bias: bb.baseAddress!, output: y,
+                                    accumulate: accumulate, threads: ws.threads, scratch: scratch)
+                }
+            } else {
+                GEMM.linearBF16(input: x, tokens: t, weight: packedWeight, output: y, accumulate: accumulate,
+                                threads: ws.threads, scratch: scratch)
+            }
+            return
+        }
         weight.storage.withUnsafeBufferPointer { wb in
             if let bias {
                 bias.withUnsafeBufferPointer { bb in
@@ -147,5 +167,19 @@ public struct PackedSegment: Sendable, Equatable {
         self.start = start
         self.count = count
         self.after = after
+    }
+}
+
+/// The bf16-packed linears of one layer, packed on first use (thread-safe).
+final class PackedLinears: Sendable {
+    private let cache = Mutex<[TensorRole: PackedBF16Weight]>([:])
+
+    func weight(_ role: TensorRole, _ matrix: Matrix) -> PackedBF16Weight {
+        cache.withLock { cache in
+            if let packed = cache[role] { return packed }
+            let packed = PackedBF16Weight(matrix)
+            cache[role] = packed
+            return packed
+        }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import Synchronization
 import TensorCore
 
 /// A decoder ready to run: the embedding, the final norm and LM head decoded once, the blocks
@@ -17,6 +18,8 @@ public final class LanguageModel: Sendable {
     let finalNorm: [Float]           // [D]
     /// Where block weights come from: the checkpoint, or replacements (a pruned model).
     let blockWeights: @Sendable (Int) throws -> BlockWeights
+    /// The LM head packed for bf16, on first use (shared by models that share the head).
+    private let packedHead: PackedHead
 
     /// Decodes the model-level tensors of `checkpoint` for sequences of up to `maxSequenceLength`.
     /// `blockWeights`, when given, supplies the blocks instead of the checkpoint (pruned weights).
@@ -32,6 +35,7 @@ public final class LanguageModel: Sendable {
         head = c.tiedEmbeddings ? nil : try checkpoint.outputHead()
         finalNorm = try checkpoint.outputNorm()
         self.blockWeights = blockWeights ?? { try checkpoint.block($0) }
+        packedHead = PackedHead()
     }
 
     /// The same model with its blocks taken from `blockWeights` (a pruned model) and, when given,
@@ -53,6 +57,7 @@ public final class LanguageModel: Sendable {
         head = other.head
         self.finalNorm = finalNorm ?? other.finalNorm
         self.blockWeights = blockWeights
+        packedHead = other.packedHead
     }
 
     /// Block `index`, decoded from the checkpoint (or taken from the replacement weights).
@@ -78,15 +83,21 @@ public final class LanguageModel: Sendable {
     /// Final norm and LM head over `hidden` (`[T, D]`, not modified): for each position `t` with
     /// `targets[t] >= 0`, `−log softmax(logits[t])[targets[t]]` in Double; other positions give 0.
     /// Logits are computed `rows` at a time (`[rows, V]` scratch), never for the whole window.
+    /// With `precision` bf16 the head's product runs in bf16 (f32 accumulation); the
+    /// log-softmax stays f32/Double.
     public func negativeLogLikelihoods(_ hidden: UnsafePointer<Float>, tokens t: Int, targets: [Int32],
-                                       threads: ComputeThreads, rows chunk: Int = 128) -> [Double] {
+                                       threads: ComputeThreads, rows chunk: Int = 128,
+                                       precision: ComputePrecision = .f32) -> [Double] {
         precondition(targets.count == t, "one target per position")
+        precondition(precision.unsupportedReason == nil, precision.unsupportedReason ?? "")
         let c = configuration, d = c.hiddenSize, v = c.vocabularySize
         let head = self.head ?? embedding
         var result = [Double](repeating: 0, count: t)
         let normed = UnsafeMutablePointer<Float>.allocate(capacity: chunk * d)
         let logits = UnsafeMutablePointer<Float>.allocate(capacity: chunk * v)
-        defer { normed.deallocate(); logits.deallocate() }
+        let bf16 = precision == .bf16 ? packedHead.weight(head) : nil
+        let scratch = UnsafeMutablePointer<UInt16>.allocate(capacity: bf16 == nil ? 1 : GEMM.bf16ScratchCount(tokens: chunk, inputSize: d))
+        defer { normed.deallocate(); logits.deallocate(); scratch.deallocate() }
         head.storage.withUnsafeBufferPointer { hb in
             result.withUnsafeMutableBufferPointer { rb in
                 let (la, ra) = (UInt(bitPattern: logits), UInt(bitPattern: rb.baseAddress!))
@@ -94,8 +105,12 @@ public final class LanguageModel: Sendable {
                     let rows = min(chunk, t - r0)
                     RMSNormKernel.apply(input: hidden + r0 * d, rows: rows, columns: d, weight: finalNorm,
                                         epsilon: c.rmsNormEpsilon, output: normed)
-                    GEMM.linear(input: normed, tokens: rows, inputSize: d, weight: hb.baseAddress!, outputSize: v,
-                                output: logits)
+                    if let bf16 {
+                        GEMM.linearBF16(input: normed, tokens: rows, weight: bf16, output: logits, threads: threads, scratch: scratch)
+                    } else {
+                        GEMM.linear(input: normed, tokens: rows, inputSize: d, weight: hb.baseAddress!, outputSize: v,
+                                    output: logits)
+                    }
                     // Each worker reads its own logits rows and writes its own result entries.
                     parallelFor(0..<rows, threads: threads) { range in
                         let logits = UnsafePointer<Float>(bitPattern: la)!
@@ -122,5 +137,19 @@ public final class LanguageModel: Sendable {
             }
         }
         return GEMM.linear(normed, weight: head ?? embedding)
+    }
+}
+
+/// An LM head packed for bf16 the first time it is needed (thread-safe).
+final class PackedHead: Sendable {
+    private let packed = Mutex<PackedBF16Weight?>(nil)
+
+    func weight(_ head: Matrix) -> PackedBF16Weight {
+        packed.withLock { packed in
+            if let packed { return packed }
+            let made = PackedBF16Weight(head)
+            packed = made
+            return made
+        }
     }
 }

@@ -14,7 +14,7 @@ struct BenchCommand: Command {
     static let summary = "benchmarks: gemm (BLAS on LLM shapes), forward (model vs GEMM peak), zeroshot (shared prefixes)"
     static let synopsis = """
         usage: dlp bench gemm [--threads N] [--tokens T] [--seconds S] [--json]
-               dlp bench forward [--model MODEL] [--windows W] [--tokens T] [--threads N] [--json]
+               dlp bench forward [--model MODEL] [--windows W] [--tokens T] [--threads N] [--precision f32,bf16] [--json]
                dlp bench zeroshot [--model MODEL] [--tasks T1,T2,...] [--limit N] [--data-dir DIR] [--threads N] [--json]
                dlp bench sparse [--model MODEL] [--sparsity P] [--blocks N] [--threads N] [--seconds S] [--json]
                dlp bench decode [MODEL] [--context 128,512,2048] [--tokens N] [--dtype f32,bf16] [--sparsity P]
@@ -43,6 +43,7 @@ struct BenchCommand: Command {
         """)
     static let modelArgument = Option("MODEL", nil, "decode: the model (same as --model; default smollm2-135m)")
     static let contexts = Option("--context", "N,...", "decode: prompt lengths (default 128,512,2048, capped at the model's context)")
+    static let precisions = Option("--precision", "P,...", "forward: number formats of the products, of f32,bf16 (default f32; both: side by side with the ratio)")
     static let dtypes = Option("--dtype", "T,...", "sparse, decode: value types, of f32,f16,bf16,q8_0,q4_0 (default f32,bf16)")
     static let tasks = Option("--tasks", "T", "tasks for zeroshot (default all: the paper's seven)")
     static let limit = Option("--limit", "N", "questions per task for zeroshot (default 100)")
@@ -56,7 +57,7 @@ struct BenchCommand: Command {
     static let blocks = Option("--blocks", "N", "sparse: the first N blocks (default all)")
     static let json = Option("--json", nil, "machine-readable report on stdout")
     static let options = [benchmarkArgument, modelArgument, tasks, limit, dataDir, model, windows, threads, tokens, seconds, sparsity,
-                          blocks, contexts, dtypes, json]
+                          blocks, contexts, dtypes, precisions, json]
 
     /// The benchmarks this verb knows.
     enum Benchmark: String, CaseIterable {
@@ -86,6 +87,7 @@ struct BenchCommand: Command {
     let contextLengths: [Int]
     let valueTypes: [WeightType]
     let explicitTokens: Int?
+    let precisions: [ComputePrecision]
 
     init(arguments: inout Arguments) throws {
         json = arguments.flag(Self.json)
@@ -117,6 +119,17 @@ struct BenchCommand: Command {
             try text.split(separator: ",").map { try WeightType.parse(String($0)) }
         } ?? [.f32, .bf16]
         explicitTokens = try arguments.value(Self.tokens, positiveInt)
+        precisions = try arguments.value(Self.precisions) { text in
+            let values = try text.split(separator: ",").map { part -> ComputePrecision in
+                guard let value = ComputePrecision(rawValue: String(part)) else {
+                    throw UsageError("unknown precision '\(part)'; valid: f32, bf16")
+                }
+                if let reason = value.unsupportedReason { throw UsageError(reason) }
+                return value
+            }
+            guard !values.isEmpty, Set(values).count == values.count else { throw UsageError("expected f32, bf16 or f32,bf16") }
+            return values
+        } ?? [.f32]
         // Positionals last: every option's value has been taken by then.
         benchmark = try Benchmark.parse(try arguments.positional(Self.benchmarkArgument))
         if let positional = arguments.optionalPositional(Self.modelArgument) {
@@ -201,25 +214,34 @@ struct BenchCommand: Command {
         let chunks = (0..<windows).map { Array(ids[($0 * tokens)..<(($0 + 1) * tokens)]) }
         let model = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: tokens)
         FileHandle.standardError.write(Data("forward: \(windows) × \(tokens) tokens, \(threads), OpenBLAS core \(BLASRuntime.coreName)\n".utf8))
-        let r = try ForwardBenchmark.run(model: model, windows: chunks, threads: threads)
+        var reports: [ForwardBenchmark.Report] = []
+        for precision in precisions {
+            reports.append(try ForwardBenchmark.run(model: model, windows: chunks, threads: threads, precision: precision))
+        }
         if json {
-            try printJSON(r)
+            if reports.count == 1 { try printJSON(reports[0]) } else { try printJSON(reports) }
             return
         }
-        print("forward pass, \(r.model): \(r.windows) windows × \(r.tokens) tokens, \(r.threads) threads")
-        print(String(format: "  %.0f tokens/s, %.2f GFLOP/token, %.1f GFLOP/s effective", r.tokensPerSecond, r.flopsPerToken / 1e9, r.gflops))
-        print(String(format: "  GEMM peak (2048³, same threads, same run): %.1f GFLOP/s → forward at %.0f%% of peak", r.gemmPeakGflops, r.ratioToPeak * 100))
-        print(String(format: "  peak resident memory %.0f MiB; wall %.2f s", Double(r.peakResidentBytes) / 1048576, r.seconds))
-        if let twin = r.twinSeconds, let twinAttention = r.twinAttentionSeconds,
-           let attention = r.breakdown[ForwardBenchmark.attentionPart] {
-            print(String(format: "  attention %@: %.3f s; its BLAS twin (second pass, same run): %.3f s (%.2f×), that pass %.2f s in all",
-                         r.attention, attention, twinAttention, twinAttention / attention, twin))
-        } else {
-            print("  attention: \(r.attention)")
+        for r in reports {
+            print("forward pass, \(r.model): \(r.windows) windows × \(r.tokens) tokens, \(r.threads) threads, \(r.precision) products")
+            print(String(format: "  %.0f tokens/s, %.2f GFLOP/token, %.1f GFLOP/s effective", r.tokensPerSecond, r.flopsPerToken / 1e9, r.gflops))
+            print(String(format: "  f32 GEMM peak (2048³, same threads, same run): %.1f GFLOP/s → forward at %.0f%% of peak", r.gemmPeakGflops, r.ratioToPeak * 100))
+            print(String(format: "  peak resident memory %.0f MiB; wall %.2f s", Double(r.peakResidentBytes) / 1048576, r.seconds))
+            if let twin = r.twinSeconds, let twinAttention = r.twinAttentionSeconds,
+               let attention = r.breakdown[ForwardBenchmark.attentionPart] {
+                print(String(format: "  attention %@: %.3f s; its BLAS twin (second pass, same run): %.3f s (%.2f×), that pass %.2f s in all",
+                             r.attention, attention, twinAttention, twinAttention / attention, twin))
+            } else {
+                print("  attention: \(r.attention)")
+            }
+            print("  time per part:")
+            for (part, seconds) in r.breakdown.sorted(by: { $0.value > $1.value }) {
+                print("    " + pad(part, 28) + String(format: "%7.3f s  %5.1f%%", seconds, seconds / r.seconds * 100))
+            }
         }
-        print("  time per part:")
-        for (part, seconds) in r.breakdown.sorted(by: { $0.value > $1.value }) {
-            print("    " + pad(part, 28) + String(format: "%7.3f s  %5.1f%%", seconds, seconds / r.seconds * 100))
+        if reports.count == 2 {
+            print(String(format: "%@ / %@ forward (tokens/s, same run): %.2f×", reports[1].precision, reports[0].precision,
+                         reports[1].tokensPerSecond / reports[0].tokensPerSecond))
         }
     }
 

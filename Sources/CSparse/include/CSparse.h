@@ -56,6 +56,21 @@ void csparse_dense_gemv16_avx2(const uint16_t *w, int32_t type, int64_t cols, co
 void csparse_dense_gemv32_avx512(const float *w, int64_t cols, const float *x, float *y, int64_t r0, int64_t r1);
 void csparse_dense_gemv32_avx2(const float *w, int64_t cols, const float *x, float *y, int64_t r0, int64_t r1);
 
+/// bf16 linear layers `Y = X · Wᵀ` with f32 accumulation (AVX512_BF16). The reduction dimension
+/// `k` is taken in pairs (`csparse_bf16_pairs(k)`, the last pair zero-padded when `k` is odd).
+int64_t csparse_bf16_pairs(int64_t k);
+/// bf16 values (uint16) a packed `[n, k]` weight takes: panels of 32 columns, zero-padded.
+int64_t csparse_bf16_packed_count(int64_t n, int64_t k);
+/// Packs the row-major f32 weight `w` `[n, k]` (a linear's `[out, in]`), rounding to nearest even.
+void csparse_bf16_pack_weight(const float *w, int64_t n, int64_t k, uint16_t *packed);
+/// Rows `x[r, 0..<k]` (row stride `ldx`) to bf16 rows of `2·csparse_bf16_pairs(k)` values.
+void csparse_bf16_convert_rows(const float *x, int64_t m, int64_t k, int64_t ldx, uint16_t *out);
+/// Rows `r0 ..< r1` of `Y = X · Wᵀ` (or `Y += X · Wᵀ` when `accumulate`): `x` converted rows,
+/// `packed` the packed weight of `n` outputs, `y` row stride `ldy`. Each output is one f32 sum
+/// over all pairs in order, whatever the row range: results do not depend on how rows are split.
+void csparse_gemm_bf16_avx512(const uint16_t *x, int64_t k, const uint16_t *packed, int64_t n,
+                              float *y, int64_t ldy, int accumulate, int64_t r0, int64_t r1);
+
 /// Floats of scratch `csparse_attention_tile_avx2` needs for `heads` heads of `rows` rows.
 int64_t csparse_attention_tile_scratch(int64_t heads, int64_t rows, int64_t d);
 
