@@ -14,13 +14,16 @@ public struct PerplexityEvaluation: Sendable {
     public var threads: ComputeThreads
     /// Bytes of hidden states kept at once; windows are processed in groups that fit.
     public var activationBudget: Int
+    /// The number format of the linear layers' and the LM head's products.
+    public var precision: ComputePrecision
 
     public init(sequenceLength: Int = 2048, maxWindows: Int? = nil, threads: ComputeThreads = .allAvailable,
-                activationBudget: Int = 2 << 30) {
+                activationBudget: Int = 2 << 30, precision: ComputePrecision = .f32) {
         self.sequenceLength = sequenceLength
         self.maxWindows = maxWindows
         self.threads = threads
         self.activationBudget = activationBudget
+        self.precision = precision
     }
 
     /// The protocol, named in every report.
@@ -42,7 +45,7 @@ public struct PerplexityEvaluation: Sendable {
         let perWindow = t * c.hiddenSize * MemoryLayout<Float>.size
         let groupSize = max(1, min(windows.count, activationBudget / perWindow))
         let groups = stride(from: 0, to: windows.count, by: groupSize).map { Array(windows[$0..<min($0 + groupSize, windows.count)]) }
-        let workspace = BlockWorkspace(configuration: c, capacity: t, threads: threads)
+        let workspace = BlockWorkspace(configuration: c, capacity: t, threads: threads, precision: precision)
         let total = groups.count * (c.layerCount + 1)
         var done = 0
         var losses = [Double]()
@@ -56,7 +59,8 @@ public struct PerplexityEvaluation: Sendable {
             for (i, window) in group.enumerated() {
                 // Position p predicts token p + 1; the last position has no target in the window.
                 let targets = Array(window.dropFirst()) + [-1]
-                let nll = model.negativeLogLikelihoods(buffer.sequence(i), tokens: t, targets: targets, threads: threads)
+                let nll = model.negativeLogLikelihoods(buffer.sequence(i), tokens: t, targets: targets, threads: threads,
+                                                       precision: precision)
                 losses.append(nll.reduce(0, +) / Double(t - 1))
             }
             done += 1
@@ -86,7 +90,8 @@ public struct PerplexityEvaluation: Sendable {
             windows: windows.count, scoredPredictions: windows.count * (sequenceLength - 1),
             meanNegativeLogLikelihood: mean, perplexity: Foundation.exp(mean), windowLosses: losses,
             tokenizeSeconds: tokenizeSeconds, forwardSeconds: seconds,
-            tokensPerSecond: Double(windows.count * sequenceLength) / seconds, threads: threads.count)
+            tokensPerSecond: Double(windows.count * sequenceLength) / seconds, threads: threads.count,
+            precision: precision)
     }
 }
 
@@ -110,6 +115,8 @@ public struct PerplexityResult: Sendable, Codable {
     /// Window tokens through the whole model per second of forward time.
     public var tokensPerSecond: Double
     public var threads: Int
+    /// The products' number format (nil in results written before it was recorded: f32).
+    public var precision: ComputePrecision?
 }
 
 /// Where a block-by-block evaluation stands: `done` of `total` steps, a step being one block

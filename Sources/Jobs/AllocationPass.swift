@@ -25,9 +25,12 @@ public struct AllocationPass {
     /// Read the cache (a pass's result is stored either way).
     public var reuseCached: Bool
     public var threads: ComputeThreads
+    /// The products' number format of the pass's forward (part of the cache key when bf16).
+    public var precision: ComputePrecision
 
     public init(allocation: Allocation, target: Double, cache: AllocationCache, reuseCached: Bool = true,
-                threads: ComputeThreads = .allAvailable) {
+                threads: ComputeThreads = .allAvailable, precision: ComputePrecision = .f32) {
+        self.precision = precision
         self.allocation = allocation
         self.target = target
         self.cache = cache
@@ -48,14 +51,15 @@ public struct AllocationPass {
                                      cacheHit: false, cacheKey: nil, seconds: 0)
         }
         let (key, description) = AllocationCache.key(modelSHA256: modelSHA256, windowsSHA256: set.windowsDigest,
-                                                     allocation: allocation.name, parameters: allocation.parameters,
+                                                     allocation: allocation.name,
+                                                     parameters: allocation.parameters.merging(precision == .f32 ? [:] : ["precision": precision.rawValue]) { a, _ in a },
                                                      target: target)
         if reuseCached, let entry = cache.load(key), entry.ratios.count == layers {
             observer.note("allocation: cached ratios (\(key.prefix(12))…)")
             return AllocationOutcome(ratios: entry.ratios, statistics: entry.statistics, cacheHit: true, cacheKey: key, seconds: 0)
         }
         let start = Date()
-        let pipeline = PruningPipeline(model: model, windows: set.windows, threads: threads)
+        let pipeline = PruningPipeline(model: model, windows: set.windows, threads: threads, precision: precision)
         let statistics = try pipeline.blockStatistics(outlierThreshold: outlierThreshold ?? 5) { p in
             observer.progress(JobProgress(task: "allocation pass", done: p.block, total: p.blocks,
                                           unitsPerStep: Double(p.tokensPerBlock) / Double(p.blocks), unit: "tok"))

@@ -14,9 +14,12 @@ public struct PerplexityJob: Sendable, Codable, Equatable {
     public var threads: Int?
     /// A LoRA adapter applied to the model (nil: none; job files written before it decode as nil).
     public var adapter: AdapterSettings?
+    /// The products' number format (nil: f32; job files written before it decode as nil).
+    public var precision: ComputePrecision?
 
     public init(model: String, dataset: PerplexityDataset, sequenceLength: Int = 2048, maxWindows: Int? = nil,
-                threads: Int? = nil, adapter: AdapterSettings? = nil) {
+                threads: Int? = nil, adapter: AdapterSettings? = nil, precision: ComputePrecision? = nil) {
+        self.precision = precision
         self.model = model
         self.dataset = dataset
         self.sequenceLength = sequenceLength
@@ -29,6 +32,7 @@ public struct PerplexityJob: Sendable, Codable, Equatable {
         guard sequenceLength >= 2 else { throw JobError.invalidSetting(setting: "seqlen", reason: "must be at least 2") }
         if let maxWindows, maxWindows < 1 { throw JobError.invalidSetting(setting: "max-windows", reason: "expected a positive integer") }
         if let threads, threads < 1 { throw JobError.invalidSetting(setting: "threads", reason: "expected a positive integer") }
+        if let reason = precision?.unsupportedReason { throw JobError.invalidSetting(setting: "precision", reason: reason) }
         guard FileManager.default.isReadableFile(atPath: dataset.url.path) else {
             throw JobError.invalidSetting(setting: "dataset \(dataset.name)", reason: "cannot read \(dataset.url.path)")
         }
@@ -38,7 +42,8 @@ public struct PerplexityJob: Sendable, Codable, Equatable {
     public func run(observer: JobObserver = .silent) throws -> PerplexityResult {
         let checkpoint = try Checkpoint.open(model)
         let evaluation = PerplexityEvaluation(sequenceLength: sequenceLength, maxWindows: maxWindows,
-                                              threads: threads.map(ComputeThreads.init) ?? .allAvailable)
+                                              threads: threads.map(ComputeThreads.init) ?? .allAvailable,
+                                              precision: precision ?? .f32)
         try Self.checkMemory(checkpoint, sequenceLength: sequenceLength, activationBudget: evaluation.activationBudget,
                              remedy: "lower --seqlen")
         let tokenizer = try checkpoint.tokenizer()

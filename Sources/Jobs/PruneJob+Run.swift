@@ -43,8 +43,9 @@ extension PruneJob {
         let tokenizer = try checkpoint.tokenizer()
         let modelSHA = try timed("model digest") { try ModelIdentity.sha256(checkpoint) }
         let set = try timed("calibration") { try CalibrationSet(settings: calibration, tokenizer: tokenizer) }
+        let precision = self.precision ?? .f32
         let evaluation = PerplexityEvaluation(sequenceLength: evaluationSequenceLength, maxWindows: evaluationWindows,
-                                              threads: threads)
+                                              threads: threads, precision: precision)
         let model = try LanguageModel(checkpoint: checkpoint,
                                       maxSequenceLength: max(calibration.sequenceLength, evaluation.sequenceLength))
         observer.note("prune: \(checkpoint.url.lastPathComponent), \(method.rawValue) + \(allocation.name), target \(target), pattern \(pattern)\(quantization.map { ", jointly quantized to \($0.rawValue)" } ?? ""); calibration \(set.windows.count) × \(calibration.sequenceLength) (\(calibration.sampling.rawValue)); estimated peak memory \(formatBytes(estimate.total))")
@@ -61,7 +62,7 @@ extension PruneJob {
         }
 
         let pass = AllocationPass(allocation: allocation, target: target, cache: AllocationPass.defaultCache(),
-                                  reuseCached: reuseCachedAllocation, threads: threads)
+                                  reuseCached: reuseCachedAllocation, threads: threads, precision: precision)
         let allocated = try pass.run(model: model, calibration: set, modelSHA256: modelSHA, observer: observer)
         timings["allocation pass"] = allocated.seconds
         let targets = try BlockTargets(pattern: pattern, ratios: allocated.ratios, target: target)
@@ -69,7 +70,7 @@ extension PruneJob {
         let staged = try StagedDirectory(destination: outputURL)
         let staging = staged.staging
         let store = try PrunedWeightStore(directory: staging.appendingPathComponent(".work"), checkpoint: checkpoint)
-        let pipeline = PruningPipeline(model: model, windows: set.windows, threads: threads)
+        let pipeline = PruningPipeline(model: model, windows: set.windows, threads: threads, precision: precision)
         let blocks = try timed("pruning pass") {
             try pipeline.prune(targets: targets, pruner: LinearPruner(method: method, quantization: quantization, threads: threads),
                                store: store) {
@@ -123,7 +124,7 @@ extension PruneJob {
             model: .init(path: checkpoint.url.path, format: checkpoint.format, sha256: modelSHA, architecture: c.architecture,
                          layerCount: c.layerCount, prunableParameters: blocks.reduce(0) { $0 + $1.counts.reduce(0, +) }),
             settings: .init(method: method, allocation: allocation, targetSparsity: target, pattern: pattern,
-                            threads: threads.count, quantization: quantization),
+                            threads: threads.count, quantization: quantization, precision: self.precision),
             calibration: .init(settings: calibration, sourceSHA256: set.sourceDigest, windowsSHA256: set.windowsDigest),
             allocationCacheHit: allocated.cacheHit, allocationCacheKey: allocated.cacheKey,
             blocks: Self.outcomes(blocks, statistics: allocated.statistics),

@@ -105,6 +105,9 @@ public struct PruneJob: Sendable, Codable, Equatable {
     public var calibration: CalibrationSettings
     /// CPU threads; nil: all available.
     public var threads: Int?
+    /// The products' number format of every forward pass (nil: f32; job files written before it
+    /// decode as nil).
+    public var precision: ComputePrecision?
     /// Read cached allocation ratios (false: always run the allocation pass).
     public var reuseCachedAllocation: Bool
     /// Perplexity before and after pruning.
@@ -125,7 +128,8 @@ public struct PruneJob: Sendable, Codable, Equatable {
                 calibration: CalibrationSettings, threads: Int? = nil,
                 reuseCachedAllocation: Bool = true, evaluations: [PerplexityDataset] = [], evaluationSequenceLength: Int = 2048,
                 evaluationWindows: Int? = nil, exports: Exports = Exports(), output: String, replaceExisting: Bool = false,
-                command: [String] = []) {
+                command: [String] = [], precision: ComputePrecision? = nil) {
+        self.precision = precision
         self.model = model
         self.method = method
         self.allocation = allocation
@@ -157,6 +161,7 @@ public struct PruneJob: Sendable, Codable, Equatable {
             throw fail("sparsity", "\(target) disagrees with pattern \(pattern) (which prunes \(implied)); give one of them")
         }
         if let threads, threads < 1 { throw fail("threads", "expected a positive integer") }
+        if let reason = precision?.unsupportedReason { throw fail("precision", reason) }
         try Self.validate(calibration)
         guard evaluationSequenceLength >= 2 else { throw fail("eval-seqlen", "must be at least 2") }
         if let evaluationWindows, evaluationWindows < 1 { throw fail("eval-windows", "expected a positive integer") }

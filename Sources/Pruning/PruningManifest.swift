@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import Sparse
 import TensorCore
 import Transformer
@@ -37,9 +38,13 @@ public struct PruningManifest: Sendable, Codable {
         /// `--quantize`: the grid the kept weights were quantized on jointly with pruning; nil
         /// when they were not (and in manifests written before joint quantization existed).
         public var quantization: JointQuantization?
+        /// The products' number format of the calibration passes (nil in manifests written before
+        /// it was recorded: f32).
+        public var precision: ComputePrecision?
 
         public init(method: PruningMethod, allocation: Allocation, targetSparsity: Double, pattern: SparsityPattern, threads: Int,
-                    quantization: JointQuantization? = nil) {
+                    quantization: JointQuantization? = nil, precision: ComputePrecision? = nil) {
+            self.precision = precision
             self.method = method
             self.allocation = allocation
             self.targetSparsity = targetSparsity
@@ -49,7 +54,7 @@ public struct PruningManifest: Sendable, Codable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case method, allocation, allocationParameters, targetSparsity, pattern, threads, quantization
+            case method, allocation, allocationParameters, targetSparsity, pattern, threads, quantization, precision
         }
 
         public init(from decoder: any Decoder) throws {
@@ -64,6 +69,7 @@ public struct PruningManifest: Sendable, Codable {
             pattern = try c.decode(SparsityPattern.self, forKey: .pattern)
             threads = try c.decode(Int.self, forKey: .threads)
             quantization = try c.decodeIfPresent(JointQuantization.self, forKey: .quantization)
+            precision = try c.decodeIfPresent(ComputePrecision.self, forKey: .precision)
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -75,6 +81,7 @@ public struct PruningManifest: Sendable, Codable {
             try c.encode(pattern, forKey: .pattern)
             try c.encode(threads, forKey: .threads)
             try c.encodeIfPresent(quantization, forKey: .quantization)
+            try c.encodeIfPresent(precision, forKey: .precision)
         }
     }
 

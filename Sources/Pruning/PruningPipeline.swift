@@ -50,11 +50,16 @@ public final class PruningPipeline {
         public var sparsity: Double { Double(zeros.reduce(0, +)) / Double(max(counts.reduce(0, +), 1)) }
     }
 
-    public init(model: LanguageModel, windows: [[Int32]], threads: ComputeThreads) {
+    /// The number format of the block linears' products in the calibration forward passes; the
+    /// statistics pruning measures (input norms, Hessians, scores) are f32 either way.
+    public let precision: ComputePrecision
+
+    public init(model: LanguageModel, windows: [[Int32]], threads: ComputeThreads, precision: ComputePrecision = .f32) {
         precondition(!windows.isEmpty, "calibration needs at least one window")
         self.model = model
         self.windows = windows
         self.threads = threads
+        self.precision = precision
     }
 
     private var tokens: Int { windows[0].count }
@@ -71,7 +76,7 @@ public final class PruningPipeline {
         threads.applyToBLAS()
         let c = model.configuration
         let buffer = try embedded()
-        let workspace = BlockWorkspace(configuration: c, capacity: tokens, threads: threads)
+        let workspace = BlockWorkspace(configuration: c, capacity: tokens, threads: threads, precision: precision)
         var statistics = [BlockScoreStatistics]()
         for l in 0..<c.layerCount {
             let layer = try model.layer(l)
@@ -96,7 +101,7 @@ public final class PruningPipeline {
         let need = pruner.calibrationNeed
         // A pruner that needs no calibration (magnitude) never runs the model.
         let buffer: ActivationBuffer? = need == .none ? nil : try embedded()
-        let workspace = BlockWorkspace(configuration: c, capacity: t, threads: threads)
+        let workspace = BlockWorkspace(configuration: c, capacity: t, threads: threads, precision: precision)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: t * d)
         defer { scratch.deallocate() }
         var results = [BlockResult]()

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// Human-readable renderings of a ``PruningManifest``: `report.md` and the per-block sparsity
 /// chart `sparsity.svg`.
@@ -20,6 +21,9 @@ public enum PruningReport {
         if let q = m.settings.quantization {
             let how = m.settings.method == .sparsegpt ? "inside SparseGPT's OBS loop" : "GPTQ with the \(m.settings.method.rawValue) mask fixed"
             lines.append("| joint quantization | \(q.rawValue): kept weights on the \(q.rawValue) grid (groups of 32 inputs), \(how); model.gguf stores them unchanged |")
+        }
+        if let precision = m.settings.precision {
+            lines.append("| products | \(precision.rawValue)\(precision == .bf16 ? " (linear layers and LM head in bfloat16, f32 accumulation; statistics f32)" : "") |")
         }
         lines.append("| allocation | \(m.settings.allocation.name)\(parameters.isEmpty ? "" : " (" + parameters.joined(separator: ", ") + ")")\(m.allocationCacheHit ? ", ratios from cache" : "") |")
         lines.append("| target sparsity | \(pct(m.settings.targetSparsity)) of \(m.model.prunableParameters) block-linear weights |")

@@ -1,5 +1,6 @@
 import Foundation
 import Jobs
+import Kernels
 
 /// One verb of the command-line tool. `init(arguments:)` validates everything a run needs before
 /// any model is loaded; `run` does the work. `--help` is generated from ``options``, the same
@@ -172,3 +173,16 @@ let modelArgument = Option("MODEL", nil, "a GGUF file, a safetensors directory, 
 let threadsOption = Option("--threads", "N", "CPU threads (default: all available)")
 /// The common `--json` flag.
 let jsonOption = Option("--json", nil, "machine-readable output on stdout")
+/// The common `--precision` option (perplexity, eval, prune).
+let precisionOption = Option("--precision", "P", """
+    products of the linear layers and the LM head: f32 (default) or bf16 (AVX512_BF16:
+    weights and activations rounded to bfloat16, f32 accumulation; norms, attention, softmax
+    and pruning statistics stay f32)
+    """)
+
+/// Parses a `--precision` value; bf16 is refused on a CPU without AVX512_BF16.
+func parsePrecision(_ text: String) throws -> ComputePrecision {
+    guard let value = ComputePrecision(rawValue: text) else { throw UsageError("unknown precision '\(text)'; valid: f32, bf16") }
+    if let reason = value.unsupportedReason { throw UsageError(reason) }
+    return value
+}

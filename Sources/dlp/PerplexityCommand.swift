@@ -8,7 +8,7 @@ import Transformer
 struct PerplexityCommand: Command {
     static let name = "perplexity"
     static let summary = "perplexity on WikiText-2, PTB, C4 or any text (non-overlapping windows)"
-    static let synopsis = "usage: dlp perplexity MODEL --dataset SPEC [--seqlen 2048] [--max-windows N] [--adapter DIR] [--threads N] [--json]"
+    static let synopsis = "usage: dlp perplexity MODEL --dataset SPEC [--seqlen 2048] [--max-windows N] [--adapter DIR] [--precision f32|bf16] [--threads N] [--json]"
     static let dataset = Option("--dataset", "SPEC", """
         wikitext2:PATH  WikiText-2 raw test file (lines joined with "\\n\\n")
         ptb[:PATH]      PTB test (default: the fetched copy)
@@ -18,7 +18,7 @@ struct PerplexityCommand: Command {
     static let seqlen = Option("--seqlen", "T", "window length in tokens (default 2048)")
     static let maxWindows = Option("--max-windows", "N", "score only the first N windows")
     static let json = Option("--json", nil, "the result as JSON on stdout")
-    static let options = [modelArgument, dataset, seqlen, maxWindows] + AdapterOptions.options + [threadsOption, json]
+    static let options = [modelArgument, dataset, seqlen, maxWindows] + AdapterOptions.options + [precisionOption, threadsOption, json]
     static let footer = "Progress goes to stderr. Protocol: \(PerplexityEvaluation.protocolDescription)."
     let job: PerplexityJob
     let json: Bool
@@ -32,7 +32,8 @@ struct PerplexityCommand: Command {
             throw UsageError("--dataset is required")
         }
         job = PerplexityJob(model: try arguments.positional(modelArgument), dataset: dataset, sequenceLength: sequenceLength,
-                            maxWindows: maxWindows, threads: threads, adapter: try AdapterOptions.settings(&arguments))
+                            maxWindows: maxWindows, threads: threads, adapter: try AdapterOptions.settings(&arguments),
+                            precision: try arguments.value(precisionOption, parsePrecision))
         try asUsageError { try job.validate() }
     }
 
@@ -47,7 +48,7 @@ struct PerplexityCommand: Command {
                   text       \(result.path): \(result.assembly), \(result.textTokens) tokens
                   windows    \(result.windows) × \(result.sequenceLength) tokens, \(result.scoredPredictions) predictions scored
                   mean NLL   \(String(format: "%.6f", result.meanNegativeLogLikelihood)) nats
-                  speed      \(String(format: "%.0f", result.tokensPerSecond)) tokens/s over \(String(format: "%.1f", result.forwardSeconds)) s, \(result.threads) threads
+                  speed      \(String(format: "%.0f", result.tokensPerSecond)) tokens/s over \(String(format: "%.1f", result.forwardSeconds)) s, \(result.threads) threads, \(result.precision ?? .f32) products
                 """)
         }
     }

@@ -24,7 +24,7 @@ struct PruneCommand: Command {
                                 "what to export (default gguf,safetensors; gguf needs a GGUF input; sparse: sparse/,\nthe block linears in the compressed-tensors sparse-bitmask layout)")
     static let json = Option("--json", nil, "print the manifest as JSON on stdout")
     static let options = [modelArgument, output, force, method] + PruningOptions.options + CalibrationOptions.options
-        + [evaluate, evalSeqlen, evalWindows, ggufType, quantize, formats, ExportOptions.sparseType, json]
+        + [evaluate, evalSeqlen, evalWindows, ggufType, quantize, formats, ExportOptions.sparseType, precisionOption, json]
     static let interruptedMessage = "the unfinished output was removed and nothing was written to --output; run the same command again (cached allocation ratios are kept)"
     static let footer = """
         Outputs in DIR: model.gguf (the input's names and metadata; dlp perplexity/eval accept DIR),
@@ -60,6 +60,7 @@ struct PruneCommand: Command {
         let ggufType = explicitGGUFType ?? quantization?.dtype ?? .f32
         let formats = try ExportOptions.formats(Self.formats, &arguments, defaults: PruneJob.ExportFormat.defaults)
         let sparseType = try ExportOptions.sparseType(&arguments)
+        let precision = try arguments.value(precisionOption, parsePrecision)
         let options = try PruningOptions(arguments: &arguments)
         let calibration = try CalibrationOptions.settings(&arguments)
         job = PruneJob(model: try arguments.positional(modelArgument), method: method, allocation: options.allocation,
@@ -68,7 +69,7 @@ struct PruneCommand: Command {
                        reuseCachedAllocation: options.reuseCache, evaluations: evaluations,
                        evaluationSequenceLength: evalLength, evaluationWindows: evalWindows,
                        exports: .init(formats: formats, ggufType: ggufType, sparseType: sparseType), output: output, replaceExisting: force,
-                       command: CommandLine.arguments)
+                       command: CommandLine.arguments, precision: precision)
         try asUsageError { try job.validate() }
     }
 
