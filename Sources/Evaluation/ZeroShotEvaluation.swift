@@ -64,7 +64,9 @@ public struct ZeroShotEvaluation: Sendable {
         for dataset in datasets {
             results.append(try evaluate(dataset, model: model, tokenizer: tokenizer, progress: progress))
         }
-        return ZeroShotReport(model: model.checkpoint.url.path, tasks: results, limit: limit, maxLength: scorer.maxLength,
-                              threads: scorer.threads.count, seconds: Date().timeIntervalSince(start))
+        var report = ZeroShotReport(model: model.checkpoint.url.path, tasks: results, limit: limit, maxLength: scorer.maxLength,
+                                    threads: scorer.threads.count, seconds: Date().timeIntervalSince(start))
+        report.precision = scorer.precision
+        return report
     }
 }

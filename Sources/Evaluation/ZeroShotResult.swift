@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// The scores of one question: one log-likelihood per choice, and the harness's metrics on them.
 public struct ZeroShotItemResult: Sendable, Codable, Equatable {
@@ -113,6 +114,8 @@ public struct ZeroShotReport: Sendable, Codable {
     public var maxLength: Int
     public var threads: Int
     public var seconds: Double
+    /// The block linears' products (nil in reports written before it was recorded: f32).
+    public var precision: ComputePrecision?
 
     public static let paperMeanDescription =
         "mean of acc (BoolQ, RTE, WinoGrande) and acc_norm (HellaSwag, ARC-e, ARC-c, OBQA)"

@@ -37,9 +37,12 @@ public struct ZeroShotScorer: Sendable {
     /// Whether a question's common prefix runs once (``PrefixGroup``); off, every sequence runs
     /// whole from position 0 (the slower definition, kept to check the shared path against).
     public var sharesPrefixes: Bool
+    /// The number format of the block linears' products (the LM head's scores stay f32 here).
+    public var precision: ComputePrecision
 
     public init(maxLength: Int = 2048, threads: ComputeThreads = .allAvailable, activationBudget: Int = 512 << 20,
-                sharesPrefixes: Bool = true) {
+                sharesPrefixes: Bool = true, precision: ComputePrecision = .f32) {
+        self.precision = precision
         self.maxLength = maxLength
         self.threads = threads
         self.activationBudget = activationBudget
@@ -190,7 +193,7 @@ public struct ZeroShotScorer: Sendable {
 
         let total = chunks.reduce(0) { $0 + $1.rows } * (c.layerCount + 1)
         var done = 0
-        let workspace = BlockWorkspace(configuration: c, capacity: capacity, threads: threads)
+        let workspace = BlockWorkspace(configuration: c, capacity: capacity, threads: threads, precision: precision)
         threads.applyToBLAS()
         progress(Progress(done: 0, total: total))
         for batch in batches {

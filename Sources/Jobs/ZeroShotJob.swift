@@ -19,11 +19,14 @@ public struct ZeroShotJob: Sendable, Codable, Equatable {
     public var keepDetails: Bool
     /// A LoRA adapter applied to the model (nil: none; job files written before it decode as nil).
     public var adapter: AdapterSettings?
+    /// The block linears' products (nil: f32; job files written before it decode as nil).
+    public var precision: ComputePrecision?
 
     public init(model: String, tasks: [ZeroShotTask] = ZeroShotTask.paperTasks,
                 dataDirectory: String = ZeroShotDataset.defaultDirectory(home: ModelReference.home()).path,
                 limit: Int? = nil, maxLength: Int = 2048, threads: Int? = nil, keepDetails: Bool = false,
-                adapter: AdapterSettings? = nil) {
+                adapter: AdapterSettings? = nil, precision: ComputePrecision? = nil) {
+        self.precision = precision
         self.model = model
         self.tasks = tasks
         self.dataDirectory = dataDirectory
@@ -39,6 +42,7 @@ public struct ZeroShotJob: Sendable, Codable, Equatable {
         guard maxLength >= 2 else { throw JobError.invalidSetting(setting: "max-length", reason: "must be at least 2") }
         if let limit, limit < 1 { throw JobError.invalidSetting(setting: "limit", reason: "expected a positive integer") }
         if let threads, threads < 1 { throw JobError.invalidSetting(setting: "threads", reason: "expected a positive integer") }
+        if let reason = precision?.unsupportedReason { throw JobError.invalidSetting(setting: "precision", reason: reason) }
         try adapter?.validate()
         for task in tasks {
             let file = ZeroShotDataset.url(for: task, in: URL(fileURLWithPath: dataDirectory))
@@ -51,7 +55,8 @@ public struct ZeroShotJob: Sendable, Codable, Equatable {
 
     public func run(observer: JobObserver = .silent) throws -> ZeroShotReport {
         let checkpoint = try Checkpoint.open(model)
-        let scorer = ZeroShotScorer(maxLength: maxLength, threads: threads.map(ComputeThreads.init) ?? .allAvailable)
+        let scorer = ZeroShotScorer(maxLength: maxLength, threads: threads.map(ComputeThreads.init) ?? .allAvailable,
+                                    precision: precision ?? .f32)
         try PerplexityJob.checkMemory(checkpoint, sequenceLength: maxLength, activationBudget: scorer.activationBudget,
                                       remedy: "lower --max-length")
         let tokenizer = try checkpoint.tokenizer()

@@ -8,14 +8,14 @@ import Transformer
 struct EvalCommand: Command {
     static let name = "eval"
     static let summary = "zero-shot accuracy (BoolQ, RTE, HellaSwag, WinoGrande, ARC-e/c, OBQA, PIQA, LAMBADA)"
-    static let synopsis = "usage: dlp eval MODEL [--tasks all | everything | T1,T2,...] [--limit N] [--data-dir DIR]\n                      [--max-length 2048] [--adapter DIR] [--threads N] [--json [--items]]"
+    static let synopsis = "usage: dlp eval MODEL [--tasks all | everything | T1,T2,...] [--limit N] [--data-dir DIR]\n                      [--max-length 2048] [--adapter DIR] [--precision f32|bf16] [--threads N] [--json [--items]]"
     static let tasks = Option("--tasks", "T", "all: the paper's seven (default); everything: also piqa, lambada; or a list of\n\(ZeroShotTask.allCases.map(\.rawValue).joined(separator: ", "))")
     static let limit = Option("--limit", "N", "only the first N questions of each task")
     static let dataDir = Option("--data-dir", "DIR", "where <task>.jsonl live (default: $DLP_HOME/data/zeroshot, made by\n`python3 scripts/assets.py zeroshot`)")
     static let maxLength = Option("--max-length", "L", "longest model input in tokens; longer inputs keep their last L (default 2048)")
     static let json = Option("--json", nil, "the report as JSON on stdout")
     static let items = Option("--items", nil, "with --json: per-question log-likelihoods")
-    static let options = [modelArgument, tasks, limit, dataDir, maxLength] + AdapterOptions.options + [threadsOption, json, items]
+    static let options = [modelArgument, tasks, limit, dataDir, maxLength] + AdapterOptions.options + [precisionOption, threadsOption, json, items]
     static let footer = """
         Protocol: lm-evaluation-harness 0-shot prompts; acc = argmax of the summed continuation
         log-likelihood, acc_norm = argmax of it divided by the choice's length in characters.
@@ -35,7 +35,8 @@ struct EvalCommand: Command {
         let threads = try arguments.value(threadsOption, positiveInt)
         let directory = try arguments.value(Self.dataDir) ?? ZeroShotDataset.defaultDirectory(home: ModelReference.home()).path
         job = ZeroShotJob(model: try arguments.positional(modelArgument), tasks: tasks, dataDirectory: directory, limit: limit,
-                          maxLength: maxLength, threads: threads, keepDetails: items, adapter: try AdapterOptions.settings(&arguments))
+                          maxLength: maxLength, threads: threads, keepDetails: items, adapter: try AdapterOptions.settings(&arguments),
+                          precision: try arguments.value(precisionOption, parsePrecision))
         try asUsageError { try job.validate() }
     }
 
@@ -67,7 +68,8 @@ struct EvalCommand: Command {
             lines.append(String(format: "paper mean (7 tasks)  %.2f   (* : %@)", mean * 100, ZeroShotReport.paperMeanDescription))
         }
         let limit = report.limit.map { ", first \($0) questions per task" } ?? ""
-        lines.append(String(format: "%.1f s, %d threads, max length %d%@", report.seconds, report.threads, report.maxLength, limit))
+        lines.append(String(format: "%.1f s, %d threads, max length %d, %@ products%@", report.seconds, report.threads, report.maxLength,
+                            (report.precision ?? .f32).rawValue, limit))
         return lines.joined(separator: "\n")
     }
 }
