@@ -240,3 +240,214 @@ AVX2 void csparse_attention_tile_avx2(const float *q, int64_t q_stride, int64_t 
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// bf16 variant (AVX512_BF16, `--precision bf16`): the same tiles, blocks and online softmax, with
+// both products on `vdpbf16ps`. Queries are rounded to bf16 once per tile, each key/value block
+// once per block; scores, maxima, sums and the context accumulators stay f32, and the
+// probabilities are rounded to bf16 for the product with the values. `d` must be a multiple of 16.
+
+#define BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#define BROWS 6   // query rows per register tile: 6 rows × 64 keys (scores), 6 rows × 64 columns (values)
+
+BF16 static inline __m512 exp_avx512(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    x = _mm512_min_ps(x, _mm512_set1_ps(88.0f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-6f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+// 16 f32 values to 16 bf16 (round to nearest even), as 256 bits.
+BF16 static inline __m256i bf16x16(__m512 v) { return (__m256i)_mm512_cvtneps_pbh(v); }
+
+// o[r][c0 ..< c0+64] += Σ_jp (p[r][2jp], p[r][2jp+1]) · (v[2jp][c], v[2jp+1][c]) for the BROWS
+// rows; `vp` points at column c0 of the packed value pairs (row stride d pairs).
+BF16 static inline void values_bf16_64(const uint16_t *pb, const uint32_t *vp, int64_t d, int64_t keyPairs,
+                                       float *const orow[BROWS], int64_t c0) {
+    __m512 o[BROWS][4];
+    for (int r = 0; r < BROWS; r++)
+        for (int c = 0; c < 4; c++) o[r][c] = _mm512_loadu_ps(orow[r] + c0 + 16 * c);
+    for (int64_t jp = 0; jp < keyPairs; jp++) {
+        const uint32_t *vr = vp + jp * d;
+        const __m512bh v0 = (__m512bh)_mm512_loadu_si512(vr), v1 = (__m512bh)_mm512_loadu_si512(vr + 16);
+        const __m512bh v2 = (__m512bh)_mm512_loadu_si512(vr + 32), v3 = (__m512bh)_mm512_loadu_si512(vr + 48);
+        for (int r = 0; r < BROWS; r++) {
+            const __m512bh b = (__m512bh)_mm512_set1_epi32((int)((const uint32_t *)(pb + r * KEYS))[jp]);
+            o[r][0] = _mm512_dpbf16_ps(o[r][0], b, v0);
+            o[r][1] = _mm512_dpbf16_ps(o[r][1], b, v1);
+            o[r][2] = _mm512_dpbf16_ps(o[r][2], b, v2);
+            o[r][3] = _mm512_dpbf16_ps(o[r][3], b, v3);
+        }
+    }
+    for (int r = 0; r < BROWS; r++)
+        for (int c = 0; c < 4; c++) _mm512_storeu_ps(orow[r] + c0 + 16 * c, o[r][c]);
+}
+
+// The same for 16 columns.
+BF16 static inline void values_bf16_16(const uint16_t *pb, const uint32_t *vp, int64_t d, int64_t keyPairs,
+                                       float *const orow[BROWS], int64_t c0) {
+    __m512 o[BROWS];
+    for (int r = 0; r < BROWS; r++) o[r] = _mm512_loadu_ps(orow[r] + c0);
+    for (int64_t jp = 0; jp < keyPairs; jp++) {
+        const __m512bh v0 = (__m512bh)_mm512_loadu_si512(vp + jp * d);
+        for (int r = 0; r < BROWS; r++)
+            o[r] = _mm512_dpbf16_ps(o[r], (__m512bh)_mm512_set1_epi32((int)((const uint32_t *)(pb + r * KEYS))[jp]), v0);
+    }
+    for (int r = 0; r < BROWS; r++) _mm512_storeu_ps(orow[r] + c0, o[r]);
+}
+
+int64_t csparse_attention_tile_bf16_scratch(int64_t heads, int64_t rows, int64_t d) {
+    // context accumulators, maxima, sums (f32); scores 6 × 64 (f32); discard rows (f32);
+    // then bf16 (counted in floats, two per float): queries, packed keys, packed values, probabilities
+    return heads * rows * (d + 2) + BROWS * KEYS + BROWS * d
+        + (heads * rows * d + d * KEYS + KEYS * d + BROWS * KEYS) / 2 + 16;
+}
+
+BF16 void csparse_attention_tile_bf16(const float *q, int64_t q_stride, int64_t heads, int64_t rows, int64_t position,
+                                      const float *k, const float *v, int64_t kv_stride, int64_t d, float scale,
+                                      float *context, int64_t context_stride, float *scratch) {
+    const int64_t count = heads * rows, pairs = d / 2;
+    float *acc = scratch, *maxima = acc + count * d, *sums = maxima + count;
+    float *s = sums + count, *discard = s + BROWS * KEYS;
+    uint16_t *qb = (uint16_t *)(discard + BROWS * d);        // [heads·rows][d]
+    uint16_t *kp = qb + count * d;                           // [d/2][64 keys][2]
+    uint16_t *vp = kp + d * KEYS;                            // [32 key pairs][d][2]
+    uint16_t *pb = vp + KEYS * d;                            // [BROWS][64]
+    memset(acc, 0, (size_t)(count * d) * sizeof(float));
+    for (int64_t i = 0; i < count; i++) { maxima[i] = -INFINITY; sums[i] = 0; }
+    for (int64_t h = 0; h < heads; h++)
+        for (int64_t row = 0; row < rows; row++)
+            for (int64_t i = 0; i < d; i += 16)
+                _mm256_storeu_si256((__m256i *)(qb + (h * rows + row) * d + i),
+                                    bf16x16(_mm512_loadu_ps(q + row * q_stride + h * d + i)));
+
+    const int64_t keys = position + rows;
+    for (int64_t k0 = 0; k0 < keys; k0 += KEYS) {
+        const int64_t block = keys - k0 < KEYS ? keys - k0 : KEYS;
+        // kp[p][j] = (k[j][2p], k[j][2p+1]); vp[jp][c] = (v[2jp][c], v[2jp+1][c]); zero past the block.
+        uint32_t *kp32 = (uint32_t *)kp, *vp32 = (uint32_t *)vp;
+        for (int64_t j = 0; j < KEYS; j++) {
+            if (j < block) {
+                const float *row = k + (k0 + j) * kv_stride;
+                for (int64_t i = 0; i < d; i += 16) {
+                    uint16_t tmp[16];
+                    _mm256_storeu_si256((__m256i *)tmp, bf16x16(_mm512_loadu_ps(row + i)));
+                    for (int t = 0; t < 16; t += 2) kp32[((i + t) / 2) * KEYS + j] = (uint32_t)tmp[t] | ((uint32_t)tmp[t + 1] << 16);
+                }
+            } else {
+                for (int64_t p = 0; p < pairs; p++) kp32[p * KEYS + j] = 0;
+            }
+        }
+        for (int64_t jp = 0; jp < KEYS / 2; jp++) {
+            const int64_t j0 = 2 * jp, j1 = 2 * jp + 1;
+            for (int64_t c = 0; c < d; c += 16) {
+                const __m512 a = j0 < block ? _mm512_loadu_ps(v + (k0 + j0) * kv_stride + c) : _mm512_setzero_ps();
+                const __m512 b = j1 < block ? _mm512_loadu_ps(v + (k0 + j1) * kv_stride + c) : _mm512_setzero_ps();
+                // Interleave: lane c holds (a[c], b[c]).
+                const __m512i ai = _mm512_cvtepu16_epi32(bf16x16(a)), bi = _mm512_cvtepu16_epi32(bf16x16(b));
+                _mm512_storeu_si512(vp32 + jp * d + c, _mm512_or_si512(ai, _mm512_slli_epi32(bi, 16)));
+            }
+        }
+        const int64_t first = k0 > position ? k0 - position : 0;
+        for (int64_t h = 0; h < heads; h++) {
+            for (int64_t r0 = first - first % BROWS; r0 < rows; r0 += BROWS) {
+                const uint32_t *qr[BROWS];
+                float *orow[BROWS];
+                int64_t visible[BROWS], widest = 0;
+                for (int r = 0; r < BROWS; r++) {
+                    const int64_t row = r0 + r;
+                    if (row < rows) {
+                        qr[r] = (const uint32_t *)(qb + (h * rows + row) * d);
+                        orow[r] = acc + (h * rows + row) * d;
+                        const int64_t seen = position + row + 1 - k0;
+                        visible[r] = seen < 0 ? 0 : (seen < block ? seen : block);
+                    } else {
+                        qr[r] = (const uint32_t *)(qb + (h * rows + r0) * d);
+                        orow[r] = discard + r * d;
+                        visible[r] = 0;
+                    }
+                    if (visible[r] > widest) widest = visible[r];
+                }
+                // Scores: 6 rows × 64 keys, 24 accumulators.
+                __m512 a[BROWS][4];
+                for (int r = 0; r < BROWS; r++) a[r][0] = a[r][1] = a[r][2] = a[r][3] = _mm512_setzero_ps();
+                for (int64_t p = 0; p < pairs; p++) {
+                    const uint32_t *kr = kp32 + p * KEYS;
+                    const __m512bh k0v = (__m512bh)_mm512_loadu_si512(kr), k1v = (__m512bh)_mm512_loadu_si512(kr + 16);
+                    const __m512bh k2v = (__m512bh)_mm512_loadu_si512(kr + 32), k3v = (__m512bh)_mm512_loadu_si512(kr + 48);
+                    for (int r = 0; r < BROWS; r++) {
+                        const __m512bh b = (__m512bh)_mm512_set1_epi32((int)qr[r][p]);
+                        a[r][0] = _mm512_dpbf16_ps(a[r][0], b, k0v);
+                        a[r][1] = _mm512_dpbf16_ps(a[r][1], b, k1v);
+                        a[r][2] = _mm512_dpbf16_ps(a[r][2], b, k2v);
+                        a[r][3] = _mm512_dpbf16_ps(a[r][3], b, k3v);
+                    }
+                }
+                const __m512 sc = _mm512_set1_ps(scale);
+                for (int r = 0; r < BROWS; r++)
+                    for (int c = 0; c < 4; c++) _mm512_storeu_ps(s + r * KEYS + 16 * c, _mm512_mul_ps(a[r][c], sc));
+                // Online softmax per row; probabilities to bf16.
+                for (int r = 0; r < BROWS; r++) {
+                    float *sr = s + r * KEYS;
+                    uint16_t *pr = pb + r * KEYS;
+                    const int64_t n = visible[r];
+                    if (n == 0) {
+                        memset(pr, 0, KEYS * sizeof(uint16_t));
+                        continue;
+                    }
+                    const __mmask16 live[4] = {
+                        n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1),
+                        n >= 32 ? 0xffff : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1),
+                        n >= 48 ? 0xffff : n <= 32 ? 0 : (__mmask16)((1u << (n - 32)) - 1),
+                        n >= 64 ? 0xffff : n <= 48 ? 0 : (__mmask16)((1u << (n - 48)) - 1)};
+                    __m512 m16 = _mm512_set1_ps(-INFINITY);
+                    for (int c = 0; c < 4; c++) m16 = _mm512_mask_max_ps(m16, live[c], m16, _mm512_loadu_ps(sr + 16 * c));
+                    const int64_t index = h * rows + r0 + r;
+                    const float previous = maxima[index], blockMax = _mm512_reduce_max_ps(m16);
+                    const float m = blockMax > previous ? blockMax : previous;
+                    const __m512 mv = _mm512_set1_ps(m);
+                    __m512 sum16 = _mm512_setzero_ps();
+                    for (int c = 0; c < 4; c++) {
+                        const __m512 e = _mm512_maskz_mov_ps(live[c], exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(sr + 16 * c), mv)));
+                        sum16 = _mm512_add_ps(sum16, e);
+                        _mm256_storeu_si256((__m256i *)(pr + 16 * c), bf16x16(e));
+                    }
+                    if (m > previous && previous > -INFINITY) {
+                        const float shrink = expf(previous - m);
+                        sums[index] *= shrink;
+                        float *o = orow[r];
+                        const __m512 f = _mm512_set1_ps(shrink);
+                        for (int64_t i = 0; i < d; i += 16) _mm512_storeu_ps(o + i, _mm512_mul_ps(_mm512_loadu_ps(o + i), f));
+                    }
+                    maxima[index] = m;
+                    sums[index] += _mm512_reduce_add_ps(sum16);
+                }
+                // Values: 6 rows × 64 columns per pass (24 accumulators), key pairs in order;
+                // a last pass of 16 columns at a time when d is no multiple of 64.
+                const int64_t keyPairs = (widest + 1) / 2;
+                int64_t c0 = 0;
+                for (; c0 + 64 <= d; c0 += 64) values_bf16_64(pb, vp32 + c0, d, keyPairs, orow, c0);
+                for (; c0 < d; c0 += 16) values_bf16_16(pb, vp32 + c0, d, keyPairs, orow, c0);
+            }
+        }
+    }
+    for (int64_t h = 0; h < heads; h++) {
+        for (int64_t row = 0; row < rows; row++) {
+            const float *o = acc + (h * rows + row) * d;
+            float *out = context + row * context_stride + h * d;
+            const __m512 f = _mm512_set1_ps(1.0f / sums[h * rows + row]);
+            for (int64_t i = 0; i < d; i += 16) _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_loadu_ps(o + i), f));
+        }
+    }
+}

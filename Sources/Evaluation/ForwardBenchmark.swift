@@ -27,7 +27,7 @@ public enum ForwardBenchmark {
         public var peakResidentBytes: Int
         /// The number format of the linear layers and the LM head.
         public var precision: String
-        /// Which attention ran: `fused (AVX2)` or `BLAS`.
+        /// Which attention ran: `fused (AVX2)`, `fused (bf16)` or `BLAS`.
         public var attention: String
         /// The same pass with attention's BLAS twin, when the fused kernel ran: its wall seconds
         /// and its attention seconds (same run, same windows).
@@ -99,7 +99,9 @@ public enum ForwardBenchmark {
                       threads: threads.count, seconds: seconds, tokensPerSecond: tokens / seconds,
                       flopsPerToken: flopsPerToken(c, sequenceLength: t), gflops: gflops, gemmPeakGflops: peak,
                       ratioToPeak: gflops / peak, breakdown: breakdown, peakResidentBytes: peakResidentBytes(), precision: precision.rawValue,
-                      attention: fusedAttention && Attention.fusedKernelHandles(c) ? "fused (AVX2)" : "BLAS")
+                      attention: !fusedAttention ? "BLAS"
+                        : precision == .bf16 && c.headDimension % 16 == 0 ? "fused (bf16)"
+                        : Attention.fusedKernelHandles(c) ? "fused (AVX2)" : "BLAS")
     }
 
     /// The process's peak resident set size (`getrusage`, kilobytes on Linux).

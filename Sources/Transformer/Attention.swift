@@ -30,7 +30,8 @@ public enum Attention {
     public static func scratchPerWorker(configuration c: ModelConfiguration, tileRows: Int, capacity: Int) -> Int {
         let perGroup = c.headCount / c.keyValueHeadCount, rows = perGroup * tileRows
         let fused = Int(csparse_attention_tile_scratch(Int64(perGroup), Int64(tileRows), Int64(c.headDimension)))
-        return max(rows * (2 * c.headDimension + capacity), fused)
+        let bf16 = Int(csparse_attention_tile_bf16_scratch(Int64(perGroup), Int64(tileRows), Int64(c.headDimension)))
+        return max(rows * (2 * c.headDimension + capacity), fused, bf16)
     }
 
     /// - Parameters: q `[T, H·d]`, k and v `[P+T, K·d]` (prefix rows first), context `[T, H·d]`
@@ -40,7 +41,7 @@ public enum Attention {
                       configuration c: ModelConfiguration, workspace: BlockWorkspace, fused: Bool? = nil) {
         apply(query: q, key: k, value: v, context: context, tokens: t, prefix: p, configuration: c,
               scratch: workspace.scores, capacity: workspace.capacity, tileRows: workspace.tileRows, threads: workspace.threads,
-              fused: fused ?? workspace.fusedAttention)
+              fused: fused ?? workspace.fusedAttention, precision: workspace.precision)
     }
 
     /// `fused` overrides the workspace's ``BlockWorkspace/fusedAttention``.
@@ -52,7 +53,8 @@ public enum Attention {
     public static func apply(query q: UnsafePointer<Float>, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>,
                              context: UnsafeMutablePointer<Float>, tokens t: Int, prefix p: Int = 0,
                              configuration c: ModelConfiguration, scratch: UnsafeMutablePointer<Float>, capacity: Int,
-                             tileRows tile: Int, threads: ComputeThreads, fused: Bool = fusedKernelAvailable) {
+                             tileRows tile: Int, threads: ComputeThreads, fused: Bool = fusedKernelAvailable,
+                             precision: ComputePrecision = .f32) {
         precondition(p >= 0 && p + t <= capacity, "attention: \(p) prefix + \(t) tokens, scratch holds \(capacity)")
         let d = c.headDimension, groups = c.keyValueHeadCount
         let qStride = c.headCount * d, kvStride = groups * d
@@ -67,7 +69,9 @@ public enum Attention {
                                     UInt(bitPattern: context), UInt(bitPattern: scratch))
         // Each worker writes only its own tiles' rows and columns of `context` and its own scratch,
         // running single-threaded BLAS when there are several workers (one keeps BLAS's threads).
-        if fused && fusedKernelAvailable && fusedKernelHandles(c) {
+        // bf16: both products in bf16 where the head dimension allows (a multiple of 16).
+        let bf16 = fused && precision == .bf16 && precision.unsupportedReason == nil && d % 16 == 0
+        if fused && (bf16 || (fusedKernelAvailable && fusedKernelHandles(c))) {
             // One kernel call per (group, tile); no BLAS, so no single-threaded section.
             parallelFor(0..<workers, threads: threads) { workerRange in
                 let q = UnsafePointer<Float>(bitPattern: qa)!, k = UnsafePointer<Float>(bitPattern: ka)!
@@ -77,9 +81,10 @@ public enum Attention {
                     for item in stride(from: worker, to: items.count, by: workers) {
                         let (g, r0) = (items[item].g, items[item].r * tile)
                         let rows = min(tile, t - r0), head = g * perGroup
-                        csparse_attention_tile_avx2(q + r0 * qStride + head * d, Int64(qStride), Int64(perGroup), Int64(rows),
-                                                    Int64(p + r0), k + g * d, v + g * d, Int64(kvStride), Int64(d), scale,
-                                                    context + r0 * qStride + head * d, Int64(qStride), scratch)
+                        let kernel = bf16 ? csparse_attention_tile_bf16 : csparse_attention_tile_avx2
+                        kernel(q + r0 * qStride + head * d, Int64(qStride), Int64(perGroup), Int64(rows),
+                               Int64(p + r0), k + g * d, v + g * d, Int64(kvStride), Int64(d), scale,
+                               context + r0 * qStride + head * d, Int64(qStride), scratch)
                     }
                 }
             }

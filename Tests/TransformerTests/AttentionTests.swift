@@ -75,4 +75,39 @@ import _TestSupport
         #expect(worst <= 1e-5, "P=\(p) T=\(t) H=\(heads) K=\(kvHeads) d=\(d) C=\(tile): max |Δ| \(worst)")
         #expect(!fused.contains { !$0.isFinite })
     }
+
+    /// The bf16 kernel (`--precision bf16`, where the CPU has AVX512_BF16) against the f32 BLAS
+    /// twin on the same inputs: queries, keys, values and probabilities are rounded to bf16 (8
+    /// significant bits), so the context moves by about 2⁻⁹ of the values' scale per rounding,
+    /// amplified through the softmax by the score error (|q|·|k| ≈ d/3 here, ×2⁻⁹): 1e-2 absolute
+    /// on values in [-1, 1] (measured: 4e-4 to 2.8e-3 over these shapes; a probability paired with
+    /// the wrong value row or a missing rescale moves it by 1e-1). It must differ from f32, or the
+    /// bf16 path did not run.
+    @Test(arguments: [(70, 130, 14, 2, 64, 32, 2), (0, 200, 3, 3, 128, 64, 2), (0, 150, 9, 3, 16, 50, 2),
+                      (5, 67, 7, 1, 80, 16, 1), (129, 1, 9, 3, 64, 128, 2)])
+    func bf16MatchesTwinWithinRounding(_ shape: (Int, Int, Int, Int, Int, Int, Int)) throws {
+        try #require(ComputePrecision.bf16.unsupportedReason == nil, "this CPU has no AVX512_BF16")
+        let (p, t, heads, kvHeads, d, tile, threads) = shape
+        let all = p + t
+        let c = ModelConfiguration(architecture: .llama, layerCount: 1, hiddenSize: heads * d, intermediateSize: 4,
+                                   headCount: heads, keyValueHeadCount: kvHeads, headDimension: d, vocabularySize: 4,
+                                   rmsNormEpsilon: 1e-5, ropeTheta: 10_000, contextLength: all, tiedEmbeddings: true)
+        var generator = SeededGenerator(seed: UInt64(p * 5 + t * 11 + d))
+        let q = generator.uniform(count: t * heads * d)
+        let k = generator.uniform(count: all * kvHeads * d), v = generator.uniform(count: all * kvHeads * d)
+        func run(_ precision: ComputePrecision, fused: Bool) -> [Float] {
+            let workspace = BlockWorkspace(configuration: c, capacity: all, threads: ComputeThreads(threads), tileRows: tile,
+                                           precision: precision)
+            var context = [Float](repeating: .nan, count: t * heads * d)
+            context.withUnsafeMutableBufferPointer { cb in
+                Attention.apply(query: q, key: k, value: v, context: cb.baseAddress!, tokens: t, prefix: p, configuration: c,
+                                workspace: workspace, fused: fused)
+            }
+            return context
+        }
+        let (twin, bf16) = (run(.f32, fused: false), run(.bf16, fused: true))
+        let worst = zip(bf16, twin).map { abs($0 - $1) }.max() ?? .nan
+        #expect(worst <= 1e-2, "P=\(p) T=\(t) H=\(heads) K=\(kvHeads) d=\(d) C=\(tile): max |Δ| \(worst)")
+        #expect(worst > 0, "identical to f32: the bf16 kernel did not run")
+    }
 }

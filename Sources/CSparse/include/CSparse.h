@@ -84,6 +84,16 @@ void csparse_attention_tile_avx2(const float *q, int64_t q_stride, int64_t heads
                                  const float *k, const float *v, int64_t kv_stride, int64_t d, float scale,
                                  float *context, int64_t context_stride, float *scratch);
 
+/// Floats of scratch `csparse_attention_tile_bf16` needs.
+int64_t csparse_attention_tile_bf16_scratch(int64_t heads, int64_t rows, int64_t d);
+
+/// The same tile as `csparse_attention_tile_avx2` with both products in bf16 (AVX512_BF16
+/// `vdpbf16ps`; queries, keys, values and probabilities rounded to bf16, scores, softmax and
+/// accumulators f32). `d` must be a multiple of 16.
+void csparse_attention_tile_bf16(const float *q, int64_t q_stride, int64_t heads, int64_t rows, int64_t position,
+                                 const float *k, const float *v, int64_t kv_stride, int64_t d, float scale,
+                                 float *context, int64_t context_stride, float *scratch);
+
 /// Decode attention of `heads` query heads over `n` cached positions (AVX2 + FMA); head `j` reads
 /// the key/value head `j / group` at offset `(j / group)·d` of each cached row (rows `stride`
 /// apart), so one sweep over the rows serves every head. Scores: `scores[j·n + s] = scale ·
