@@ -31,9 +31,12 @@ extension PruneJob {
         if formats == [.gguf], checkpoint.format != .gguf {
             throw JobError.invalidSetting(setting: "formats", reason: "gguf needs a GGUF input; \(checkpoint.url.path) is a safetensors directory")
         }
+        let need = LinearPruner(method: method, quantization: quantization, threads: threads).calibrationNeed
         let estimate = MemoryEstimate(configuration: c, samples: calibration.samples, sequenceLength: calibration.sequenceLength,
                                       mappedModelBytes: ModelSummary.diskSize(checkpoint.url),
-                                      exportsSafetensors: formats.contains(.safetensors) || formats.contains(.sparse))
+                                      exportsSafetensors: formats.contains(.safetensors) || formats.contains(.sparse),
+                                      hessians: need == .hessian || need == .inputNormsAndHessian,
+                                      scores: method != .sparsegpt, decodesHead: !evaluations.isEmpty)
         try JobError.checkMemory(needed: estimate.total, detail: "calibration activations \(formatBytes(estimate.calibrationActivations))",
                                  remedy: "lower --samples or --seqlen")
         if case .blockScores = allocation.requirement, let alpha = allocation.parameters["alpha"].flatMap(Double.init),
@@ -45,8 +48,10 @@ extension PruneJob {
         let set = try timed("calibration") { try CalibrationSet(settings: calibration, tokenizer: tokenizer) }
         let evaluation = PerplexityEvaluation(sequenceLength: evaluationSequenceLength, maxWindows: evaluationWindows,
                                               threads: threads)
+        // Pruning never computes logits: the LM head is decoded only for perplexities.
         let model = try LanguageModel(checkpoint: checkpoint,
-                                      maxSequenceLength: max(calibration.sequenceLength, evaluation.sequenceLength))
+                                      maxSequenceLength: max(calibration.sequenceLength, evaluation.sequenceLength),
+                                      decodesHead: !evaluations.isEmpty)
         observer.note("prune: \(checkpoint.url.lastPathComponent), \(method.rawValue) + \(allocation.name), target \(target), pattern \(pattern)\(quantization.map { ", jointly quantized to \($0.rawValue)" } ?? ""); calibration \(set.windows.count) × \(calibration.sequenceLength) (\(calibration.sampling.rawValue)); estimated peak memory \(formatBytes(estimate.total))")
 
         func perplexity(_ m: LanguageModel, _ dataset: PerplexityDataset, _ label: String) throws -> PerplexityResult {

@@ -29,9 +29,13 @@ public struct ModelSummary: Sendable, Codable {
     /// Parameters of the block linears, the weights pruning acts on.
     public var prunableParameterCount: Int
     public var fileBytes: Int
-    /// Peak memory estimate of a pruning run with `calibrationSamples × calibrationSequenceLength`.
+    /// Peak memory estimate of a SparseGPT pruning run (its Hessians counted; the LM head not:
+    /// no `--evaluate`) with `calibrationSamples × calibrationSequenceLength`.
     public var pruningMemory: MemoryEstimate
     public var pruningMemoryBytes: Int
+    /// The same for Wanda and magnitude (no Hessians; the scores of one linear); nil in summaries
+    /// written before it was recorded.
+    public var scoreMaskPruningMemory: MemoryEstimate?
     public var calibrationSamples: Int
     public var calibrationSequenceLength: Int
     /// Zeros of the block linears as stored (nil unless asked for: it decodes every linear).
@@ -68,8 +72,11 @@ public struct ModelSummary: Sendable, Codable {
         prunableParameterCount = c.layerCount * c.linearParametersPerBlock
         fileBytes = Self.diskSize(checkpoint.url)
         pruningMemory = MemoryEstimate(configuration: c, samples: calibrationSamples, sequenceLength: calibrationSequenceLength,
-                                       mappedModelBytes: fileBytes)
+                                       mappedModelBytes: fileBytes, hessians: true, scores: false, decodesHead: false)
         pruningMemoryBytes = pruningMemory.total
+        scoreMaskPruningMemory = MemoryEstimate(configuration: c, samples: calibrationSamples,
+                                                sequenceLength: calibrationSequenceLength, mappedModelBytes: fileBytes,
+                                                hessians: false, scores: true, decodesHead: false)
         self.calibrationSamples = calibrationSamples
         self.calibrationSequenceLength = calibrationSequenceLength
     }

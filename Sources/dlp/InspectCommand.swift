@@ -53,10 +53,13 @@ struct InspectCommand: Command {
               vocabulary        \(s.vocabularySize), embeddings \(s.tiedEmbeddings ? "tied to the LM head" : "separate from the LM head")
               rotary            θ = \(s.ropeTheta), \(s.rotaryConvention) pairs; RMSNorm ε = \(s.rmsNormEpsilon); context \(s.contextLength)
               parameters        \(formatCount(s.parameterCount)) (\(formatCount(s.prunableParameterCount)) in block linears, prunable)
-              pruning memory    \(formatBytes(s.pruningMemoryBytes)) for \(s.calibrationSamples) × \(s.calibrationSequenceLength) calibration tokens:
+              pruning memory    \(formatBytes(s.pruningMemoryBytes)) (SparseGPT)\(s.scoreMaskPruningMemory.map { ", \(formatBytes($0.total)) (Wanda, magnitude)" } ?? "") \
+            for \(s.calibrationSamples) × \(s.calibrationSequenceLength) calibration tokens:
                                 activations \(formatBytes(m.calibrationActivations)), scratch \(formatBytes(m.forwardScratch)), \
-            block weights \(formatBytes(m.blockWeights)), Hessians \(formatBytes(m.hessians)), embedding \(formatBytes(m.embedding))\(m.head > 0 ? ", LM head \(formatBytes(m.head))" : ""),
-                                mapped model file \(formatBytes(m.mappedModel)), runtime \(formatBytes(m.runtime)); export \(formatBytes(m.export)) after calibration
+            block weights \(formatBytes(m.blockWeights)), Hessians \(formatBytes(m.hessians))\
+            \(s.scoreMaskPruningMemory.map { " (Wanda: scores of one linear, \(formatBytes($0.prunerScratch)))" } ?? ""),
+                                embedding \(formatBytes(m.embedding)), mapped model file \(formatBytes(m.mappedModel)), runtime \(formatBytes(m.runtime)); \
+            export \(formatBytes(m.export)) after calibration\(s.tiedEmbeddings ? "" : "; --evaluate adds the LM head, \(formatBytes(m.embedding))")
             """ + (s.storedSparsity.map { "\n" + sparsityText($0) } ?? "")
     }
 
