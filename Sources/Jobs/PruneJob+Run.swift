@@ -131,11 +131,11 @@ extension PruneJob {
                             threads: threads.count, quantization: quantization),
             calibration: .init(settings: calibration, sourceSHA256: set.sourceDigest, windowsSHA256: set.windowsDigest),
             allocationCacheHit: allocated.cacheHit, allocationCacheKey: allocated.cacheKey,
-            blocks: Self.outcomes(blocks, statistics: allocated.statistics),
+            blocks: Self.outcomes(blocks, statistics: allocated.statistics, allocationSeconds: allocated.blockSeconds),
             overallSparsity: Self.overallSparsity(blocks), evaluation: records, timings: timings,
             peakResidentBytes: ForwardBenchmark.peakResidentBytes(), outputs: Self.outputs(in: staging),
             sparseValueType: formats.contains(.sparse) ? exports.sparseType : nil, ggufLinears: ggufLinears,
-            storedSparsity: Self.storedSparsity(blocks))
+            storedSparsity: Self.storedSparsity(blocks), memoryEstimate: estimate)
         try Job.encoder.encode(manifest).write(to: staging.appendingPathComponent("manifest.json"))
         try Data(PruningReport.markdown(manifest).utf8).write(to: staging.appendingPathComponent("report.md"))
         try Data(PruningReport.svg(manifest).utf8).write(to: staging.appendingPathComponent("sparsity.svg"))
@@ -143,7 +143,8 @@ extension PruneJob {
         return manifest
     }
 
-    static func outcomes(_ blocks: [PruningPipeline.BlockResult], statistics: [Double]?) -> [PruningManifest.BlockOutcome] {
+    static func outcomes(_ blocks: [PruningPipeline.BlockResult], statistics: [Double]?,
+                         allocationSeconds: [PruningPipeline.BlockSeconds]? = nil) -> [PruningManifest.BlockOutcome] {
         let roles = TensorRole.linears.map(\.rawValue)
         return blocks.map { b in
             PruningManifest.BlockOutcome(
@@ -152,7 +153,8 @@ extension PruneJob {
                     PruningManifest.MatrixOutcome(role: roles[i], zeros: b.zeros[i], count: b.counts[i],
                                                   sparsity: Double(b.zeros[i]) / Double(b.counts[i]), storedZeros: b.storedZeros?[i])
                 },
-                statistic: statistics?[b.block], notes: b.notes)
+                statistic: statistics?[b.block], notes: b.notes,
+                allocationSeconds: allocationSeconds.flatMap { b.block < $0.count ? $0[b.block] : nil }, pruningSeconds: b.seconds)
         }
     }
 
