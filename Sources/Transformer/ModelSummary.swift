@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import TensorIO
 
 /// What `dlp inspect` reports about a checkpoint.
@@ -16,6 +17,9 @@ public struct ModelSummary: Sendable, Codable {
     public var vocabularySize: Int
     public var tiedEmbeddings: Bool
     public var ropeTheta: Float
+    /// Rescaled rotary frequencies (LLaMA 3.1's `rope_freqs`, linear scaling); nil without scaling
+    /// (and in summaries written before it was recorded).
+    public var ropeScaling: RotaryScaling?
     public var rotaryConvention: String
     public var rmsNormEpsilon: Float
     public var contextLength: Int
@@ -57,6 +61,7 @@ public struct ModelSummary: Sendable, Codable {
         vocabularySize = c.vocabularySize
         tiedEmbeddings = c.tiedEmbeddings
         ropeTheta = c.ropeTheta
+        ropeScaling = c.ropeScaling == .none ? nil : c.ropeScaling
         rotaryConvention = checkpoint.rotaryConvention.rawValue
         rmsNormEpsilon = c.rmsNormEpsilon
         contextLength = c.contextLength
