@@ -104,8 +104,16 @@ public enum ForwardBenchmark {
                         : Attention.fusedKernelHandles(c) ? "fused (AVX2)" : "BLAS")
     }
 
-    /// The process's peak resident set size (`getrusage`, kilobytes on Linux).
+    /// The process's peak resident set size: `VmHWM` of `/proc/self/status` on Linux, else
+    /// `getrusage`'s `ru_maxrss`. Not `ru_maxrss` on Linux: the kernel carries it over `fork` and
+    /// `exec`, so a `dlp` started by a large process (a test runner holding gigabytes) would
+    /// report its parent's peak; `VmHWM` belongs to the process's own address space.
     public static func peakResidentBytes() -> Int {
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+           let kilobytes = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap({ Int($0) }) {
+            return kilobytes * 1024
+        }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return Int(usage.ru_maxrss) * 1024

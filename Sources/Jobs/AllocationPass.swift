@@ -12,6 +12,8 @@ public struct AllocationOutcome: Sendable, Equatable {
     public var cacheKey: String?
     /// Seconds of the allocation pass (0 when cached or data-free).
     public var seconds: Double
+    /// Where each block's time went in the allocation pass; nil when cached or data-free.
+    public var blockSeconds: [PruningPipeline.BlockSeconds]?
 }
 
 /// The cache-or-compute policy for an allocation's ratios: an allocation that needs nothing from
@@ -60,7 +62,9 @@ public struct AllocationPass {
         }
         let start = Date()
         let pipeline = PruningPipeline(model: model, windows: set.windows, threads: threads, precision: precision)
+        var blockSeconds = [PruningPipeline.BlockSeconds]()
         let statistics = try pipeline.blockStatistics(outlierThreshold: outlierThreshold ?? 5) { p in
+            blockSeconds.append(p.seconds)
             observer.progress(JobProgress(task: "allocation pass", done: p.block, total: p.blocks,
                                           unitsPerStep: Double(p.tokensPerBlock) / Double(p.blocks), unit: "tok"))
         }
@@ -69,6 +73,6 @@ public struct AllocationPass {
         let statisticsByBlock = ranking.count == layers ? ranking : nil
         cache.store(AllocationCache.Entry(key: key, description: description, ratios: ratios, statistics: statisticsByBlock))
         return AllocationOutcome(ratios: ratios, statistics: statisticsByBlock, cacheHit: false, cacheKey: key,
-                                 seconds: Date().timeIntervalSince(start))
+                                 seconds: Date().timeIntervalSince(start), blockSeconds: blockSeconds)
     }
 }

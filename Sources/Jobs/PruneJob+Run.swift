@@ -31,9 +31,12 @@ extension PruneJob {
         if formats == [.gguf], checkpoint.format != .gguf {
             throw JobError.invalidSetting(setting: "formats", reason: "gguf needs a GGUF input; \(checkpoint.url.path) is a safetensors directory")
         }
+        let need = LinearPruner(method: method, quantization: quantization, threads: threads).calibrationNeed
         let estimate = MemoryEstimate(configuration: c, samples: calibration.samples, sequenceLength: calibration.sequenceLength,
                                       mappedModelBytes: ModelSummary.diskSize(checkpoint.url),
-                                      exportsSafetensors: formats.contains(.safetensors) || formats.contains(.sparse))
+                                      exportsSafetensors: formats.contains(.safetensors) || formats.contains(.sparse),
+                                      hessians: need == .hessian || need == .inputNormsAndHessian,
+                                      scores: method != .sparsegpt, decodesHead: !evaluations.isEmpty)
         try JobError.checkMemory(needed: estimate.total, detail: "calibration activations \(formatBytes(estimate.calibrationActivations))",
                                  remedy: "lower --samples or --seqlen")
         if case .blockScores = allocation.requirement, let alpha = allocation.parameters["alpha"].flatMap(Double.init),
@@ -46,8 +49,10 @@ extension PruneJob {
         let precision = self.precision ?? .f32
         let evaluation = PerplexityEvaluation(sequenceLength: evaluationSequenceLength, maxWindows: evaluationWindows,
                                               threads: threads, precision: precision)
+        // Pruning never computes logits: the LM head is decoded only for perplexities.
         let model = try LanguageModel(checkpoint: checkpoint,
-                                      maxSequenceLength: max(calibration.sequenceLength, evaluation.sequenceLength))
+                                      maxSequenceLength: max(calibration.sequenceLength, evaluation.sequenceLength),
+                                      decodesHead: !evaluations.isEmpty)
         observer.note("prune: \(checkpoint.url.lastPathComponent), \(method.rawValue) + \(allocation.name), target \(target), pattern \(pattern)\(quantization.map { ", jointly quantized to \($0.rawValue)" } ?? ""); calibration \(set.windows.count) × \(calibration.sequenceLength) (\(calibration.sampling.rawValue)); estimated peak memory \(formatBytes(estimate.total))")
 
         func perplexity(_ m: LanguageModel, _ dataset: PerplexityDataset, _ label: String) throws -> PerplexityResult {
@@ -127,11 +132,11 @@ extension PruneJob {
                             threads: threads.count, quantization: quantization, precision: self.precision),
             calibration: .init(settings: calibration, sourceSHA256: set.sourceDigest, windowsSHA256: set.windowsDigest),
             allocationCacheHit: allocated.cacheHit, allocationCacheKey: allocated.cacheKey,
-            blocks: Self.outcomes(blocks, statistics: allocated.statistics),
+            blocks: Self.outcomes(blocks, statistics: allocated.statistics, allocationSeconds: allocated.blockSeconds),
             overallSparsity: Self.overallSparsity(blocks), evaluation: records, timings: timings,
             peakResidentBytes: ForwardBenchmark.peakResidentBytes(), outputs: Self.outputs(in: staging),
             sparseValueType: formats.contains(.sparse) ? exports.sparseType : nil, ggufLinears: ggufLinears,
-            storedSparsity: Self.storedSparsity(blocks))
+            storedSparsity: Self.storedSparsity(blocks), memoryEstimate: estimate)
         try Job.encoder.encode(manifest).write(to: staging.appendingPathComponent("manifest.json"))
         try Data(PruningReport.markdown(manifest).utf8).write(to: staging.appendingPathComponent("report.md"))
         try Data(PruningReport.svg(manifest).utf8).write(to: staging.appendingPathComponent("sparsity.svg"))
@@ -139,7 +144,8 @@ extension PruneJob {
         return manifest
     }
 
-    static func outcomes(_ blocks: [PruningPipeline.BlockResult], statistics: [Double]?) -> [PruningManifest.BlockOutcome] {
+    static func outcomes(_ blocks: [PruningPipeline.BlockResult], statistics: [Double]?,
+                         allocationSeconds: [PruningPipeline.BlockSeconds]? = nil) -> [PruningManifest.BlockOutcome] {
         let roles = TensorRole.linears.map(\.rawValue)
         return blocks.map { b in
             PruningManifest.BlockOutcome(
@@ -148,7 +154,8 @@ extension PruneJob {
                     PruningManifest.MatrixOutcome(role: roles[i], zeros: b.zeros[i], count: b.counts[i],
                                                   sparsity: Double(b.zeros[i]) / Double(b.counts[i]), storedZeros: b.storedZeros?[i])
                 },
-                statistic: statistics?[b.block], notes: b.notes)
+                statistic: statistics?[b.block], notes: b.notes,
+                allocationSeconds: allocationSeconds.flatMap { b.block < $0.count ? $0[b.block] : nil }, pruningSeconds: b.seconds)
         }
     }
 

@@ -63,36 +63,38 @@ public struct LinearPruner: Sendable {
     }
 
     /// Prunes `weight` (`[out, in]`) in place to `target`; `name` identifies it in errors.
+    ///
+    /// The statistics are taken out of `calibration` first, so the Hessian has one owner when
+    /// SparseGPT (or the GPTQ loop of joint quantization) factors it in place: a second reference
+    /// would turn that into a copy of an `[in, in]` matrix (LLaMA-3-8B's down: 0.8 GB).
     public func prune(_ weight: inout Matrix, target: SparsityTarget, calibration: consuming LinearCalibration,
                       name: String) throws -> LinearPruningOutcome {
+        var hessian: Matrix?, norms: [Double]?
+        switch calibration {
+        case .none: break
+        case .inputNorms(let s): norms = s
+        case .hessian(let h): hessian = h
+        case .inputNormsAndHessian(let s, let h): (norms, hessian) = (s, h)
+        }
+        calibration = .none
         var outcome: LinearPruningOutcome
-        let hessian: Matrix?
-        switch (method, calibration) {
-        case let (.sparsegpt, .hessian(h)):
+        switch method {
+        case .sparsegpt:
+            guard let h = hessian else { throw PruningError.missingStatistics(role: name, statistic: "Hessian") }
+            hessian = nil
             return try sparseGPT.prune(&weight, hessian: h, target: target, name: name, quantization: quantization,
                                        threads: threads)
-        case (.sparsegpt, _):
-            throw PruningError.missingStatistics(role: name, statistic: "Hessian")
-        case let (.magnitude, .hessian(h)):
+        case .magnitude:
             outcome = try ScoreMaskPruner.prune(&weight, score: .magnitude, group: .matrix, target: target,
                                                 name: name, threads: threads)
-            hessian = h
-        case (.magnitude, _):
-            outcome = try ScoreMaskPruner.prune(&weight, score: .magnitude, group: .matrix, target: target,
-                                                name: name, threads: threads)
-            hessian = nil
-        case let (.wanda, .inputNorms(s)):
-            outcome = try wanda(&weight, s, target: target, name: name)
-            hessian = nil
-        case let (.wanda, .inputNormsAndHessian(s, h)):
-            outcome = try wanda(&weight, s, target: target, name: name)
-            hessian = h
-        case (.wanda, _):
-            throw PruningError.missingStatistics(role: name, statistic: "input norms")
+        case .wanda:
+            guard let norms else { throw PruningError.missingStatistics(role: name, statistic: "input norms") }
+            outcome = try wanda(&weight, norms, target: target, name: name)
         }
         guard let quantization else { return outcome }
-        guard let hessian else { throw PruningError.missingStatistics(role: name, statistic: "Hessian (for joint quantization)") }
-        outcome.sparseGPT = try sparseGPT.quantize(&weight, hessian: hessian, keeping: outcome.mask, as: quantization,
+        guard let h = hessian else { throw PruningError.missingStatistics(role: name, statistic: "Hessian (for joint quantization)") }
+        hessian = nil
+        outcome.sparseGPT = try sparseGPT.quantize(&weight, hessian: h, keeping: outcome.mask, as: quantization,
                                                    name: name, threads: threads)
         return outcome
     }

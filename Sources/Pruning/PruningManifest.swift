@@ -130,14 +130,23 @@ public struct PruningManifest: Sendable, Codable {
         public var statistic: Double?
         /// Notes such as raised SparseGPT damping.
         public var notes: [String]
+        /// Where the block's time went in the allocation pass; nil when the ratios came from the
+        /// cache or need no pass (and in manifests written before block timings were recorded).
+        public var allocationSeconds: PruningPipeline.BlockSeconds?
+        /// Where the block's time went in the pruning pass; nil in manifests written before block
+        /// timings were recorded.
+        public var pruningSeconds: PruningPipeline.BlockSeconds?
 
-        public init(block: Int, requestedRatio: Double, measuredSparsity: Double, matrices: [MatrixOutcome], statistic: Double?, notes: [String]) {
+        public init(block: Int, requestedRatio: Double, measuredSparsity: Double, matrices: [MatrixOutcome], statistic: Double?, notes: [String],
+                    allocationSeconds: PruningPipeline.BlockSeconds? = nil, pruningSeconds: PruningPipeline.BlockSeconds? = nil) {
             self.block = block
             self.requestedRatio = requestedRatio
             self.measuredSparsity = measuredSparsity
             self.matrices = matrices
             self.statistic = statistic
             self.notes = notes
+            self.allocationSeconds = allocationSeconds
+            self.pruningSeconds = pruningSeconds
         }
     }
 
@@ -187,6 +196,9 @@ public struct PruningManifest: Sendable, Codable {
     /// Seconds per stage (`calibration`, `allocation pass`, `pruning pass`, `export`, ...).
     public var timings: [String: Double]
     public var peakResidentBytes: Int
+    /// The peak memory estimated before the run (``MemoryEstimate``), to compare with
+    /// ``peakResidentBytes``; nil in manifests written before it was recorded.
+    public var memoryEstimate: MemoryEstimate?
     public var outputs: [Output]
     /// The value type of the non-zeros in `sparse/`; nil when no sparse export was written (and in
     /// manifests written before the sparse export existed).
@@ -208,7 +220,7 @@ public struct PruningManifest: Sendable, Codable {
         }
     }
 
-    public init(tool: String, createdAt: String, command: [String], model: Model, settings: Settings, calibration: Calibration, allocationCacheHit: Bool, allocationCacheKey: String?, blocks: [BlockOutcome], overallSparsity: Double, evaluation: [Evaluation], timings: [String: Double], peakResidentBytes: Int, outputs: [Output], sparseValueType: WeightType? = nil, ggufLinears: GGUFLinears? = nil, storedSparsity: Double? = nil) {
+    public init(tool: String, createdAt: String, command: [String], model: Model, settings: Settings, calibration: Calibration, allocationCacheHit: Bool, allocationCacheKey: String?, blocks: [BlockOutcome], overallSparsity: Double, evaluation: [Evaluation], timings: [String: Double], peakResidentBytes: Int, outputs: [Output], sparseValueType: WeightType? = nil, ggufLinears: GGUFLinears? = nil, storedSparsity: Double? = nil, memoryEstimate: MemoryEstimate? = nil) {
         self.tool = tool
         self.createdAt = createdAt
         self.command = command
@@ -226,5 +238,18 @@ public struct PruningManifest: Sendable, Codable {
         self.sparseValueType = sparseValueType
         self.ggufLinears = ggufLinears
         self.storedSparsity = storedSparsity
+        self.memoryEstimate = memoryEstimate
+    }
+
+    /// Seconds per block, averaged over the blocks that recorded them: the allocation pass's and
+    /// the pruning pass's, part by part; nil for a pass no block recorded.
+    public var meanBlockSeconds: (allocation: PruningPipeline.BlockSeconds?, pruning: PruningPipeline.BlockSeconds?) {
+        func mean(_ all: [PruningPipeline.BlockSeconds]) -> PruningPipeline.BlockSeconds? {
+            guard !all.isEmpty else { return nil }
+            let sum = all.reduce(PruningPipeline.BlockSeconds(), +), n = Double(all.count)
+            return PruningPipeline.BlockSeconds(decode: sum.decode / n, forward: sum.forward / n, observers: sum.observers / n,
+                                                scoring: sum.scoring / n, store: sum.store / n)
+        }
+        return (mean(blocks.compactMap(\.allocationSeconds)), mean(blocks.compactMap(\.pruningSeconds)))
     }
 }

@@ -32,6 +32,44 @@ public final class PruningPipeline {
         /// Calibration tokens one finished block stands for (every forward of every window through it);
         /// divided by `blocks`, whole-model tokens, for a tokens/s figure.
         public var tokensPerBlock: Int
+        /// Where the finished block's time went.
+        public var seconds: BlockSeconds
+    }
+
+    /// Wall seconds of one block in one pass, split by how each part scales with the calibration
+    /// set: `forward` and `observers` grow linearly with the number of windows (attention's share
+    /// of `forward` also linearly with the window length, the rest with the tokens); `decode`,
+    /// `scoring` and `store` do not depend on the calibration set (SparseGPT's inverse Hessian
+    /// factor and column loop, Wanda's row selection, DLP's pooled-score statistics).
+    public struct BlockSeconds: Sendable, Codable, Equatable {
+        /// Decoding the block's weights from the checkpoint into `Float`.
+        public var decode: Double
+        /// The block's forward passes over every window, observers excluded: the allocation pass
+        /// runs one, the pruning pass two (observed, then pruned to feed the next block).
+        public var forward: Double
+        /// The observers' accumulation: squared input norms, SparseGPT's `Σ x xᵀ`.
+        public var observers: Double
+        /// Allocation pass: the pooled-score statistics; pruning pass: the pruner and the
+        /// verification of the seven linears.
+        public var scoring: Double
+        /// Writing the pruned block to the ``PrunedWeightStore`` (pruning pass).
+        public var store: Double
+
+        public init(decode: Double = 0, forward: Double = 0, observers: Double = 0, scoring: Double = 0, store: Double = 0) {
+            self.decode = decode
+            self.forward = forward
+            self.observers = observers
+            self.scoring = scoring
+            self.store = store
+        }
+
+        public var total: Double { decode + forward + observers + scoring + store }
+
+        /// Part-wise sum.
+        public static func + (a: BlockSeconds, b: BlockSeconds) -> BlockSeconds {
+            BlockSeconds(decode: a.decode + b.decode, forward: a.forward + b.forward, observers: a.observers + b.observers,
+                         scoring: a.scoring + b.scoring, store: a.store + b.store)
+        }
     }
 
     /// What pruning did to one block.
@@ -46,6 +84,8 @@ public final class PruningPipeline {
         /// mask's (kept weights that quantized to 0, dead inputs); nil otherwise.
         public var storedZeros: [Int]?
         public var notes: [String]
+        /// Where the block's time went in the pruning pass.
+        public var seconds: BlockSeconds
 
         public var sparsity: Double { Double(zeros.reduce(0, +)) / Double(max(counts.reduce(0, +), 1)) }
     }
@@ -79,14 +119,23 @@ public final class PruningPipeline {
         let workspace = BlockWorkspace(configuration: c, capacity: tokens, threads: threads, precision: precision)
         var statistics = [BlockScoreStatistics]()
         for l in 0..<c.layerCount {
-            let layer = try model.layer(l)
+            var seconds = BlockSeconds()
+            let layer = try timed(&seconds.decode) { try model.layer(l) }
             let norms = InputNormObserver(sequenceCount: windows.count)
-            for s in 0..<windows.count {
-                layer.forward(buffer.sequence(s), tokens: tokens, workspace: workspace, observer: norms)
+            let observer = TimedObserver(norms)
+            timed(&seconds.forward) {
+                for s in 0..<windows.count {
+                    layer.forward(buffer.sequence(s), tokens: tokens, workspace: workspace, observer: observer)
+                }
             }
-            statistics.append(try BlockScoreStatistics.compute(weights: layer.weights, inputNorms: norms, block: l,
-                                                               outlierThreshold: outlierThreshold, threads: threads))
-            progress(Progress(phase: "allocation pass", block: l + 1, blocks: c.layerCount, tokensPerBlock: windows.count * tokens))
+            seconds.observers = observer.seconds
+            seconds.forward -= observer.seconds
+            statistics.append(try timed(&seconds.scoring) {
+                try BlockScoreStatistics.compute(weights: layer.weights, inputNorms: norms, block: l,
+                                                 outlierThreshold: outlierThreshold, threads: threads)
+            })
+            progress(Progress(phase: "allocation pass", block: l + 1, blocks: c.layerCount, tokensPerBlock: windows.count * tokens,
+                              seconds: seconds))
         }
         return statistics
     }
@@ -106,17 +155,23 @@ public final class PruningPipeline {
         defer { scratch.deallocate() }
         var results = [BlockResult]()
         for l in 0..<c.layerCount {
-            var layer = try model.layer(l)
+            var seconds = BlockSeconds()
+            var layer = try timed(&seconds.decode) { try model.layer(l) }
             let norms = need == .inputNorms || need == .inputNormsAndHessian ? InputNormObserver(sequenceCount: windows.count) : nil
             let hessians = need == .hessian || need == .inputNormsAndHessian ? HessianObserver(sequenceCount: windows.count) : nil
-            let observer: (any LinearInputObserver)? = if let norms, let hessians { ObserverPair(norms, hessians) }
-                else { norms ?? hessians }
+            let observer: TimedObserver? = if let norms, let hessians { TimedObserver(ObserverPair(norms, hessians)) }
+                else if let norms { TimedObserver(norms) } else { hessians.map { TimedObserver($0) } }
             if let observer, let buffer {
-                for s in 0..<windows.count {
-                    scratch.update(from: buffer.sequence(s), count: t * d)
-                    layer.forward(scratch, tokens: t, workspace: workspace, observer: observer)
+                timed(&seconds.forward) {
+                    for s in 0..<windows.count {
+                        scratch.update(from: buffer.sequence(s), count: t * d)
+                        layer.forward(scratch, tokens: t, workspace: workspace, observer: observer)
+                    }
                 }
+                seconds.observers = observer.seconds
+                seconds.forward -= observer.seconds
             }
+            let pruningStart = DispatchTime.now().uptimeNanoseconds
             var weights = layer.weights
             var zeros = [Int](), counts = [Int](), storedZeros = [Int](), notes = [String]()
             for role in TensorRole.linears {
@@ -145,17 +200,40 @@ public final class PruningPipeline {
                 counts.append(matrix.count)
                 weights[linear: role] = matrix
             }
-            try store.save(weights, block: l)
+            seconds.scoring = Double(DispatchTime.now().uptimeNanoseconds - pruningStart) * 1e-9
+            try timed(&seconds.store) { try store.save(weights, block: l) }
             layer.weights = weights
             if let buffer {
-                for s in 0..<windows.count { layer.forward(buffer.sequence(s), tokens: t, workspace: workspace) }
+                timed(&seconds.forward) {
+                    for s in 0..<windows.count { layer.forward(buffer.sequence(s), tokens: t, workspace: workspace) }
+                }
             }
             results.append(BlockResult(block: l, target: targets.targets[l], zeros: zeros, counts: counts,
-                                       storedZeros: pruner.quantization == nil ? nil : storedZeros, notes: notes))
+                                       storedZeros: pruner.quantization == nil ? nil : storedZeros, notes: notes,
+                                       seconds: seconds))
             progress(Progress(phase: "pruning pass", block: l + 1, blocks: c.layerCount,
-                              tokensPerBlock: buffer == nil ? 0 : windows.count * t * 2))
+                              tokensPerBlock: buffer == nil ? 0 : windows.count * t * 2, seconds: seconds))
         }
         return results
+    }
+}
+
+/// Adds the wall time of `body` to `seconds`.
+private func timed<T>(_ seconds: inout Double, _ body: () throws -> T) rethrows -> T {
+    let start = DispatchTime.now().uptimeNanoseconds
+    defer { seconds += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 }
+    return try body()
+}
+
+/// Passes every observed input to `base` and adds up the time `base` takes.
+final class TimedObserver: LinearInputObserver {
+    let base: any LinearInputObserver
+    private(set) var seconds = 0.0
+
+    init(_ base: any LinearInputObserver) { self.base = base }
+
+    func observe(_ input: UnsafePointer<Float>, tokens: Int, inputSize: Int, roles: [TensorRole]) {
+        timed(&seconds) { base.observe(input, tokens: tokens, inputSize: inputSize, roles: roles) }
     }
 }
 

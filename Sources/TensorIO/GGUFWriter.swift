@@ -224,7 +224,13 @@ extension GGUFWriter {
                 throw GGUFError(.shapeMismatch, file: source.url.path, subject: name,
                                 expected: "\(tensor.byteCount) bytes", actual: "\(bytes.count)", hint: "the source changed")
             }
-            try withExtendedLifetime(source) { try handle.write(contentsOf: Data(bytes)) }
+            // Straight from the mapping, in chunks: no copy of the tensor (an 8B model's head is 0.4 GB).
+            try withExtendedLifetime(source) {
+                let chunk = 16 << 20
+                for start in stride(from: 0, to: bytes.count, by: chunk) {
+                    try handle.write(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start ..< min(bytes.count, start + chunk)]))
+                }
+            }
         case .deferred(let produce):
             let values = try produce()
             guard let bytes = tensor.dtype.byteCount(elements: values.count), bytes == tensor.byteCount else {

@@ -16,6 +16,23 @@ public struct BlockWeights: Sendable {
     public var up: Matrix                  // [F, D]
     public var down: Matrix                // [D, F]
 
+    public init(attentionNorm: [Float], query: Matrix, key: Matrix, value: Matrix, attentionOutput: Matrix,
+                queryBias: [Float]? = nil, keyBias: [Float]? = nil, valueBias: [Float]? = nil,
+                feedForwardNorm: [Float], gate: Matrix, up: Matrix, down: Matrix) {
+        self.attentionNorm = attentionNorm
+        self.query = query
+        self.key = key
+        self.value = value
+        self.attentionOutput = attentionOutput
+        self.queryBias = queryBias
+        self.keyBias = keyBias
+        self.valueBias = valueBias
+        self.feedForwardNorm = feedForwardNorm
+        self.gate = gate
+        self.up = up
+        self.down = down
+    }
+
     /// One of the seven linear weights by role (``TensorRole/linears``).
     public subscript(linear role: TensorRole) -> Matrix {
         get {

@@ -95,7 +95,8 @@ public enum GGUFExport {
         return fallbacks
     }
 
-    /// Keeps the last block produced, since a block's seven linears are written one after another.
+    /// Keeps the last block produced, since a block's seven linears are written one after another;
+    /// it is let go before the next block is produced, so one block is in memory at a time.
     final class BlockCache: @unchecked Sendable {
         private let produce: @Sendable (Int) throws -> BlockWeights
         private var last: (Int, BlockWeights)?
@@ -107,6 +108,7 @@ public enum GGUFExport {
             lock.lock()
             defer { lock.unlock() }
             if let last, last.0 == index { return last.1 }
+            last = nil
             let weights = try produce(index)
             last = (index, weights)
             return weights

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import TensorIO
 
 /// What `dlp inspect` reports about a checkpoint.
@@ -16,6 +17,9 @@ public struct ModelSummary: Sendable, Codable {
     public var vocabularySize: Int
     public var tiedEmbeddings: Bool
     public var ropeTheta: Float
+    /// Rescaled rotary frequencies (LLaMA 3.1's `rope_freqs`, linear scaling); nil without scaling
+    /// (and in summaries written before it was recorded).
+    public var ropeScaling: RotaryScaling?
     public var rotaryConvention: String
     public var rmsNormEpsilon: Float
     public var contextLength: Int
@@ -29,9 +33,13 @@ public struct ModelSummary: Sendable, Codable {
     /// Parameters of the block linears, the weights pruning acts on.
     public var prunableParameterCount: Int
     public var fileBytes: Int
-    /// Peak memory estimate of a pruning run with `calibrationSamples × calibrationSequenceLength`.
+    /// Peak memory estimate of a SparseGPT pruning run (its Hessians counted; the LM head not:
+    /// no `--evaluate`) with `calibrationSamples × calibrationSequenceLength`.
     public var pruningMemory: MemoryEstimate
     public var pruningMemoryBytes: Int
+    /// The same for Wanda and magnitude (no Hessians; the scores of one linear); nil in summaries
+    /// written before it was recorded.
+    public var scoreMaskPruningMemory: MemoryEstimate?
     public var calibrationSamples: Int
     public var calibrationSequenceLength: Int
     /// Zeros of the block linears as stored (nil unless asked for: it decodes every linear).
@@ -53,6 +61,7 @@ public struct ModelSummary: Sendable, Codable {
         vocabularySize = c.vocabularySize
         tiedEmbeddings = c.tiedEmbeddings
         ropeTheta = c.ropeTheta
+        ropeScaling = c.ropeScaling == .none ? nil : c.ropeScaling
         rotaryConvention = checkpoint.rotaryConvention.rawValue
         rmsNormEpsilon = c.rmsNormEpsilon
         contextLength = c.contextLength
@@ -68,8 +77,11 @@ public struct ModelSummary: Sendable, Codable {
         prunableParameterCount = c.layerCount * c.linearParametersPerBlock
         fileBytes = Self.diskSize(checkpoint.url)
         pruningMemory = MemoryEstimate(configuration: c, samples: calibrationSamples, sequenceLength: calibrationSequenceLength,
-                                       mappedModelBytes: fileBytes)
+                                       mappedModelBytes: fileBytes, hessians: true, scores: false, decodesHead: false)
         pruningMemoryBytes = pruningMemory.total
+        scoreMaskPruningMemory = MemoryEstimate(configuration: c, samples: calibrationSamples,
+                                                sequenceLength: calibrationSequenceLength, mappedModelBytes: fileBytes,
+                                                hessians: false, scores: true, decodesHead: false)
         self.calibrationSamples = calibrationSamples
         self.calibrationSequenceLength = calibrationSequenceLength
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Jobs
+import Kernels
 import TensorCore
 import TensorIO
 import Transformer
@@ -51,13 +52,28 @@ struct InspectCommand: Command {
               hidden / FFN      \(s.hiddenSize) / \(s.intermediateSize)
               heads             \(s.headCount) query, \(s.keyValueHeadCount) key/value, head dimension \(s.headDimension)
               vocabulary        \(s.vocabularySize), embeddings \(s.tiedEmbeddings ? "tied to the LM head" : "separate from the LM head")
-              rotary            θ = \(s.ropeTheta), \(s.rotaryConvention) pairs; RMSNorm ε = \(s.rmsNormEpsilon); context \(s.contextLength)
+              rotary            θ = \(s.ropeTheta), \(s.rotaryConvention) pairs\(s.ropeScaling.map { ", " + scalingText($0) } ?? ""); RMSNorm ε = \(s.rmsNormEpsilon); context \(s.contextLength)
               parameters        \(formatCount(s.parameterCount)) (\(formatCount(s.prunableParameterCount)) in block linears, prunable)
-              pruning memory    \(formatBytes(s.pruningMemoryBytes)) for \(s.calibrationSamples) × \(s.calibrationSequenceLength) calibration tokens:
+              pruning memory    \(formatBytes(s.pruningMemoryBytes)) (SparseGPT)\(s.scoreMaskPruningMemory.map { ", \(formatBytes($0.total)) (Wanda, magnitude)" } ?? "") \
+            for \(s.calibrationSamples) × \(s.calibrationSequenceLength) calibration tokens:
                                 activations \(formatBytes(m.calibrationActivations)), scratch \(formatBytes(m.forwardScratch)), \
-            block weights \(formatBytes(m.blockWeights)), Hessians \(formatBytes(m.hessians)), embedding \(formatBytes(m.embedding))\(m.head > 0 ? ", LM head \(formatBytes(m.head))" : ""),
-                                mapped model file \(formatBytes(m.mappedModel)), runtime \(formatBytes(m.runtime)); export \(formatBytes(m.export)) after calibration
+            block weights \(formatBytes(m.blockWeights)), Hessians \(formatBytes(m.hessians))\
+            \(s.scoreMaskPruningMemory.map { " (Wanda: scores of one linear, \(formatBytes($0.prunerScratch)))" } ?? ""),
+                                embedding \(formatBytes(m.embedding)), mapped model file \(formatBytes(m.mappedModel)), runtime \(formatBytes(m.runtime)); \
+            export \(formatBytes(m.export)) after calibration\(s.tiedEmbeddings ? "" : "; --evaluate adds the LM head, \(formatBytes(m.embedding))")
             """ + (s.storedSparsity.map { "\n" + sparsityText($0) } ?? "")
+    }
+
+    /// `scaled by rope_freqs (factors 1…8)`, `linear scaling ×4`.
+    static func scalingText(_ scaling: RotaryScaling) -> String {
+        switch scaling {
+        case .none: return "no scaling"
+        case .linear(let factor): return "linear scaling ×\(factor)"
+        case let .llama3(factor, low, high, original):
+            return "llama3 scaling (factor \(factor), low/high \(low)/\(high), original context \(original))"
+        case .frequencyFactors(let factors):
+            return String(format: "scaled by rope_freqs (factors %g…%g)", factors.min() ?? 0, factors.max() ?? 0)
+        }
     }
 
     /// The stored zeros of the block linears: overall, the least and most sparse tensor, types.

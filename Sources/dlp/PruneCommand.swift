@@ -93,7 +93,11 @@ struct PruneCommand: Command {
         for e in m.evaluation {
             lines.append("  \(e.dataset) perplexity: dense \(e.densePerplexity.map { String(format: "%.3f", $0) } ?? "—") → pruned \(String(format: "%.3f", e.prunedPerplexity)) (\(e.windows) × \(e.sequenceLength))")
         }
-        lines.append(String(format: "  time %.1f s, peak memory %.0f MiB", m.timings["total"] ?? 0, Double(m.peakResidentBytes) / 1_048_576))
+        lines.append(String(format: "  time %.1f s, peak memory %.0f MiB", m.timings["total"] ?? 0, Double(m.peakResidentBytes) / 1_048_576)
+                     + (m.memoryEstimate.map { String(format: " (estimated %.0f MiB)", Double($0.total) / 1_048_576) } ?? ""))
+        let (allocation, pruning) = m.meanBlockSeconds
+        if let allocation { lines.append("  allocation pass per block: " + PruningReport.blockSecondsText(allocation, scoring: "statistics")) }
+        if let pruning { lines.append("  pruning pass per block: " + PruningReport.blockSecondsText(pruning, scoring: "pruner")) }
         lines.append("  wrote \(directory.path): " + (m.outputs.map(\.file) + ["manifest.json", "report.md", "sparsity.svg"]).joined(separator: ", "))
         return lines.joined(separator: "\n")
     }

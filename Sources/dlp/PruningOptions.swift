@@ -81,7 +81,8 @@ struct AllocateCommand: Command {
     func run() throws {
         let checkpoint = try Checkpoint.open(model)
         let set = try CalibrationSet(settings: calibration, tokenizer: try checkpoint.tokenizer())
-        let languageModel = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: calibration.sequenceLength)
+        let languageModel = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: calibration.sequenceLength,
+                                              decodesHead: false)
         let pass = AllocationPass(allocation: options.allocation, target: options.target, cache: AllocationPass.defaultCache(),
                                   reuseCached: options.reuseCache,
                                   threads: options.threads.map(ComputeThreads.init) ?? .allAvailable)

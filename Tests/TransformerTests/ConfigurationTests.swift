@@ -194,6 +194,26 @@ func ggufTensors(_ c: ModelConfiguration) -> [TensorInfo] {
         #expect(untied.export - ggufOnly.export == vd)
         // The total is the sum of its parts, with calibration and export not resident together.
         #expect(untied.total == untied.runtime + untied.mappedModel + untied.embedding + untied.head
-                + max(untied.calibrationActivations + untied.forwardScratch + untied.blockWeights + untied.hessians, untied.export))
+                + max(untied.calibrationActivations + untied.forwardScratch + untied.blockWeights + untied.prunerScratch
+                      + untied.hessians, untied.export))
+    }
+
+    /// What the run needs decides the parts: Hessians only for SparseGPT (one `in × in` matrix
+    /// per distinct input: D², D², (H·d)², F²), the scores of the largest linear only for a
+    /// score-mask pruner, the untied LM head only when logits are computed (`--evaluate`).
+    @Test func partsFollowThePruner() {
+        let c = qwen(tied: false), f = MemoryLayout<Float>.size
+        func estimate(hessians: Bool, scores: Bool, decodesHead: Bool) -> MemoryEstimate {
+            MemoryEstimate(configuration: c, samples: 8, sequenceLength: 256, exportsSafetensors: false, hessians: hessians,
+                           scores: scores, decodesHead: decodesHead)
+        }
+        let sparseGPT = estimate(hessians: true, scores: false, decodesHead: false)
+        let wanda = estimate(hessians: false, scores: true, decodesHead: false)
+        let evaluating = estimate(hessians: false, scores: true, decodesHead: true)
+        #expect(sparseGPT.hessians == (2 * 1536 * 1536 + 1536 * 1536 + 8960 * 8960) * f && sparseGPT.prunerScratch == 0)
+        #expect(wanda.hessians == 0 && wanda.prunerScratch == 8960 * 1536 * f)
+        #expect(sparseGPT.head == 0 && wanda.head == 0 && evaluating.head == 151_936 * 1536 * f)
+        #expect(evaluating.total - wanda.total == evaluating.head)
+        #expect(sparseGPT.total - wanda.total == sparseGPT.hessians - wanda.prunerScratch)
     }
 }
