@@ -33,10 +33,15 @@ public enum ForwardBenchmark {
         /// and its attention seconds (same run, same windows).
         public var twinSeconds: Double?
         public var twinAttentionSeconds: Double?
+        /// The LM head + log-softmax seconds of that second pass, which also runs the head's twin
+        /// (whole logits rows, then log-sum-exp) instead of the fused vocabulary tiles.
+        public var twinHeadSeconds: Double?
     }
 
     /// The profile part that holds attention.
     public static let attentionPart = ForwardPart.attentionScores.rawValue
+    /// The breakdown entry of the LM head and its log-softmax.
+    public static let headPart = "LM head + log-softmax"
 
     /// FLOPs per token of a forward pass over windows of `t` tokens.
     public static func flopsPerToken(_ c: ModelConfiguration, sequenceLength t: Int) -> Double {
@@ -47,22 +52,26 @@ public enum ForwardBenchmark {
     }
 
     /// Runs `windows` windows of token ids (each `model.maxSequenceLength` long) through the model.
-    /// With `compareTwin` and the fused attention kernel in use, the pass runs a second time with
-    /// attention's BLAS twin, for the comparison in the report.
+    /// With `compareTwin`, the pass runs a second time with the twins (attention's BLAS twin where
+    /// the fused kernel ran, and the LM head's unfused twin), for the comparison in the report.
     public static func run(model: LanguageModel, windows: [[Int32]], threads: ComputeThreads,
                            precision: ComputePrecision = .f32, compareTwin: Bool = true) throws -> Report {
         var report = try run(model: model, windows: windows, threads: threads, precision: precision,
-                             fusedAttention: Attention.fusedKernelAvailable)
-        if compareTwin && Attention.fusedKernelAvailable && Attention.fusedKernelHandles(model.configuration) {
-            let twin = try run(model: model, windows: windows, threads: threads, precision: precision, fusedAttention: false)
+                             fusedAttention: Attention.fusedKernelAvailable, fusedHead: true)
+        if compareTwin {
+            let twin = try run(model: model, windows: windows, threads: threads, precision: precision,
+                               fusedAttention: false, fusedHead: false)
             report.twinSeconds = twin.seconds
-            report.twinAttentionSeconds = twin.breakdown[attentionPart]
+            if Attention.fusedKernelAvailable && Attention.fusedKernelHandles(model.configuration) {
+                report.twinAttentionSeconds = twin.breakdown[attentionPart]
+            }
+            report.twinHeadSeconds = twin.breakdown[headPart]
         }
         return report
     }
 
     static func run(model: LanguageModel, windows: [[Int32]], threads: ComputeThreads, precision: ComputePrecision,
-                    fusedAttention: Bool) throws -> Report {
+                    fusedAttention: Bool, fusedHead: Bool) throws -> Report {
         let c = model.configuration, t = windows[0].count
         let seconds2048 = GEMMBenchmark.time(m: 2048, k: 2048, n: 2048, threads: threads, minimumSeconds: 0.5)
         let peak = 2 * pow(2048.0, 3) / seconds2048 / 1e9
@@ -85,9 +94,9 @@ public enum ForwardBenchmark {
             for s in 0..<windows.count { layer.forward(buffer.sequence(s), tokens: t, workspace: workspace) }
         }
         for (s, window) in windows.enumerated() {
-            _ = timed("LM head + log-softmax") {
+            _ = timed(headPart) {
                 model.negativeLogLikelihoods(buffer.sequence(s), tokens: t, targets: Array(window.dropFirst()) + [-1],
-                                             threads: threads, precision: precision)
+                                             threads: threads, precision: precision, fused: fusedHead)
             }
         }
         let seconds = Date().timeIntervalSince(start)

@@ -93,16 +93,38 @@ public final class LanguageModel: Sendable {
     /// `targets[t] >= 0`, `−log softmax(logits[t])[targets[t]]` in Double; other positions give 0.
     /// Logits are computed `rows` at a time (`[rows, V]` scratch), never for the whole window.
     /// With `precision` bf16 the head's product runs in bf16 (f32 accumulation); the
-    /// log-softmax stays f32/Double.
+    /// log-softmax stays f32/Double. `fused` (default): head and log-softmax by vocabulary tiles
+    /// (``FusedLogSoftmaxHead``, no `[rows, V]` logits, the same bits for any thread count);
+    /// `false`: the twin, whole logits rows then ``SoftmaxKernel/logSumExp(_:count:)``.
     public func negativeLogLikelihoods(_ hidden: UnsafePointer<Float>, tokens t: Int, targets: [Int32],
                                        threads: ComputeThreads, rows chunk: Int = 128,
-                                       precision: ComputePrecision = .f32) -> [Double] {
+                                       precision: ComputePrecision = .f32, fused: Bool = true) -> [Double] {
         precondition(targets.count == t, "one target per position")
         precondition(precision.unsupportedReason == nil, precision.unsupportedReason ?? "")
         precondition(hasHead, "the model was built without its LM head (decodesHead: false)")
         let c = configuration, d = c.hiddenSize, v = c.vocabularySize
         let head = self.head ?? embedding
         var result = [Double](repeating: 0, count: t)
+        if fused {
+            let normed = UnsafeMutablePointer<Float>.allocate(capacity: chunk * d)
+            defer { normed.deallocate() }
+            let weight: FusedLogSoftmaxHead.Weight? = precision == .bf16 ? .bf16(packedHead.weight(head)) : nil
+            head.storage.withUnsafeBufferPointer { hb in
+                targets.withUnsafeBufferPointer { tb in
+                    result.withUnsafeMutableBufferPointer { rb in
+                        for r0 in stride(from: 0, to: t, by: chunk) {
+                            let rows = min(chunk, t - r0)
+                            RMSNormKernel.apply(input: hidden + r0 * d, rows: rows, columns: d, weight: finalNorm,
+                                                epsilon: c.rmsNormEpsilon, output: normed)
+                            FusedLogSoftmaxHead.negativeLogLikelihoods(
+                                normed, rows: rows, inputSize: d, weight: weight ?? .f32(hb.baseAddress!), vocabulary: v,
+                                targets: tb.baseAddress! + r0, output: rb.baseAddress! + r0, threads: threads)
+                        }
+                    }
+                }
+            }
+            return result
+        }
         let normed = UnsafeMutablePointer<Float>.allocate(capacity: chunk * d)
         let logits = UnsafeMutablePointer<Float>.allocate(capacity: chunk * v)
         let bf16 = precision == .bf16 ? packedHead.weight(head) : nil

@@ -234,6 +234,10 @@ struct BenchCommand: Command {
             } else {
                 print("  attention: \(r.attention)")
             }
+            if let twinHead = r.twinHeadSeconds, let head = r.breakdown[ForwardBenchmark.headPart] {
+                print(String(format: "  LM head + log-softmax by vocabulary tiles: %.3f s; its twin (whole logits rows, same second pass): %.3f s (%.2f×)",
+                             head, twinHead, twinHead / head))
+            }
             print("  time per part:")
             for (part, seconds) in r.breakdown.sorted(by: { $0.value > $1.value }) {
                 print("    " + pad(part, 28) + String(format: "%7.3f s  %5.1f%%", seconds, seconds / r.seconds * 100))
