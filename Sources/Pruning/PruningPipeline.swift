@@ -165,7 +165,7 @@ public final class PruningPipeline {
                 timed(&seconds.forward) {
                     for s in 0..<windows.count {
                         scratch.update(from: buffer.sequence(s), count: t * d)
-                        layer.forward(scratch, tokens: t, workspace: workspace, observer: observer)
+                        layer.forward(scratch, tokens: t, workspace: workspace, observer: observer, outputNeeded: false)
                     }
                 }
                 seconds.observers = observer.seconds

@@ -29,9 +29,12 @@ public struct DecoderLayer: Sendable {
     }
 
     /// Runs the block in place on one sequence. `hidden`: `[T, D]`, positions `0..<T`.
+    /// `outputNeeded: false` is a run only for `observer`: it stops once the down projection's
+    /// input is observed (the down projection is skipped and `hidden` is left unfinished).
     public func forward(_ hidden: UnsafeMutablePointer<Float>, tokens t: Int, workspace ws: BlockWorkspace,
-                        observer: (any LinearInputObserver)? = nil) {
-        forward(packed: hidden, segments: [PackedSegment(start: 0, count: t)], workspace: ws, observer: observer)
+                        observer: (any LinearInputObserver)? = nil, outputNeeded: Bool = true) {
+        forward(packed: hidden, segments: [PackedSegment(start: 0, count: t)], workspace: ws, observer: observer,
+                outputNeeded: outputNeeded)
     }
 
     /// Runs the block in place on several sequence pieces packed row after row into `hidden`
@@ -43,7 +46,7 @@ public struct DecoderLayer: Sendable {
     /// the same result as running the two as one sequence, while the earlier rows run once for
     /// every segment that continues them.
     public func forward(packed hidden: UnsafeMutablePointer<Float>, segments: [PackedSegment], workspace ws: BlockWorkspace,
-                        observer: (any LinearInputObserver)? = nil) {
+                        observer: (any LinearInputObserver)? = nil, outputNeeded: Bool = true) {
         let c = configuration, w = weights
         let dModel = c.hiddenSize, f = c.intermediateSize
         let q = c.headCount * c.headDimension, kv = c.keyValueHeadCount * c.headDimension
@@ -113,6 +116,7 @@ public struct DecoderLayer: Sendable {
         }
         p.measure(.swiGLU) { ActivationKernel.swiGLU(gate: ws.gate, up: ws.up, output: ws.gate, count: t * f) }
         p.measure(.observers) { observer?.observe(ws.gate, tokens: t, inputSize: f, roles: [.down]) }
+        guard outputNeeded else { return }
         p.measure(.downProjection) { linear(.down, ws.gate, t, f, w.down, nil, hidden, ws, accumulate: true) }
     }
 
@@ -124,7 +128,8 @@ public struct DecoderLayer: Sendable {
     }
 
     /// `y = x·Wᵀ (+ b)` or `y += x·Wᵀ`. x `[T, in]`, W `[out, in]`, y `[T, out]`; in bf16 when the
-    /// workspace asks for it.
+    /// workspace asks for it. Both precisions run on the workspace's threads in fixed tiles, so the
+    /// result does not depend on the thread count.
     private func linear(_ role: TensorRole, _ x: UnsafePointer<Float>, _ t: Int, _ inputSize: Int, _ weight: Matrix,
                         _ bias: [Float]?, _ y: UnsafeMutablePointer<Float>, _ ws: BlockWorkspace, accumulate: Bool = false) {
         precondition(weight.columns == inputSize, "linear: weight has \(weight.columns) inputs, activation \(inputSize)")
@@ -145,11 +150,11 @@ public struct DecoderLayer: Sendable {
             if let bias {
                 bias.withUnsafeBufferPointer { bb in
                     GEMM.linear(input: x, tokens: t, inputSize: inputSize, weight: wb.baseAddress!, outputSize: weight.rows,
-                                bias: bb.baseAddress!, output: y, accumulate: accumulate)
+                                bias: bb.baseAddress!, output: y, accumulate: accumulate, threads: ws.threads)
                 }
             } else {
                 GEMM.linear(input: x, tokens: t, inputSize: inputSize, weight: wb.baseAddress!, outputSize: weight.rows,
-                            output: y, accumulate: accumulate)
+                            output: y, accumulate: accumulate, threads: ws.threads)
             }
         }
     }

@@ -21,9 +21,12 @@
 ///   resident set of `dlp prune` on SmolLM2-135M before its first block is about 40 MiB);
 /// - export, after the calibration buffers are freed: one pruned block in `Float`, read back from
 ///   the weight store (GGUF copies the other tensors' stored bytes from the mapping), plus `V·D`
-///   floats when safetensors are written (the embedding or head, decoded to be written as `Float`).
+///   floats when safetensors are written (the embedding or head, decoded to be written as `Float`);
+/// - with `--precision bf16` (`packedBF16`): one block's linears packed in bf16 (2 bytes per
+///   weight, cached on the layer), the activations rounded to bf16 for one product (`T·max(D, H·d, F)`
+///   values), and, when the run computes logits, the LM head packed in bf16, `V·D` values.
 ///
-/// `total = runtime + mappedModel + embedding + head + max(calibration working set, export)`.
+/// `total = runtime + mappedModel + embedding + head + packedBF16 + max(calibration working set, export)`.
 /// Checked against the peak resident set (`/usr/bin/time -v`, `dlp prune --method wanda
 /// --allocation uniform`):
 ///
@@ -53,21 +56,24 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
     public var mappedModel: Int
     public var runtime: Int
     public var export: Int
+    /// bf16 copies (``ComputePrecision/bf16``): packed block linears, rounded activations and,
+    /// with logits, the packed LM head; nil for f32 (and in manifests written before bf16).
+    public var packedBF16: Int?
 
     /// The calibration phase's own buffers.
     public var calibrationWorkingSet: Int { calibrationActivations + forwardScratch + blockWeights + prunerScratch + hessians }
 
     /// Estimated peak resident memory.
-    public var total: Int { runtime + mappedModel + embedding + head + max(calibrationWorkingSet, export) }
+    public var total: Int { runtime + mappedModel + embedding + head + (packedBF16 ?? 0) + max(calibrationWorkingSet, export) }
 
     /// The estimate for `samples` sequences of `sequenceLength` tokens; `mappedModelBytes` is the
     /// size of the checkpoint's files; `exportsSafetensors`, whether the run writes safetensors;
     /// `hessians`, whether the pruner accumulates Hessians; `scores`, whether it scores a whole
     /// linear at once (magnitude, Wanda); `decodesHead`, whether an untied LM head is decoded (the
-    /// run computes perplexities).
+    /// run computes perplexities); `bf16`, whether the products run in bf16.
     public init(configuration c: ModelConfiguration, samples: Int, sequenceLength t: Int, mappedModelBytes: Int = 0,
                 exportsSafetensors: Bool = true, hessians needsHessians: Bool = true, scores: Bool = false,
-                decodesHead: Bool = true) {
+                decodesHead: Bool = true, bf16: Bool = false) {
         let f = MemoryLayout<Float>.size
         let q = c.headCount * c.headDimension, kv = c.keyValueHeadCount * c.headDimension
         calibrationActivations = (samples + 1) * t * c.hiddenSize * f
@@ -80,5 +86,8 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
         mappedModel = mappedModelBytes
         runtime = 48 << 20
         export = (c.parametersPerBlock + (exportsSafetensors ? c.vocabularySize * c.hiddenSize : 0)) * f
+        let half = MemoryLayout<UInt16>.size
+        packedBF16 = bf16 ? (c.linearParametersPerBlock + t * max(c.hiddenSize, q, c.intermediateSize)
+                             + (decodesHead ? c.vocabularySize * c.hiddenSize : 0)) * half : nil
     }
 }

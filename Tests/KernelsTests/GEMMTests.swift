@@ -97,6 +97,37 @@ func dotBound(k: Int, scale: Double) -> Double { (Double(k) + 2) * unitRoundoff 
                      "W·x")
     }
 
+    /// The tiled linear on our own threads: the reference within the dot-product bound (tiles that
+    /// do and do not divide the shape, bias, accumulate), and the same bits for 1, 2, 3 and 5 threads.
+    @Test(arguments: [(1, 7, 3), (300, 65, 513), (513, 576, 1100), (256, 32, 512)], [false, true])
+    func tiledLinearMatchesReferenceForAnyThreadCount(shape: (Int, Int, Int), accumulate: Bool) {
+        let (t, input, output) = shape
+        var generator = SeededGenerator(seed: UInt64(t * 31 + input * 7 + output))
+        let x = randomMatrix(t, input, &generator), w = randomMatrix(output, input, &generator)
+        let bias = generator.uniform(count: output), initial = generator.uniform(count: t * output)
+        func run(_ threads: Int) -> [Float] {
+            var y = accumulate ? initial : [Float](repeating: .nan, count: t * output)
+            x.storage.withUnsafeBufferPointer { xb in
+                w.storage.withUnsafeBufferPointer { wb in
+                    bias.withUnsafeBufferPointer { bb in
+                        GEMM.linear(input: xb.baseAddress!, tokens: t, inputSize: input, weight: wb.baseAddress!, outputSize: output,
+                                    bias: bb.baseAddress!, output: &y, accumulate: accumulate, threads: ComputeThreads(threads))
+                    }
+                }
+            }
+            return y
+        }
+        let one = run(1)
+        let start = Matrix(rows: t, columns: output, storage: accumulate ? initial : [Float](repeating: 0, count: t * output))
+        let expected = Reference.linear(x, weight: w, bias: bias, initial: start)
+        let scale = Reference.linear(Reference.absolute(x), weight: Reference.absolute(w), bias: bias.map { abs($0) },
+                                     initial: Reference.absolute(start))
+        expectWithin(one, expected, bound: { dotBound(k: input + 2, scale: scale[$0]) }, "tiled X·Wᵀ + b")
+        for threads in [2, 3, 5] {
+            #expect(run(threads).map(\.bitPattern) == one.map(\.bitPattern), "\(threads) threads changed bits")
+        }
+    }
+
     @Test func emptyInnerDimensionLeavesBias() {
         let x = Matrix(rows: 2, columns: 0)
         let w = Matrix(rows: 3, columns: 0)

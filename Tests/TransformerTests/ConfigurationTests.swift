@@ -216,4 +216,17 @@ func ggufTensors(_ c: ModelConfiguration) -> [TensorInfo] {
         #expect(evaluating.total - wanda.total == evaluating.head)
         #expect(sparseGPT.total - wanda.total == sparseGPT.hessians - wanda.prunerScratch)
     }
+
+    /// bf16 adds its packed copies (2 bytes a value): one block's linears, one product's rounded
+    /// activations (`T·max(D, H·d, F)`) and, with logits, the packed head; f32 adds nothing.
+    @Test func bf16CountsItsPackedCopies() {
+        let c = qwen(tied: false), half = MemoryLayout<UInt16>.size
+        for decodesHead in [false, true] {
+            let f32 = MemoryEstimate(configuration: c, samples: 8, sequenceLength: 256, decodesHead: decodesHead)
+            let bf16 = MemoryEstimate(configuration: c, samples: 8, sequenceLength: 256, decodesHead: decodesHead, bf16: true)
+            let expected = (c.linearParametersPerBlock + 256 * 8960 + (decodesHead ? 151_936 * 1536 : 0)) * half
+            #expect(f32.packedBF16 == nil && bf16.packedBF16 == expected)
+            #expect(bf16.total - f32.total == expected)
+        }
+    }
 }

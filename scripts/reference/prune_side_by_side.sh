@@ -8,7 +8,8 @@
 # Usage: scripts/reference/prune_side_by_side.sh OUT_DIR [SAMPLES] [SEQLEN] [EVAL_WINDOWS] [THREADS] [PRECISIONS]
 #   defaults 16 2048 16 2 "f32 bf16"; environment: MODEL (smollm2-135m), SPARSITY (0.7), ALPHA (0.15),
 #   EVAL_T (2048), DLP (.build/release/dlp), PYTHON (~/.cache/dlp/venvs/peft/bin/python),
-#   WIKITEXT (../shared/data/wikitext-2-raw/wiki.test.raw beside the repository)
+#   WIKITEXT (../shared/data/wikitext-2-raw/wiki.test.raw beside the repository), SIDES ("dlp reference";
+#   "dlp" reruns only dlp and compares with the reference files already in OUT_DIR)
 set -euo pipefail
 unset OPENBLAS_CORETYPE
 cd "$(dirname "$0")/../.."
@@ -21,13 +22,17 @@ gguf=${DLP_HOME:-$HOME/.cache/dlp}/models/$model.gguf
 mkdir -p "$out"
 "$dlp" calibration "$model" --samples "$samples" --seqlen "$seqlen" --seed 0 --sampling stream \
     --output "$out/calibration.json" >&2
+sides=${SIDES:-dlp reference}
 for precision in $precisions; do
+    if [[ " $sides " != *" dlp "* ]]; then echo "dlp prune, $precision: kept from an earlier run" >&2; else
     echo "dlp prune, $precision ..." >&2
     /usr/bin/time -v -o "$out/dlp-$precision.time" "$dlp" prune "$model" --method wanda --allocation dlp \
         --statistic median --sparsity "$sparsity" --alpha "$alpha" \
         --samples "$samples" --seqlen "$seqlen" --seed 0 --sampling stream --no-cache --threads "$threads" \
         --evaluate "wikitext2:$wiki" --eval-windows "$windows" --eval-seqlen "$eval_t" --precision "$precision" \
         --formats gguf --output "$out/dlp-$precision" --force > "$out/dlp-$precision.log" 2>&1
+    fi
+    if [[ " $sides " != *" reference "* ]]; then echo "reference, $precision: kept from an earlier run" >&2; continue; fi
     echo "reference, $precision ..." >&2
     /usr/bin/time -v -o "$out/reference-$precision.time" "$py" scripts/reference/prune_speed_reference.py \
         --model "$gguf" --calibration "$out/calibration.json" --sparsity "$sparsity" --alpha "$alpha" \
