@@ -37,7 +37,7 @@ extension PruneJob {
                                       exportsSafetensors: formats.contains(.safetensors) || formats.contains(.sparse),
                                       hessians: need == .hessian || need == .inputNormsAndHessian,
                                       scores: method != .sparsegpt, decodesHead: !evaluations.isEmpty,
-                                      bf16: precision == .bf16)
+                                      embeddingRows: checkpoint.source.decodesRows, bf16: precision == .bf16)
         try JobError.checkMemory(needed: estimate.total, detail: "calibration activations \(formatBytes(estimate.calibrationActivations))",
                                  remedy: "lower --samples or --seqlen")
         if case .blockScores = allocation.requirement, let alpha = allocation.parameters["alpha"].flatMap(Double.init),

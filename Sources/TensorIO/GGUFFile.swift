@@ -237,6 +237,29 @@ extension GGUFFile {
         }
     }
 
+    /// Decodes row `r` of the 2-D tensor `name` (`columns` values a row, a whole number of the
+    /// type's blocks) from the mapping on each call; see ``TensorSource/rowDecoder(_:columns:)``.
+    func rowDecoder(_ name: String, columns: Int) throws -> @Sendable (Int, UnsafeMutablePointer<Float>) -> Void {
+        let info = try tensorInfo(name)
+        let dtype = info.dtype
+        guard columns > 0, columns % dtype.blockSize == 0, info.elementCount % columns == 0 else {
+            throw GGUFError(.shapeMismatch, file: url.path, subject: name, expected: "rows of whole \(dtype) blocks",
+                            actual: "\(columns) columns", hint: "decode the whole tensor instead")
+        }
+        let rows = info.elementCount / columns, rowBytes = columns / dtype.blockSize * dtype.bytesPerBlock
+        let bytes = try rawBytes(name)
+        let base = UInt(bitPattern: bytes.baseAddress), count = bytes.count
+        return { r, out in
+            precondition(r >= 0 && r < rows, "row \(r) of \(rows)")
+            // The file (and its mapping) lives as long as this decoder holds it.
+            withExtendedLifetime(self) {
+                let row = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: base)! + r * rowBytes,
+                                                 count: min(rowBytes, count - r * rowBytes))
+                dequantize(dtype, bytes: row, count: columns, into: out)
+            }
+        }
+    }
+
     /// Decodes tensor `name` into `destination`, which must hold exactly its element count.
     public func floats(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws {
         let info = try tensorInfo(name)

@@ -7,7 +7,8 @@ import TensorCore
 /// decoded on demand (``layer(_:)``), so callers walk the model block by block (embed → block
 /// `0..<L` → ``negativeLogLikelihoods(_:tokens:targets:threads:)``). A model built without its
 /// head (``init(checkpoint:maxSequenceLength:decodesHead:blockWeights:)``) embeds and runs blocks
-/// only: what calibration and pruning need.
+/// only: what calibration and pruning need; it decodes the embedding rows of the tokens it
+/// embeds from a GGUF file's mapping as it goes, never the whole `[V, D]` table.
 public final class LanguageModel: Sendable {
     public let checkpoint: Checkpoint
     public let configuration: ModelConfiguration
@@ -15,9 +16,11 @@ public final class LanguageModel: Sendable {
     public let rotary: RotaryEmbedding
     /// Longest sequence the model will be asked to run.
     public let maxSequenceLength: Int
-    let embedding: Matrix            // [V, D]
+    let embedding: Matrix?           // [V, D]; nil when not decoded (a model without its head)
+    /// Decodes one embedding row (from `embedding`, or from the checkpoint when it is nil).
+    let embeddingRow: @Sendable (Int, UnsafeMutablePointer<Float>) -> Void
     let head: Matrix?                // [V, D]; nil when tied to the embedding or not decoded
-    /// Whether the LM head is available: tied to the embedding, or decoded.
+    /// Whether the LM head is available (the model was built with `decodesHead`).
     public let hasHead: Bool
     let finalNorm: [Float]           // [D]
     /// Where block weights come from: the checkpoint, or replacements (a pruned model).
@@ -26,9 +29,9 @@ public final class LanguageModel: Sendable {
     private let packedHead: PackedHead
 
     /// Decodes the model-level tensors of `checkpoint` for sequences of up to `maxSequenceLength`.
-    /// `decodesHead: false` leaves an untied LM head in the file: a pass that never computes
-    /// logits (calibration, pruning) saves `V·D` floats (LLaMA-3-8B: 2.1 GB), and the logit
-    /// methods must not be called. `blockWeights`, when given, supplies the blocks instead of the
+    /// `decodesHead: false` leaves the LM head in the file and, for a GGUF file, the embedding too
+    /// (rows are decoded per token): a pass that never computes logits (calibration, pruning)
+    /// saves up to `2·V·D` floats (LLaMA-3-8B: 4.2 GB), and the logit methods must not be called. `blockWeights`, when given, supplies the blocks instead of the
     /// checkpoint (pruned weights).
     public init(checkpoint: Checkpoint, maxSequenceLength: Int, decodesHead: Bool = true,
                 blockWeights: (@Sendable (Int) throws -> BlockWeights)? = nil) throws {
@@ -38,9 +41,20 @@ public final class LanguageModel: Sendable {
         self.maxSequenceLength = maxSequenceLength
         rotary = try RotaryEmbedding(base: Double(c.ropeTheta), headDimension: c.headDimension,
                                      maxPositions: maxSequenceLength, scaling: c.ropeScaling)
-        embedding = try checkpoint.tokenEmbedding()
+        let d = c.hiddenSize
+        if decodesHead || !checkpoint.source.decodesRows {
+            let table = try checkpoint.tokenEmbedding()
+            embedding = table
+            embeddingRow = { r, out in
+                table.storage.withUnsafeBufferPointer { out.update(from: $0.baseAddress! + r * d, count: d) }
+            }
+        } else {
+            embedding = nil
+            embeddingRow = try checkpoint.source.rowDecoder(TensorRole.tokenEmbedding.name(in: checkpoint.format, block: 0),
+                                                            columns: d)
+        }
         head = c.tiedEmbeddings || !decodesHead ? nil : try checkpoint.outputHead()
-        hasHead = c.tiedEmbeddings || decodesHead
+        hasHead = decodesHead
         finalNorm = try checkpoint.outputNorm()
         self.blockWeights = blockWeights ?? { try checkpoint.block($0) }
         packedHead = PackedHead()
@@ -62,6 +76,7 @@ public final class LanguageModel: Sendable {
         maxSequenceLength = other.maxSequenceLength
         rotary = other.rotary
         embedding = other.embedding
+        embeddingRow = other.embeddingRow
         head = other.head
         hasHead = other.hasHead
         self.finalNorm = finalNorm ?? other.finalNorm
@@ -78,14 +93,12 @@ public final class LanguageModel: Sendable {
     /// Writes the embeddings of `tokens` to `hidden` (`[T, D]`). Ids must be in `0..<V`.
     public func embed(_ tokens: [Int32], into hidden: UnsafeMutablePointer<Float>) throws {
         let d = configuration.hiddenSize
-        try embedding.storage.withUnsafeBufferPointer { table in
-            for (t, id) in tokens.enumerated() {
-                guard id >= 0, Int(id) < configuration.vocabularySize else {
-                    throw ModelError.invalidValue(key: "token[\(t)]", value: "\(id)", origin: checkpoint.url.path,
-                                                  reason: "token ids must lie in 0..<\(configuration.vocabularySize)")
-                }
-                (hidden + t * d).update(from: table.baseAddress! + Int(id) * d, count: d)
+        for (t, id) in tokens.enumerated() {
+            guard id >= 0, Int(id) < configuration.vocabularySize else {
+                throw ModelError.invalidValue(key: "token[\(t)]", value: "\(id)", origin: checkpoint.url.path,
+                                              reason: "token ids must lie in 0..<\(configuration.vocabularySize)")
             }
+            embeddingRow(Int(id), hidden + t * d)
         }
     }
 
@@ -103,7 +116,7 @@ public final class LanguageModel: Sendable {
         precondition(precision.unsupportedReason == nil, precision.unsupportedReason ?? "")
         precondition(hasHead, "the model was built without its LM head (decodesHead: false)")
         let c = configuration, d = c.hiddenSize, v = c.vocabularySize
-        let head = self.head ?? embedding
+        let head = (self.head ?? embedding)!
         var result = [Double](repeating: 0, count: t)
         if fused {
             let normed = UnsafeMutablePointer<Float>.allocate(capacity: chunk * d)
@@ -169,7 +182,7 @@ public final class LanguageModel: Sendable {
                                     epsilon: c.rmsNormEpsilon, output: nb.baseAddress! + i * d)
             }
         }
-        return GEMM.linear(normed, weight: head ?? embedding)
+        return GEMM.linear(normed, weight: (head ?? embedding)!)
     }
 }
 

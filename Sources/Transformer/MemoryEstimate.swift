@@ -12,9 +12,11 @@
 /// - SparseGPT's Hessians (and joint quantization's), one per distinct linear input: `D²`
 ///   (q/k/v), `(H·d)²` (o), `D²` (gate/up), `F²` (down); 0 for a pruner that needs none
 ///   (`hessians: false`: magnitude, Wanda);
-/// - the token embedding in `Float`, `V·D` (needed to embed the calibration tokens), and the LM
-///   head, another `V·D`, when the checkpoint stores one (untied; the Qwen2.5 GGUFs do) and the
-///   run computes logits (`decodesHead`: perplexity before and after; pruning alone never does);
+/// - the token embedding in `Float`, `V·D`, when the run computes logits (`decodesHead`:
+///   perplexity before and after) or the checkpoint cannot decode single rows (safetensors,
+///   `embeddingRows: false`); otherwise the calibration tokens' rows are decoded from the GGUF
+///   mapping as they are embedded; and the LM head, another `V·D`, when the checkpoint stores one
+///   (untied; the Qwen2.5 GGUFs do) and the run computes logits (pruning alone never does);
 /// - the memory-mapped model file, `mappedModel` bytes: its pages are clean and evictable, but a
 ///   run touches all of them, so they count in the resident set the tool reports;
 /// - `runtime`, a fixed 48 MiB for the Swift runtime, OpenBLAS buffers and the tokenizer (the
@@ -70,10 +72,11 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
     /// size of the checkpoint's files; `exportsSafetensors`, whether the run writes safetensors;
     /// `hessians`, whether the pruner accumulates Hessians; `scores`, whether it scores a whole
     /// linear at once (magnitude, Wanda); `decodesHead`, whether an untied LM head is decoded (the
-    /// run computes perplexities); `bf16`, whether the products run in bf16.
+    /// run computes perplexities); `embeddingRows`, whether the checkpoint decodes embedding rows
+    /// one at a time (GGUF); `bf16`, whether the products run in bf16.
     public init(configuration c: ModelConfiguration, samples: Int, sequenceLength t: Int, mappedModelBytes: Int = 0,
                 exportsSafetensors: Bool = true, hessians needsHessians: Bool = true, scores: Bool = false,
-                decodesHead: Bool = true, bf16: Bool = false) {
+                decodesHead: Bool = true, embeddingRows: Bool = false, bf16: Bool = false) {
         let f = MemoryLayout<Float>.size
         let q = c.headCount * c.headDimension, kv = c.keyValueHeadCount * c.headDimension
         calibrationActivations = (samples + 1) * t * c.hiddenSize * f
@@ -81,8 +84,8 @@ public struct MemoryEstimate: Sendable, Codable, Equatable {
         blockWeights = 2 * c.parametersPerBlock * f
         prunerScratch = scores ? max(q, c.intermediateSize) * c.hiddenSize * f : 0
         hessians = needsHessians ? (2 * c.hiddenSize * c.hiddenSize + q * q + c.intermediateSize * c.intermediateSize) * f : 0
-        embedding = c.vocabularySize * c.hiddenSize * f
-        head = c.tiedEmbeddings || !decodesHead ? 0 : embedding
+        embedding = decodesHead || !embeddingRows ? c.vocabularySize * c.hiddenSize * f : 0
+        head = c.tiedEmbeddings || !decodesHead ? 0 : c.vocabularySize * c.hiddenSize * f
         mappedModel = mappedModelBytes
         runtime = 48 << 20
         export = (c.parametersPerBlock + (exportsSafetensors ? c.vocabularySize * c.hiddenSize : 0)) * f

@@ -40,6 +40,9 @@ public struct ModelSummary: Sendable, Codable {
     /// The same for Wanda and magnitude (no Hessians; the scores of one linear); nil in summaries
     /// written before it was recorded.
     public var scoreMaskPruningMemory: MemoryEstimate?
+    /// What `--evaluate` adds to those estimates: the decoded embedding (when rows are otherwise
+    /// decoded per token) and the untied LM head; nil in summaries written before it was recorded.
+    public var evaluationMemoryBytes: Int?
     public var calibrationSamples: Int
     public var calibrationSequenceLength: Int
     /// Zeros of the block linears as stored (nil unless asked for: it decodes every linear).
@@ -77,11 +80,17 @@ public struct ModelSummary: Sendable, Codable {
         prunableParameterCount = c.layerCount * c.linearParametersPerBlock
         fileBytes = Self.diskSize(checkpoint.url)
         pruningMemory = MemoryEstimate(configuration: c, samples: calibrationSamples, sequenceLength: calibrationSequenceLength,
-                                       mappedModelBytes: fileBytes, hessians: true, scores: false, decodesHead: false)
+                                       mappedModelBytes: fileBytes, hessians: true, scores: false, decodesHead: false,
+                                       embeddingRows: checkpoint.source.decodesRows)
         pruningMemoryBytes = pruningMemory.total
         scoreMaskPruningMemory = MemoryEstimate(configuration: c, samples: calibrationSamples,
                                                 sequenceLength: calibrationSequenceLength, mappedModelBytes: fileBytes,
-                                                hessians: false, scores: true, decodesHead: false)
+                                                hessians: false, scores: true, decodesHead: false,
+                                                embeddingRows: checkpoint.source.decodesRows)
+        evaluationMemoryBytes = MemoryEstimate(configuration: c, samples: calibrationSamples,
+                                               sequenceLength: calibrationSequenceLength, mappedModelBytes: fileBytes,
+                                               hessians: true, scores: false, decodesHead: true,
+                                               embeddingRows: checkpoint.source.decodesRows).total - pruningMemory.total
         self.calibrationSamples = calibrationSamples
         self.calibrationSequenceLength = calibrationSequenceLength
     }

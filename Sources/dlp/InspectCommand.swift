@@ -59,8 +59,8 @@ struct InspectCommand: Command {
                                 activations \(formatBytes(m.calibrationActivations)), scratch \(formatBytes(m.forwardScratch)), \
             block weights \(formatBytes(m.blockWeights)), Hessians \(formatBytes(m.hessians))\
             \(s.scoreMaskPruningMemory.map { " (Wanda: scores of one linear, \(formatBytes($0.prunerScratch)))" } ?? ""),
-                                embedding \(formatBytes(m.embedding)), mapped model file \(formatBytes(m.mappedModel)), runtime \(formatBytes(m.runtime)); \
-            export \(formatBytes(m.export)) after calibration\(s.tiedEmbeddings ? "" : "; --evaluate adds the LM head, \(formatBytes(m.embedding))")
+                                embedding \(m.embedding == 0 ? "rows decoded per token" : formatBytes(m.embedding)), mapped model file \(formatBytes(m.mappedModel)), runtime \(formatBytes(m.runtime)); \
+            export \(formatBytes(m.export)) after calibration\(s.evaluationMemoryBytes.map { "; --evaluate adds the decoded embedding\(s.tiedEmbeddings ? "" : " and LM head"), \(formatBytes($0))" } ?? "")
             """ + (s.storedSparsity.map { "\n" + sparsityText($0) } ?? "")
     }
 

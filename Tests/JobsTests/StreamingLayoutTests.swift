@@ -144,8 +144,10 @@ import _TestSupport
         let estimate = try #require(manifest.memoryEstimate)
         #expect(estimate == MemoryEstimate(configuration: c, samples: 4, sequenceLength: 64,
                                            mappedModelBytes: ModelSummary.diskSize(url), exportsSafetensors: false,
-                                           hessians: method == .sparsegpt, scores: method != .sparsegpt, decodesHead: false))
-        #expect(estimate.head == 0 && (estimate.hessians > 0) == (method == .sparsegpt))
+                                           hessians: method == .sparsegpt, scores: method != .sparsegpt, decodesHead: false,
+                                           embeddingRows: true))
+        // No logits: neither the head nor the embedding table is decoded (rows come from the mapping).
+        #expect(estimate.head == 0 && estimate.embedding == 0 && (estimate.hessians > 0) == (method == .sparsegpt))
 
         let pruned = try Checkpoint.open(output.appendingPathComponent("model.gguf").path)
         #expect(pruned.configuration == c)

@@ -217,6 +217,17 @@ func ggufTensors(_ c: ModelConfiguration) -> [TensorInfo] {
         #expect(sparseGPT.total - wanda.total == sparseGPT.hessians - wanda.prunerScratch)
     }
 
+    /// A GGUF run without logits decodes the embedding rows of its tokens from the mapping: no
+    /// `V·D` table; with logits (or from safetensors) the table is decoded whole.
+    @Test func embeddingRowsDecodedPerTokenAreNotCounted() {
+        let c = qwen(tied: false), vd = 151_936 * 1536 * MemoryLayout<Float>.size
+        let rows = MemoryEstimate(configuration: c, samples: 8, sequenceLength: 256, decodesHead: false, embeddingRows: true)
+        let table = MemoryEstimate(configuration: c, samples: 8, sequenceLength: 256, decodesHead: false, embeddingRows: false)
+        let evaluating = MemoryEstimate(configuration: c, samples: 8, sequenceLength: 256, decodesHead: true, embeddingRows: true)
+        #expect(rows.embedding == 0 && table.embedding == vd && evaluating.embedding == vd && evaluating.head == vd)
+        #expect(table.total - rows.total == vd && evaluating.total - rows.total == 2 * vd)
+    }
+
     /// bf16 adds its packed copies (2 bytes a value): one block's linears, one product's rounded
     /// activations (`T·max(D, H·d, F)`) and, with logits, the packed head; f32 adds nothing.
     @Test func bf16CountsItsPackedCopies() {

@@ -21,6 +21,26 @@ import _TestSupport
         #expect(s.tensorTypes == ["Q4_1": 210, "F32": 61, "Q8_0": 1])
     }
 
+    /// A model built without its head decodes each token's embedding row from the GGUF mapping:
+    /// the same values as the whole decoded table (Q8_0 SmolLM2 embedding, Qwen2's untied one), and
+    /// the head is not available.
+    @Test(.enabled(if: TestAssets.has(smol, qwen)), arguments: ["smollm2-135m", "qwen2.5-coder-0.5b"])
+    func embeddingRowsEqualTheDecodedTable(name: String) throws {
+        let checkpoint = try Checkpoint.openGGUF(TestAssets.model(name))
+        let d = checkpoint.configuration.hiddenSize, v = checkpoint.configuration.vocabularySize
+        let tokens: [Int32] = [0, 1, 17, Int32(v / 2), Int32(v - 1), 17]
+        let full = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: 8)
+        let rows = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: 8, decodesHead: false)
+        #expect(full.hasHead && !rows.hasHead)
+        var a = [Float](repeating: .nan, count: tokens.count * d), b = a
+        try full.embed(tokens, into: &a)
+        try rows.embed(tokens, into: &b)
+        #expect(a.map(\.bitPattern) == b.map(\.bitPattern))
+        let table = try checkpoint.tokenEmbedding()
+        #expect(Array(b[(4 * d)..<(5 * d)]) == Array(table.storage[((v - 1) * d)..<(v * d)]))
+        #expect(throws: ModelError.self) { try rows.embed([Int32(v)], into: &b) }
+    }
+
     @Test(.enabled(if: TestAssets.has(qwen)))
     func qwen2Summary() throws {
         let s = ModelSummary(try Checkpoint.openGGUF(Self.qwen))
