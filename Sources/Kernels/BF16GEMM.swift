@@ -67,18 +67,7 @@ extension GEMM {
                                   accumulate: Bool = false, threads: ComputeThreads, scratch: UnsafeMutablePointer<UInt16>) {
         guard tokens > 0 else { return }
         let (k, n) = (weight.inputSize, weight.outputSize)
-        var accumulate = accumulate
-        if let bias {
-            for t in 0..<tokens {
-                let row = y + t * n
-                if accumulate {
-                    for j in 0..<n { row[j] += bias[j] }
-                } else {
-                    row.update(from: bias, count: n)
-                }
-            }
-            accumulate = true
-        }
+        let accumulate = startFromBias(bias, output: y, tokens: tokens, outputSize: n, accumulate: accumulate)
         let width = 2 * Int(csparse_bf16_pairs(Int64(k)))
         let (xa, ya, sa) = (UInt(bitPattern: x), UInt(bitPattern: y), UInt(bitPattern: scratch))
         let packed = UInt(bitPattern: weight.storage)

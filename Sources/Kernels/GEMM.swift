@@ -49,19 +49,7 @@ public enum GEMM {
         weight: UnsafePointer<Float>, outputSize: Int, bias: UnsafePointer<Float>? = nil,
         output y: UnsafeMutablePointer<Float>, accumulate: Bool = false
     ) {
-        var beta: Float = accumulate ? 1 : 0
-        if let bias {
-            // Start from the bias (or add it to Y): one pass over Y, then sgemm with β = 1.
-            for t in 0..<tokens {
-                let row = y + t * outputSize
-                if accumulate {
-                    for j in 0..<outputSize { row[j] += bias[j] }
-                } else {
-                    row.update(from: bias, count: outputSize)
-                }
-            }
-            beta = 1
-        }
+        let beta: Float = startFromBias(bias, output: y, tokens: tokens, outputSize: outputSize, accumulate: accumulate) ? 1 : 0
         multiply(transposeA: false, transposeB: true, m: tokens, n: outputSize, k: inputSize,
                  a: x, lda: inputSize, b: weight, ldb: inputSize, beta: beta, c: y, ldc: outputSize)
     }
@@ -86,33 +74,38 @@ public enum GEMM {
         output y: UnsafeMutablePointer<Float>, accumulate: Bool = false, threads: ComputeThreads
     ) {
         guard tokens > 0, outputSize > 0 else { return }
-        var beta: Float = accumulate ? 1 : 0
-        if let bias {
-            for t in 0..<tokens {
-                let row = y + t * outputSize
-                if accumulate {
-                    for j in 0..<outputSize { row[j] += bias[j] }
-                } else {
-                    row.update(from: bias, count: outputSize)
-                }
-            }
-            beta = 1
-        }
+        let beta: Float = startFromBias(bias, output: y, tokens: tokens, outputSize: outputSize, accumulate: accumulate) ? 1 : 0
         let tile = linearTile(tokens: tokens, outputSize: outputSize)
         let (rowTiles, columnTiles) = ((tokens + tile.rows - 1) / tile.rows, (outputSize + tile.columns - 1) / tile.columns)
         let (xa, wa, ya) = (UInt(bitPattern: x), UInt(bitPattern: weight), UInt(bitPattern: y))
-        let tileBeta = beta
         let work: @Sendable (Range<Int>) -> Void = { range in
             for index in range {
                 let r0 = index / columnTiles * tile.rows, c0 = index % columnTiles * tile.columns
                 let rows = min(tile.rows, tokens - r0), columns = min(tile.columns, outputSize - c0)
                 multiply(transposeA: false, transposeB: true, m: rows, n: columns, k: inputSize,
                          a: UnsafePointer<Float>(bitPattern: xa)! + r0 * inputSize, lda: inputSize,
-                         b: UnsafePointer<Float>(bitPattern: wa)! + c0 * inputSize, ldb: inputSize, beta: tileBeta,
+                         b: UnsafePointer<Float>(bitPattern: wa)! + c0 * inputSize, ldb: inputSize, beta: beta,
                          c: UnsafeMutablePointer<Float>(bitPattern: ya)! + r0 * outputSize + c0, ldc: outputSize)
             }
         }
         BLASRuntime.singleThreaded { parallelFor(0..<rowTiles * columnTiles, threads: threads, work) }
+    }
+
+    /// Starts a linear layer's output from its bias: copies `bias` into every row of `y`
+    /// (`[tokens, outputSize]`), or adds it when `accumulate`; one pass over Y, so the product that
+    /// follows adds to it. Returns whether the product must accumulate (β = 1).
+    static func startFromBias(_ bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>, tokens: Int,
+                              outputSize: Int, accumulate: Bool) -> Bool {
+        guard let bias else { return accumulate }
+        for t in 0..<tokens {
+            let row = y + t * outputSize
+            if accumulate {
+                for j in 0..<outputSize { row[j] += bias[j] }
+            } else {
+                row.update(from: bias, count: outputSize)
+            }
+        }
+        return true
     }
 
     /// Linear layer `Y = X · Wᵀ + bias`. `x` is `[T, in]`, `weight` `[out, in]`, `bias` `[out]`;
