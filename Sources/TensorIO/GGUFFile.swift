@@ -237,9 +237,13 @@ extension GGUFFile {
         }
     }
 
+    /// A GGUF file decodes single rows from its mapping.
+    public var decodesRows: Bool { true }
+
     /// Decodes row `r` of the 2-D tensor `name` (`columns` values a row, a whole number of the
-    /// type's blocks) from the mapping on each call; see ``TensorSource/rowDecoder(_:columns:)``.
-    func rowDecoder(_ name: String, columns: Int) throws -> @Sendable (Int, UnsafeMutablePointer<Float>) -> Void {
+    /// type's blocks) from the mapping on each call. Throws when `columns` does not cut the tensor
+    /// into rows of whole blocks.
+    public func rowDecoder(_ name: String, columns: Int) throws -> (@Sendable (Int, UnsafeMutablePointer<Float>) -> Void)? {
         let info = try tensorInfo(name)
         let dtype = info.dtype
         guard columns > 0, columns % dtype.blockSize == 0, info.elementCount % columns == 0 else {

@@ -31,23 +31,19 @@ public protocol TensorSource: Sendable {
     var tensors: [TensorInfo] { get }
     /// Decodes tensor `name` to row-major `Float` values (`elementCount` of them).
     func floats(_ name: String) throws -> [Float]
+    /// Whether ``rowDecoder(_:columns:)`` gives a decoder (one row decoded without the rest of
+    /// its tensor). Default false.
+    var decodesRows: Bool { get }
+    /// A function that decodes row `r` (`columns` values) of the 2-D tensor `name` into a
+    /// destination, reading only that row; nil where the source cannot (default).
+    func rowDecoder(_ name: String, columns: Int) throws -> (@Sendable (Int, UnsafeMutablePointer<Float>) -> Void)?
 }
 
 extension TensorSource {
     /// Looks a tensor up by name.
     public func info(_ name: String) -> TensorInfo? { tensors.first { $0.name == name } }
 
-    /// Whether ``rowDecoder(_:columns:)`` decodes one row without decoding the whole tensor.
-    public var decodesRows: Bool { self is GGUFFile }
+    public var decodesRows: Bool { false }
 
-    /// A function that decodes row `r` (`columns` values) of the 2-D tensor `name` into a
-    /// destination. GGUF files decode the row's own blocks from the mapping (nothing else is
-    /// read); other sources decode the whole tensor once, up front, and copy rows out of it.
-    public func rowDecoder(_ name: String, columns: Int) throws -> @Sendable (Int, UnsafeMutablePointer<Float>) -> Void {
-        if let gguf = self as? GGUFFile { return try gguf.rowDecoder(name, columns: columns) }
-        let values = try floats(name)
-        return { r, out in
-            values.withUnsafeBufferPointer { out.update(from: $0.baseAddress! + r * columns, count: columns) }
-        }
-    }
+    public func rowDecoder(_ name: String, columns: Int) throws -> (@Sendable (Int, UnsafeMutablePointer<Float>) -> Void)? { nil }
 }

@@ -42,16 +42,16 @@ public final class LanguageModel: Sendable {
         rotary = try RotaryEmbedding(base: Double(c.ropeTheta), headDimension: c.headDimension,
                                      maxPositions: maxSequenceLength, scaling: c.ropeScaling)
         let d = c.hiddenSize
-        if decodesHead || !checkpoint.source.decodesRows {
+        if !decodesHead, let rows = try checkpoint.source.rowDecoder(TensorRole.tokenEmbedding.name(in: checkpoint.format, block: 0),
+                                                                     columns: d) {
+            embedding = nil
+            embeddingRow = rows
+        } else {
             let table = try checkpoint.tokenEmbedding()
             embedding = table
             embeddingRow = { r, out in
                 table.storage.withUnsafeBufferPointer { out.update(from: $0.baseAddress! + r * d, count: d) }
             }
-        } else {
-            embedding = nil
-            embeddingRow = try checkpoint.source.rowDecoder(TensorRole.tokenEmbedding.name(in: checkpoint.format, block: 0),
-                                                            columns: d)
         }
         head = c.tiedEmbeddings || !decodesHead ? nil : try checkpoint.outputHead()
         hasHead = decodesHead

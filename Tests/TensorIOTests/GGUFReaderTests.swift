@@ -76,6 +76,29 @@ import _TestSupport
         #expect(error.kind == .tensorNotFound)
     }
 
+    /// Single rows decode to the rows of the whole tensor (a float type, a 32-value block type and a
+    /// 256-value super-block type); rows that are not whole blocks, and unknown tensors, are refused
+    /// naming the tensor.
+    @Test func rowDecoderMatchesWholeTensorAndRefusesPartialBlocks() throws {
+        let gguf = try GGUFFile(url: Self.file)
+        #expect(gguf.decodesRows)
+        for (name, columns) in [("t.f16", 40), ("t.q4_0", 64), ("t.q6_k", 512)] {
+            let whole = try gguf.floats(name)
+            let decode = try #require(try gguf.rowDecoder(name, columns: columns))
+            var row = [Float](repeating: .nan, count: columns)
+            for r in 0..<2 {
+                decode(r, &row)
+                #expect(row == Array(whole[(r * columns)..<((r + 1) * columns)]), "\(name) row \(r)")
+            }
+        }
+        let partial = try #require(throws: GGUFError.self) { try gguf.rowDecoder("t.q4_0", columns: 48) }
+        #expect(partial.kind == .shapeMismatch && partial.description.contains("t.q4_0"))
+        let notDividing = try #require(throws: GGUFError.self) { try gguf.rowDecoder("t.f32", columns: 30) }
+        #expect(notDividing.kind == .shapeMismatch)
+        let missing = try #require(throws: GGUFError.self) { try gguf.rowDecoder("missing", columns: 32) }
+        #expect(missing.kind == .tensorNotFound)
+    }
+
     /// Decoding splits large tensors across threads; the split must not change any value.
     @Test func parallelDecodeMatchesSingleBlockDecode() throws {
         var generator = SeededGenerator(seed: 7)
