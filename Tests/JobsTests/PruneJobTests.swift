@@ -31,16 +31,11 @@ import _TestSupport
         let executable = TestAssets.dlpExecutable
         try #require(FileManager.default.isExecutableFile(atPath: executable.path), "no dlp executable at \(executable.path)")
         let cli = folder.appendingPathComponent("cli"), library = folder.appendingPathComponent("library")
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = ["prune", Self.smol.path, "--method", "wanda", "--allocation", "dlp", "--alpha", "0.1",
-                             "--samples", "2", "--seqlen", "64", "--calibration", Self.c4.path, "--threads", "2",
-                             "--no-cache", "--formats", "gguf", "--output", cli.path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let (status, _) = runCapturingStandardError(executable.path, [
+            "prune", Self.smol.path, "--method", "wanda", "--allocation", "dlp", "--alpha", "0.1",
+            "--samples", "2", "--seqlen", "64", "--calibration", Self.c4.path, "--threads", "2",
+            "--no-cache", "--formats", "gguf", "--output", cli.path])
+        #expect(status == 0)
 
         let job = PruneJob(model: Self.smol.path, method: .wanda,
                            allocation: try Allocation(name: "dlp", parameters: ["alpha": "0.1"]), target: 0.7,
@@ -274,16 +269,11 @@ import _TestSupport
         let executable = TestAssets.dlpExecutable
         try #require(FileManager.default.isExecutableFile(atPath: executable.path), "no dlp executable at \(executable.path)")
         let output = folder.appendingPathComponent("out")
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = ["prune", Self.smol.path, "--method", "sparsegpt", "--allocation", "uniform", "--sparsity", "0.5",
-                             "--samples", "4", "--seqlen", "128", "--calibration", Self.c4.path, "--threads", "2", "--no-cache",
-                             "--quantize", "q4_0", "--formats", "gguf,safetensors", "--output", output.path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0)
+        let (status, stderr) = runCapturingStandardError(executable.path, [
+            "prune", Self.smol.path, "--method", "sparsegpt", "--allocation", "uniform", "--sparsity", "0.5",
+            "--samples", "4", "--seqlen", "128", "--calibration", Self.c4.path, "--threads", "2", "--no-cache",
+            "--quantize", "q4_0", "--formats", "gguf,safetensors", "--output", output.path])
+        try #require(status == 0, "\(stderr)")
         let manifest = try JSONDecoder().decode(PruningManifest.self, from: Data(contentsOf: output.appendingPathComponent("manifest.json")))
         #expect(manifest.settings.quantization == .q4_0)
         #expect(manifest.ggufLinears == PruningManifest.GGUFLinears(type: .q4_0, fallbacks: [:]))

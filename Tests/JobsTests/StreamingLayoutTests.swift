@@ -91,16 +91,9 @@ import _TestSupport
         #expect(ids.count < Self.text.utf8.count, "the merges should join some bytes")
         #expect(tokenizer.decode(ids) == Self.text)
 
-        let process = Process()
-        process.executableURL = TestAssets.dlpExecutable
-        process.arguments = ["inspect", url.path, "--samples", "4", "--seqlen", "64", "--json"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let (status, output) = runCapturingStandardOutput(TestAssets.dlpExecutable.path,
+                                                          ["inspect", url.path, "--samples", "4", "--seqlen", "64", "--json"])
+        #expect(status == 0)
         let summary = try JSONDecoder().decode(ModelSummary.self, from: output)
         let local = ModelSummary(checkpoint, calibrationSamples: 4, calibrationSequenceLength: 64)
         #expect(summary.parameterCount == local.parameterCount && summary.prunableParameterCount == local.prunableParameterCount)

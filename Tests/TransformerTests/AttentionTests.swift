@@ -6,6 +6,13 @@ import _TestSupport
 
 /// The tiled, head-stacked attention kernel against the definition.
 @Suite struct AttentionTests {
+    /// A one-block configuration with only attention's shape set (the rest is never read).
+    static func configuration(heads: Int, kvHeads: Int, d: Int, context: Int) -> ModelConfiguration {
+        ModelConfiguration(architecture: .llama, layerCount: 1, hiddenSize: heads * d, intermediateSize: 4,
+                           headCount: heads, keyValueHeadCount: kvHeads, headDimension: d, vocabularySize: 4,
+                           rmsNormEpsilon: 1e-5, ropeTheta: 10_000, contextLength: context, tiedEmbeddings: true)
+    }
+
     /// Shapes `(P, T, H, K, d, C, threads)`: queries at positions `P..<P+T` after a prefix of `P`
     /// positions whose keys and values are given; row `t` must equal row `P + t` of plain causal
     /// attention over all `P + T` positions (`P = 0`: the plain case). Sizes chosen so tiles do
@@ -22,9 +29,7 @@ import _TestSupport
     private func checkDefinition(_ shape: (Int, Int, Int, Int, Int, Int, Int), fused: Bool) {
         let (p, t, heads, kvHeads, d, tile, threads) = shape
         let all = p + t
-        let c = ModelConfiguration(architecture: .llama, layerCount: 1, hiddenSize: heads * d, intermediateSize: 4,
-                                   headCount: heads, keyValueHeadCount: kvHeads, headDimension: d, vocabularySize: 4,
-                                   rmsNormEpsilon: 1e-5, ropeTheta: 10_000, contextLength: all, tiedEmbeddings: true)
+        let c = Self.configuration(heads: heads, kvHeads: kvHeads, d: d, context: all)
         var generator = SeededGenerator(seed: UInt64(p * 131 + t * 31 + heads))
         let q = generator.uniform(count: all * heads * d), k = generator.uniform(count: all * kvHeads * d)
         let v = generator.uniform(count: all * kvHeads * d)
@@ -54,9 +59,7 @@ import _TestSupport
         try #require(Attention.fusedKernelAvailable, "this CPU has no AVX2: the fused kernel never runs")
         let (p, t, heads, kvHeads, d, tile, threads) = shape
         let all = p + t
-        let c = ModelConfiguration(architecture: .llama, layerCount: 1, hiddenSize: heads * d, intermediateSize: 4,
-                                   headCount: heads, keyValueHeadCount: kvHeads, headDimension: d, vocabularySize: 4,
-                                   rmsNormEpsilon: 1e-5, ropeTheta: 10_000, contextLength: all, tiedEmbeddings: true)
+        let c = Self.configuration(heads: heads, kvHeads: kvHeads, d: d, context: all)
         #expect(Attention.fusedKernelHandles(c))
         var generator = SeededGenerator(seed: UInt64(p * 7 + t * 13 + d))
         let q = generator.uniform(count: t * heads * d).map { $0 * 4 }
@@ -89,9 +92,7 @@ import _TestSupport
         try #require(ComputePrecision.bf16.unsupportedReason == nil, "this CPU has no AVX512_BF16")
         let (p, t, heads, kvHeads, d, tile, threads) = shape
         let all = p + t
-        let c = ModelConfiguration(architecture: .llama, layerCount: 1, hiddenSize: heads * d, intermediateSize: 4,
-                                   headCount: heads, keyValueHeadCount: kvHeads, headDimension: d, vocabularySize: 4,
-                                   rmsNormEpsilon: 1e-5, ropeTheta: 10_000, contextLength: all, tiedEmbeddings: true)
+        let c = Self.configuration(heads: heads, kvHeads: kvHeads, d: d, context: all)
         var generator = SeededGenerator(seed: UInt64(p * 5 + t * 11 + d))
         let q = generator.uniform(count: t * heads * d)
         let k = generator.uniform(count: all * kvHeads * d), v = generator.uniform(count: all * kvHeads * d)
