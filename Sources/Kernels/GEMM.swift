@@ -64,8 +64,8 @@ public enum GEMM {
     }
 
     /// The linear layer of ``linear(input:tokens:inputSize:weight:outputSize:bias:output:accumulate:)``
-    /// on our own threads: the output is cut into the tiles of ``linearTile(tokens:outputSize:)``
-    /// (whatever the thread count), each one single-threaded `sgemm` call, dealt to `threads`. A tile's call is
+    /// on our own threads: the output is cut into the tiles of ``productTile(m:n:)`` (whatever
+    /// the thread count), each one single-threaded `sgemm` call, dealt to `threads`. A tile's call is
     /// the same whichever thread makes it, so the result does not depend on `threads` nor on
     /// OpenBLAS's process-wide count.
     public static func linear(
@@ -75,17 +75,46 @@ public enum GEMM {
     ) {
         guard tokens > 0, outputSize > 0 else { return }
         let beta: Float = startFromBias(bias, output: y, tokens: tokens, outputSize: outputSize, accumulate: accumulate) ? 1 : 0
-        let tile = linearTile(tokens: tokens, outputSize: outputSize)
-        let (rowTiles, columnTiles) = ((tokens + tile.rows - 1) / tile.rows, (outputSize + tile.columns - 1) / tile.columns)
-        let (xa, wa, ya) = (UInt(bitPattern: x), UInt(bitPattern: weight), UInt(bitPattern: y))
+        multiply(transposeA: false, transposeB: true, m: tokens, n: outputSize, k: inputSize,
+                 a: x, lda: inputSize, b: weight, ldb: inputSize, beta: beta, c: y, ldc: outputSize, threads: threads)
+    }
+
+    /// The tiles ``multiply(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:threads:)``
+    /// cuts `C[m, n]` into: those of ``linearTile(tokens:outputSize:)``, except that a product of
+    /// at least four 1,024-column tiles keeps up to 512 rows per tile: there the columns alone
+    /// give the threads enough tiles, and short tiles would pack each 1,024-column panel of B
+    /// again for a few rows (the cross-entropy's `[64, vocab]` chunks ran at a fraction of the
+    /// GEMM peak cut into 16-row tiles).
+    public static func productTile(m: Int, n: Int) -> (rows: Int, columns: Int) {
+        let tile = linearTile(tokens: m, outputSize: n)
+        return n >= 4 * tile.columns ? (rows: min(512, m), columns: tile.columns) : tile
+    }
+
+    /// The general product of ``multiply(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``
+    /// on our own threads: C is cut into the tiles of ``productTile(m:n:)`` (a function of the
+    /// shape only), each one single-threaded `sgemm`
+    /// call over the whole `k`, dealt to `threads`. The result does not depend on `threads` nor on
+    /// OpenBLAS's process-wide count; with one thread the tiles run in order on the calling thread.
+    public static func multiply(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: ComputeThreads
+    ) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "negative GEMM dimension m=\(m) n=\(n) k=\(k)")
+        guard m > 0, n > 0 else { return }
+        let tile = productTile(m: m, n: n)
+        let (rowTiles, columnTiles) = ((m + tile.rows - 1) / tile.rows, (n + tile.columns - 1) / tile.columns)
+        let (aa, ba, ca) = (UInt(bitPattern: a), UInt(bitPattern: b), UInt(bitPattern: c))
         let work: @Sendable (Range<Int>) -> Void = { range in
             for index in range {
                 let r0 = index / columnTiles * tile.rows, c0 = index % columnTiles * tile.columns
-                let rows = min(tile.rows, tokens - r0), columns = min(tile.columns, outputSize - c0)
-                multiply(transposeA: false, transposeB: true, m: rows, n: columns, k: inputSize,
-                         a: UnsafePointer<Float>(bitPattern: xa)! + r0 * inputSize, lda: inputSize,
-                         b: UnsafePointer<Float>(bitPattern: wa)! + c0 * inputSize, ldb: inputSize, beta: beta,
-                         c: UnsafeMutablePointer<Float>(bitPattern: ya)! + r0 * outputSize + c0, ldc: outputSize)
+                let rows = min(tile.rows, m - r0), columns = min(tile.columns, n - c0)
+                let a = UnsafePointer<Float>(bitPattern: aa)!, b = UnsafePointer<Float>(bitPattern: ba)!
+                multiply(transposeA: transposeA, transposeB: transposeB, m: rows, n: columns, k: k, alpha: alpha,
+                         a: transposeA ? a + r0 : a + r0 * lda, lda: lda,
+                         b: transposeB ? b + c0 * ldb : b + c0, ldb: ldb, beta: beta,
+                         c: UnsafeMutablePointer<Float>(bitPattern: ca)! + r0 * ldc + c0, ldc: ldc)
             }
         }
         BLASRuntime.singleThreaded { parallelFor(0..<rowTiles * columnTiles, threads: threads, work) }

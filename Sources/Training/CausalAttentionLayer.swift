@@ -1,3 +1,4 @@
+import Kernels
 import Transformer
 
 /// Causal grouped-query self-attention over projected, rotated q, k, v, with its backward pass.
@@ -31,23 +32,28 @@ public enum CausalAttentionLayer {
         let scale = 1 / S(d).squareRoot()
         var context = TrainingMatrix<S>(rows: t, columns: qStride)
         var probabilities = [S](repeating: 0, count: heads * t * t)
+        let threads = TrainingThreads.current
         q.storage.withUnsafeBufferPointer { qb in
             k.storage.withUnsafeBufferPointer { kb in
                 v.storage.withUnsafeBufferPointer { vb in
                     context.storage.withUnsafeMutableBufferPointer { cb in
                         probabilities.withUnsafeMutableBufferPointer { pb in
-                            for h in 0..<heads {
-                                let g = h / perGroup, p = pb.baseAddress! + h * t * t
-                                // S = Q_h · K_gᵀ / √d
-                                S.gemm(transposeA: false, transposeB: true, m: t, n: t, k: d, alpha: scale,
-                                       a: qb.baseAddress! + h * d, lda: qStride, b: kb.baseAddress! + g * d, ldb: kvStride,
-                                       beta: 0, c: p, ldc: t)
-                                for row in 0..<t { causalSoftmax(p + row * t, visible: row + 1, count: t) }
-                                // O_h = P · V_g
-                                S.gemm(transposeA: false, transposeB: false, m: t, n: d, k: t, alpha: 1,
-                                       a: p, lda: t, b: vb.baseAddress! + g * d, ldb: kvStride,
-                                       beta: 0, c: cb.baseAddress! + h * d, ldc: qStride)
-                            }
+                            let (qa, ka, va, ca, pa) = (address(qb), address(kb), address(vb), address(cb), address(pb))
+                            // Heads are independent: each writes its own columns of the context and its own P.
+                            BLASRuntime.singleThreaded { parallelFor(0..<heads, threads: threads) { range in
+                                let (qp, kp, vp) = (pointer(qa, S.self), pointer(ka, S.self), pointer(va, S.self))
+                                let cp = pointer(ca, S.self)
+                                for h in range {
+                                    let g = h / perGroup, p = pointer(pa, S.self) + h * t * t
+                                    // S = Q_h · K_gᵀ / √d
+                                    S.gemm(transposeA: false, transposeB: true, m: t, n: t, k: d, alpha: scale,
+                                           a: qp + h * d, lda: qStride, b: kp + g * d, ldb: kvStride, beta: 0, c: p, ldc: t)
+                                    for row in 0..<t { causalSoftmax(p + row * t, visible: row + 1, count: t) }
+                                    // O_h = P · V_g
+                                    S.gemm(transposeA: false, transposeB: false, m: t, n: d, k: t, alpha: 1,
+                                           a: p, lda: t, b: vp + g * d, ldb: kvStride, beta: 0, c: cp + h * d, ldc: qStride)
+                                }
+                            } }
                         }
                     }
                 }
@@ -68,43 +74,73 @@ public enum CausalAttentionLayer {
         let scale = 1 / S(d).squareRoot()
         var dq = TrainingMatrix<S>(rows: t, columns: qStride)
         var dk = TrainingMatrix<S>(rows: t, columns: kvStride), dv = dk
-        var scores = [S](repeating: 0, count: t * t)   // dP, then dS, of one head
+        // Each head's share of dK_g and dV_g, [H, T, d], summed over the group's heads in head
+        // order afterwards, so the heads can run in parallel and the sum does not depend on who ran which.
+        var headKey = [S](repeating: 0, count: heads * t * d), headValue = headKey
+        let threads = TrainingThreads.current
         q.storage.withUnsafeBufferPointer { qb in
         k.storage.withUnsafeBufferPointer { kb in
         v.storage.withUnsafeBufferPointer { vb in
         dContext.storage.withUnsafeBufferPointer { ob in
         probabilities.withUnsafeBufferPointer { pb in
         dq.storage.withUnsafeMutableBufferPointer { dqb in
-        dk.storage.withUnsafeMutableBufferPointer { dkb in
-        dv.storage.withUnsafeMutableBufferPointer { dvb in
-        scores.withUnsafeMutableBufferPointer { sb in
-            let (qp, kp, vp, op, ds) = (qb.baseAddress!, kb.baseAddress!, vb.baseAddress!, ob.baseAddress!, sb.baseAddress!)
-            for h in 0..<heads {
-                let g = h / perGroup, p = pb.baseAddress! + h * t * t
-                // dP = dO_h · V_gᵀ
-                S.gemm(transposeA: false, transposeB: true, m: t, n: t, k: d, alpha: 1,
-                       a: op + h * d, lda: qStride, b: vp + g * d, ldb: kvStride, beta: 0, c: ds, ldc: t)
-                // dV_g += Pᵀ · dO_h
-                S.gemm(transposeA: true, transposeB: false, m: t, n: d, k: t, alpha: 1,
-                       a: p, lda: t, b: op + h * d, ldb: qStride, beta: 1, c: dvb.baseAddress! + g * d, ldc: kvStride)
-                // dS = P ⊙ (dP − rowsum(dP ⊙ P)) over the visible keys.
-                for row in 0..<t {
-                    let pr = p + row * t, sr = ds + row * t
-                    var dot: S = 0
-                    for s in 0...row { dot += pr[s] * sr[s] }
-                    for s in 0...row { sr[s] = pr[s] * (sr[s] - dot) }
-                    for s in (row + 1)..<t { sr[s] = 0 }
+        headKey.withUnsafeMutableBufferPointer { hkb in
+        headValue.withUnsafeMutableBufferPointer { hvb in
+            let (qa, ka, va, oa, pa) = (address(qb), address(kb), address(vb), address(ob), address(pb))
+            let (dqa, hka, hva) = (address(dqb), address(hkb), address(hvb))
+            BLASRuntime.singleThreaded { parallelFor(0..<heads, threads: threads) { range in
+                let (qp, kp, vp, op) = (pointer(qa, S.self), pointer(ka, S.self), pointer(va, S.self), pointer(oa, S.self))
+                var scores = [S](repeating: 0, count: t * t)   // dP, then dS, of one head
+                scores.withUnsafeMutableBufferPointer { sb in
+                    let ds = sb.baseAddress!
+                    for h in range {
+                        let g = h / perGroup, p = pointer(pa, S.self) + h * t * t
+                        let dKey = pointer(hka, S.self) + h * t * d, dValue = pointer(hva, S.self) + h * t * d
+                        // dP = dO_h · V_gᵀ
+                        S.gemm(transposeA: false, transposeB: true, m: t, n: t, k: d, alpha: 1,
+                               a: op + h * d, lda: qStride, b: vp + g * d, ldb: kvStride, beta: 0, c: ds, ldc: t)
+                        // dV_h = Pᵀ · dO_h
+                        S.gemm(transposeA: true, transposeB: false, m: t, n: d, k: t, alpha: 1,
+                               a: p, lda: t, b: op + h * d, ldb: qStride, beta: 0, c: dValue, ldc: d)
+                        // dS = P ⊙ (dP − rowsum(dP ⊙ P)) over the visible keys.
+                        for row in 0..<t {
+                            let pr = p + row * t, sr = ds + row * t
+                            var dot: S = 0
+                            for s in 0...row { dot += pr[s] * sr[s] }
+                            for s in 0...row { sr[s] = pr[s] * (sr[s] - dot) }
+                            for s in (row + 1)..<t { sr[s] = 0 }
+                        }
+                        // dQ_h = dS · K_g / √d
+                        S.gemm(transposeA: false, transposeB: false, m: t, n: d, k: t, alpha: scale,
+                               a: ds, lda: t, b: kp + g * d, ldb: kvStride, beta: 0, c: pointer(dqa, S.self) + h * d, ldc: qStride)
+                        // dK_h = dSᵀ · Q_h / √d
+                        S.gemm(transposeA: true, transposeB: false, m: t, n: d, k: t, alpha: scale,
+                               a: ds, lda: t, b: qp + h * d, ldb: qStride, beta: 0, c: dKey, ldc: d)
+                    }
                 }
-                // dQ_h = dS · K_g / √d
-                S.gemm(transposeA: false, transposeB: false, m: t, n: d, k: t, alpha: scale,
-                       a: ds, lda: t, b: kp + g * d, ldb: kvStride, beta: 0, c: dqb.baseAddress! + h * d, ldc: qStride)
-                // dK_g += dSᵀ · Q_h / √d
-                S.gemm(transposeA: true, transposeB: false, m: t, n: d, k: t, alpha: scale,
-                       a: ds, lda: t, b: qp + h * d, ldb: qStride, beta: 1, c: dkb.baseAddress! + g * d, ldc: kvStride)
+            } }
+        }}}}}}}}
+        // dK_g = Σ dK_h, dV_g = Σ dV_h over the group's heads, in head order.
+        for h in 0..<heads {
+            let g = h / perGroup
+            for row in 0..<t {
+                for j in 0..<d {
+                    dk.storage[row * kvStride + g * d + j] += headKey[(h * t + row) * d + j]
+                    dv.storage[row * kvStride + g * d + j] += headValue[(h * t + row) * d + j]
+                }
             }
-        }}}}}}}}}
+        }
         return (dq, dk, dv)
     }
+
+    /// A buffer's address, to hand to the threads of `parallelFor` (pointers are not `Sendable`).
+    @inline(__always)
+    static func address<S>(_ buffer: UnsafeBufferPointer<S>) -> UInt { UInt(bitPattern: buffer.baseAddress) }
+    @inline(__always)
+    static func address<S>(_ buffer: UnsafeMutableBufferPointer<S>) -> UInt { UInt(bitPattern: buffer.baseAddress) }
+    /// The pointer at `address` (from ``address(_:)``).
+    @inline(__always)
+    static func pointer<S>(_ address: UInt, _: S.Type) -> UnsafeMutablePointer<S> { UnsafeMutablePointer<S>(bitPattern: address)! }
 
     /// Softmax of the first `visible` values of a row of `count`, in place, the rest set to 0.
     @inline(__always)

@@ -29,27 +29,44 @@ public enum CrossEntropyHead {
             let (normed, inverseRMS) = RMSNormLayer.forward(slice, gain: w, epsilon: epsilon)
             var logits = MatrixProduct.product(normed, head, transposeB: true)   // [C, V], becomes dz
             for i in 0..<rows {
-                let row = i * v, target = Int(targets[r0 + i])
-                guard target >= 0 else {
-                    for j in 0..<v { logits.storage[row + j] = 0 }
-                    continue
-                }
+                let target = Int(targets[r0 + i])
                 precondition(target < v, "cross-entropy: target \(target) outside the vocabulary of \(v)")
-                var largest = logits.storage[row]
-                for j in 1..<v where logits.storage[row + j] > largest { largest = logits.storage[row + j] }
-                let targetLogit = logits.storage[row + target]
-                var sum = 0.0
-                for j in 0..<v {
-                    let e = S.exponential(logits.storage[row + j] - largest)
-                    logits.storage[row + j] = e
-                    sum += Double(e)
+            }
+            // Per row: its loss term (Double), then dz in place; rows are independent, the loss
+            // terms are summed in row order below.
+            var rowLoss = [Double](repeating: .nan, count: rows)
+            logits.storage.withUnsafeMutableBufferPointer { lb in
+                rowLoss.withUnsafeMutableBufferPointer { rlb in
+                    guard let lp = lb.baseAddress, let rlp = rlb.baseAddress else { return }
+                    let (logits, rowLoss) = (SharedPointer(lp), SharedPointer(rlp))
+                    TrainingParallel.forEach(rows, cost: 4 * lb.count) { range in
+                        for i in range {
+                            let row = i * v, target = Int(targets[r0 + i])
+                            guard target >= 0 else {
+                                for j in 0..<v { logits[row + j] = 0 }
+                                continue
+                            }
+                            var largest = logits[row]
+                            for j in 1..<v where logits[row + j] > largest { largest = logits[row + j] }
+                            let targetLogit = logits[row + target]
+                            var sum = 0.0
+                            for j in 0..<v {
+                                let e = S.exponential(logits[row + j] - largest)
+                                logits[row + j] = e
+                                sum += Double(e)
+                            }
+                            rowLoss[i] = Foundation.log(sum) + Double(largest - targetLogit)
+                            guard computesGradient else { continue }
+                            let scale = S(1 / sum) * inverseN
+                            for j in 0..<v { logits[row + j] *= scale }
+                            logits[row + target] -= inverseN
+                        }
+                    }
                 }
-                lossSum += Foundation.log(sum) + Double(largest - targetLogit)
+            }
+            for i in 0..<rows where targets[r0 + i] >= 0 {
+                lossSum += rowLoss[i]
                 scored += 1
-                guard computesGradient else { continue }
-                let scale = S(1 / sum) * inverseN
-                for j in 0..<v { logits.storage[row + j] *= scale }
-                logits.storage[row + target] -= inverseN
             }
             guard computesGradient else { continue }
             let dNormed = MatrixProduct.product(logits, head)                     // [C, D]

@@ -10,9 +10,16 @@ public enum SwiGLULayer {
     public static func forward<S: TrainingScalar>(gate: TrainingMatrix<S>, up: TrainingMatrix<S>) -> TrainingMatrix<S> {
         precondition(gate.rows == up.rows && gate.columns == up.columns, "SwiGLU: gate and up differ in shape")
         var m = TrainingMatrix<S>(rows: gate.rows, columns: gate.columns)
-        for i in 0..<m.count {
-            let g = gate.storage[i]
-            m.storage[i] = g / (1 + S.exponential(-g)) * up.storage[i]
+        gate.storage.withUnsafeBufferPointer { gb in
+            up.storage.withUnsafeBufferPointer { ub in
+                m.storage.withUnsafeMutableBufferPointer { mb in
+                    guard let gp = gb.baseAddress, let up = ub.baseAddress, let mp = mb.baseAddress else { return }
+                    let (g, u, out) = (SharedPointer(gp), SharedPointer(up), SharedPointer(mp))
+                    TrainingParallel.forEach(mb.count, cost: 8 * mb.count) { range in
+                        for i in range { out[i] = g[i] / (1 + S.exponential(-g[i])) * u[i] }
+                    }
+                }
+            }
         }
         return m
     }
@@ -22,11 +29,23 @@ public enum SwiGLULayer {
         -> (gate: TrainingMatrix<S>, up: TrainingMatrix<S>) {
         precondition(dm.rows == gate.rows && dm.columns == gate.columns && gate.count == up.count, "SwiGLU backward: shapes differ")
         var dg = TrainingMatrix<S>(rows: gate.rows, columns: gate.columns), du = dg
-        for i in 0..<dm.count {
-            let g = gate.storage[i], sigma = 1 / (1 + S.exponential(-g))
-            dg.storage[i] = dm.storage[i] * up.storage[i] * sigma * (1 + g * (1 - sigma))
-            du.storage[i] = dm.storage[i] * g * sigma
-        }
+        dm.storage.withUnsafeBufferPointer { mb in
+        gate.storage.withUnsafeBufferPointer { gb in
+        up.storage.withUnsafeBufferPointer { ub in
+        dg.storage.withUnsafeMutableBufferPointer { dgb in
+        du.storage.withUnsafeMutableBufferPointer { dub in
+            guard let mp = mb.baseAddress, let gp = gb.baseAddress, let upp = ub.baseAddress,
+                  let dgp = dgb.baseAddress, let dup = dub.baseAddress else { return }
+            let (dm, gate, up) = (SharedPointer(mp), SharedPointer(gp), SharedPointer(upp))
+            let (dg, du) = (SharedPointer(dgp), SharedPointer(dup))
+            TrainingParallel.forEach(mb.count, cost: 12 * mb.count) { range in
+                for i in range {
+                    let g = gate[i], sigma = 1 / (1 + S.exponential(-g))
+                    dg[i] = dm[i] * up[i] * sigma * (1 + g * (1 - sigma))
+                    du[i] = dm[i] * g * sigma
+                }
+            }
+        }}}}}
         return (dg, du)
     }
 }

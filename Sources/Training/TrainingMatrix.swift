@@ -50,7 +50,15 @@ public struct TrainingMatrix<Scalar: TrainingScalar>: Sendable, Equatable {
     /// `self += other`, element by element (same shape).
     public mutating func add(_ other: TrainingMatrix) {
         precondition(rows == other.rows && columns == other.columns, "add: [\(rows), \(columns)] + [\(other.rows), \(other.columns)]")
-        for i in 0..<storage.count { storage[i] += other.storage[i] }
+        other.storage.withUnsafeBufferPointer { ob in
+            storage.withUnsafeMutableBufferPointer { sb in
+                guard let op = ob.baseAddress, let sp = sb.baseAddress else { return }
+                let (source, target) = (SharedPointer(op), SharedPointer(sp))
+                TrainingParallel.forEach(sb.count, cost: sb.count) { range in
+                    for i in range { target[i] += source[i] }
+                }
+            }
+        }
     }
 }
 

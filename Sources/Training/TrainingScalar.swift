@@ -1,5 +1,6 @@
 import COpenBLAS
 import Foundation
+import Kernels
 
 /// The number type of a training pass: `Float` for fine-tuning, `Double` for the gradient checks.
 ///
@@ -10,6 +11,10 @@ import Foundation
 /// (`sgemm` for Float, `dgemm` for Double, through ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``),
 /// and the public entry points are specialised for both types (`@_specialize`), so the
 /// element-wise loops run as concrete Float or Double code, not through protocol witnesses.
+///
+/// Threads: Float products run on our own threads over single-threaded `sgemm` calls, cut into
+/// tiles by their shape (`GEMM.multiply(..., threads:)`), so a training step gives the same bits
+/// with any thread count; see ``TrainingThreads``.
 public protocol TrainingScalar: BinaryFloatingPoint, Codable, Sendable {
     /// `C = α · op(A) · op(B) + β · C`, row-major, `op(A)` `[m, k]` (stored `[k, m]` when
     /// `transposeA`), `op(B)` `[k, n]` (stored `[n, k]` when `transposeB`); `lda`, `ldb`, `ldc` are
@@ -48,8 +53,8 @@ extension Float: TrainingScalar {
                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         guard gemmPrologue(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                            lda: lda, ldb: ldb, beta: beta, c: c, ldc: ldc) else { return }
-        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        GEMM.multiply(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                      a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: TrainingThreads.current)
     }
 
     @inline(__always) public static func exponential(_ x: Float) -> Float { Foundation.exp(x) }
@@ -70,4 +75,16 @@ extension Double: TrainingScalar {
     @inline(__always) public static func exponential(_ x: Double) -> Double { Foundation.exp(x) }
     public static func converting(_ values: [Float]) -> [Double] { values.map(Double.init) }
     public static func floats(_ values: [Double]) -> [Float] { values.map(Float.init) }
+}
+
+/// How many threads a training pass's products and heads use: the count the job gave OpenBLAS
+/// (`ComputeThreads.applyToBLAS()`, set once per run), or one inside a section that already runs on
+/// several threads of its own (`BLASRuntime.singleThreaded`, e.g. the attention's heads). The
+/// count decides only who computes a tile, never how the work is cut, so results are the same
+/// for every count.
+public enum TrainingThreads {
+    /// The threads available to the product or loop about to run.
+    public static var current: ComputeThreads {
+        BLASRuntime.isInSingleThreadedSection ? .single : ComputeThreads(max(1, BLASRuntime.threadCount))
+    }
 }
