@@ -73,6 +73,33 @@ import Pruning
         try SparsityVerifier.verify(ma, weight: a, name: "w")
     }
 
+    /// OpenBLAS's thread count changes no bit of SparseGPT: the Hessian (`ssyrk`), its Cholesky
+    /// factor (`spotrf`, `strtri`) and the lazy updates (`sgemm`) at a real layer's size
+    /// (576 inputs, as SmolLM2-135M's q/k/v/gate/up; 1,536 as its down projection) with 1, 2 and 3
+    /// BLAS threads, compared bit for bit, as are the pruner's own 1 and 3 threads.
+    @Test(arguments: [576, 1536])
+    func blasThreadCountChangesNoBit(_ columns: Int) throws {
+        let (w, x) = layer(rows: 192, columns: columns, tokens: 1024, seed: 5)
+        let previous = BLASRuntime.threadCount
+        defer { BLASRuntime.setThreadCount(previous) }
+        func run(blas: Int, threads: Int) throws -> (h: [UInt32], w: [UInt32]) {
+            BLASRuntime.setThreadCount(blas)
+            let h = hessian(x)
+            var pruned = w
+            _ = try SparseGPTPruner().prune(&pruned, hessian: h, target: .ratio(0.6), name: "w", threads: ComputeThreads(threads))
+            return (h.storage.map(\.bitPattern), pruned.storage.map(\.bitPattern))
+        }
+        let one = try run(blas: 1, threads: 1)
+        for (blas, threads) in [(2, 1), (3, 1), (2, 3)] {
+            let other = try run(blas: blas, threads: threads)
+            // Counts, not the arrays: a failed array comparison is diffed element by element.
+            let differentH = zip(other.h, one.h).filter { $0 != $1 }.count
+            let differentW = zip(other.w, one.w).filter { $0 != $1 }.count
+            #expect(differentH == 0, "\(blas) BLAS threads: Hessian")
+            #expect(differentW == 0, "\(blas) BLAS threads, \(threads) pruner threads: weights")
+        }
+    }
+
     @Test func choleskyFailureRaisesTheDampingAndReportsIt() throws {
         // Indefinite: eigenvalues −1 and 3; mean diag 1. Damping 0.01, 0.1 fail, 1 is singular, 10 works.
         let h = Matrix(rows: 2, columns: 2, storage: [1, 2, 2, 1])
