@@ -24,12 +24,13 @@ demo: build assets
 	@echo; cat $(DEMO_OUT)/report.md
 	@scripts/demo-payoff.sh $(DLP) $(DEMO_OUT)
 
-# Tests run one at a time: OpenBLAS's thread count is process-wide and moves results in the last
-# bits, and some tests check that a second run writes bit-identical weights. They build with checks
-# on (DLP_CHECKED=1: -O instead of -Ounchecked, so preconditions and bounds checks stay) in their
-# own scratch path, leaving the product build in .build/release alone.
+# Tests run in parallel: no result depends on OpenBLAS's process-wide thread count (forward
+# passes, training passes and SparseGPT cut their work by shape, and the tests of the count's own
+# bookkeeping use instances of their own). They build with checks on (DLP_CHECKED=1: -O instead
+# of -Ounchecked, so preconditions and bounds checks stay) in their own scratch path, leaving the
+# product build in .build/release alone.
 test: deps test-assets
-	DLP_CHECKED=1 DLP_REQUIRE_ASSETS=1 swift test -c release --no-parallel --scratch-path .build/checked
+	DLP_CHECKED=1 DLP_REQUIRE_ASSETS=1 swift test -c release --scratch-path .build/checked
 
 # Fuzzing: each parser of untrusted input under libFuzzer + AddressSanitizer for FUZZ_SECONDS
 # (default 60) in a separate build (.build/fuzz) that leaves the product's build alone.
