@@ -69,6 +69,7 @@ extension FinetuneJob {
             try? FileManager.default.removeItem(at: partialURL)
             trainer = FinetuneTrainer(model: trainingModel, training: corpus.training, heldOut: corpus.heldOut, settings: hyperparameters)
         }
+        trainer.keepsActivations = keepsActivations
 
         let evaluation = PerplexityEvaluation(sequenceLength: evaluationSequenceLength, maxWindows: evaluationWindows, threads: threads)
         var languageModel: LanguageModel?
@@ -185,7 +186,7 @@ extension FinetuneJob {
             trainableParameters: parameters.values.count, tokensTrained: trainedSteps * perStep,
             predictionsTrained: trainedSteps * sequencesPerStep * (sequenceLength - 1), epochs: trainer.epochs,
             steps: progress.steps, heldOut: progress.heldOut, resumedAt: progress.resumedAt, evaluation: records,
-            mergeKeepsZeros: keepsZeros, zeros: zeros, threads: threads.count,
+            mergeKeepsZeros: keepsZeros, zeros: zeros, threads: threads.count, keepsActivations: keepsActivations,
             tokensPerSecond: Double(progress.steps.count * perStep) / max(progress.steps.reduce(0) { $0 + $1.seconds }, 1e-9),
             timings: timings, peakResidentBytes: ForwardBenchmark.peakResidentBytes(), outputs: [], notes: notes)
         var written = manifest

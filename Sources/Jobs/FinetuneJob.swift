@@ -45,6 +45,8 @@ public struct FinetuneJob: Sendable, Codable, Equatable {
     public var heldOutInterval: Int
     /// Save the state every this many steps.
     public var saveInterval: Int
+    /// Keep every block's activations instead of recomputing them (``FinetuneTrainer/keepsActivations``).
+    public var keepsActivations: Bool
     /// Perplexity before and after (the merged weights).
     public var evaluations: [PerplexityDataset]
     public var evaluationSequenceLength: Int
@@ -61,7 +63,8 @@ public struct FinetuneJob: Sendable, Codable, Equatable {
                 batchTokens: Int? = nil, learningRate: Double = 1e-4, warmupSteps: Int = 5,
                 decay: LearningRateSchedule.Decay = .linear, lora: LoRAConfiguration = LoRAConfiguration(),
                 maxGradNorm: Double = 1, weightDecay: Double = 0, seed: UInt64 = 0, heldOutWindows: Int = 8,
-                heldOutInterval: Int = 10, saveInterval: Int = 10, evaluations: [PerplexityDataset] = [],
+                heldOutInterval: Int = 10, saveInterval: Int = 10, keepsActivations: Bool = false,
+                evaluations: [PerplexityDataset] = [],
                 evaluationSequenceLength: Int = 2048, evaluationWindows: Int? = nil, merge: PruneJob.Exports? = nil,
                 resume: Bool = false, threads: Int? = nil, command: [String] = []) {
         self.model = model
@@ -81,6 +84,7 @@ public struct FinetuneJob: Sendable, Codable, Equatable {
         self.heldOutWindows = heldOutWindows
         self.heldOutInterval = heldOutInterval
         self.saveInterval = saveInterval
+        self.keepsActivations = keepsActivations
         self.evaluations = evaluations
         self.evaluationSequenceLength = evaluationSequenceLength
         self.evaluationWindows = evaluationWindows

@@ -73,6 +73,9 @@ public struct FinetuneManifest: Sendable, Codable {
     public var mergeKeepsZeros: Bool
     public var zeros: [MatrixZeros]
     public var threads: Int
+    /// Whether the blocks' activations were kept rather than recomputed (`--keep-activations`;
+    /// absent in manifests written before the option existed).
+    public var keepsActivations: Bool?
     /// Training tokens per second over the steps (this run's sessions together).
     public var tokensPerSecond: Double
     public var timings: [String: Double]
@@ -99,7 +102,8 @@ extension FinetuneManifest {
                   "| batch | \(h.sequencesPerStep) × \(h.sequenceLength) tokens per step |",
                   "| seed | \(h.seed) |",
                   "| trainable values | \(trainableParameters) |",
-                  "| threads | \(threads) |"]
+                  "| threads | \(threads) |",
+                  "| activations | \(keepsActivations == true ? "kept from the forward pass" : "recomputed block by block in the backward pass") |"]
         lines += ["", "## Data", "",
                   "\(data.source) (`\(data.path)`, sha256 `\(data.sha256.prefix(16))…`): \(data.documents) documents (\(data.documentsExcluded) dropped), \(data.streamTokens) tokens joined.",
                   "Calibration exclusion: \(data.exclusion); \(data.excludedTokens) tokens excluded.",

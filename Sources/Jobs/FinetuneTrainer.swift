@@ -84,6 +84,11 @@ public final class FinetuneTrainer {
     public private(set) var parameters: TrainableParameters<Float>
     public private(set) var optimizer: AdamW<Float>
     public private(set) var progress: FinetuneProgress
+    /// Keep every block's activations from the forward pass instead of recomputing them block by
+    /// block in the backward pass: the same bits (the same operations on the same values), about
+    /// a sixth faster, and `L` blocks' activations in memory instead of one. Not part of the
+    /// hyperparameters: a run may change it when resumed.
+    public var keepsActivations = false
     private var cachedOrder: (epoch: Int, order: [Int])?
 
     /// A fresh run: adapters initialised as peft does from the seed, moments zero.
@@ -156,7 +161,7 @@ public final class FinetuneTrainer {
                 ? LoRADropout(probability: s.lora.dropout, seed: s.seed &+ UInt64(g + 1) &* 0xA24B_AED4_963E_E407) : nil
             let result = model.accumulateGradients(tokens: tokens, targets: Self.targets(tokens), parameters: parameters,
                                                    into: &gradients, normalizer: normalizer,
-                                                   options: TrainingPassOptions(dropout: dropout))
+                                                   options: TrainingPassOptions(dropout: dropout, recomputesActivations: !keepsActivations))
             lossSum += result.lossSum
         }
         let norm = GradientClipping.clip(&gradients.values, maxNorm: s.maxGradNorm)

@@ -29,6 +29,8 @@ struct FinetuneCommand: Command {
     static let masked = Option("--masked", nil, "update (B·A) ⊙ mask, so every pruned zero stays zero, also after --merge (default)")
     static let unmasked = Option("--no-masked", nil, "plain LoRA update B·A (merging it fills the pruned zeros: the model is no longer sparse)")
     static let trainNorms = Option("--train-norms", nil, "train the RMSNorm gains too (saved in adapter/norm_gains.safetensors)")
+    static let keepActivations = Option("--keep-activations", nil,
+                                        "keep every block's activations instead of recomputing them in the backward pass: the same\nresult, about a sixth faster, for T·(10·max(D, F) + H·T) values per block more memory (0.9 GiB for\nSmolLM2-135M at T = 512)")
     static let maxGradNorm = Option("--max-grad-norm", "X", "clip the global gradient norm (default 1.0)")
     static let weightDecay = Option("--weight-decay", "X", "AdamW's decoupled weight decay on the LoRA matrices (default 0, transformers Trainer's,\nwhich the Wanda/OWL recipe keeps)")
     static let seed = Option("--seed", "S", "seed of the adapters' initialisation, data order, dropout and the held-out split (default 0)")
@@ -45,7 +47,7 @@ struct FinetuneCommand: Command {
     static let resume = Option("--resume", nil, "continue the unfinished run saved in DIR.partial/ (same settings): bit-identical\nto a run that was not stopped")
     static let json = Option("--json", nil, "print the manifest as JSON on stdout")
     static let options = [modelArgument, output, force, data, tokens, seqlen, batchTokens, lr, warmup, schedule, rank, alpha, dropout,
-                          targets, masked, unmasked, trainNorms, maxGradNorm, weightDecay, seed, heldOut, evalEvery, saveEvery,
+                          targets, masked, unmasked, trainNorms, keepActivations, maxGradNorm, weightDecay, seed, heldOut, evalEvery, saveEvery,
                           evaluate, evalSeqlen, evalWindows, merge, formats, ggufType, ExportOptions.sparseType, resume, threadsOption, json]
     static let interruptedMessage = "once training has started, the state after the last finished step is saved in DIR.partial/: run the same command with --resume to continue it (nothing was written to DIR)"
     static let footer = """
@@ -123,6 +125,7 @@ struct FinetuneCommand: Command {
             heldOutWindows: try arguments.value(Self.heldOut, nonNegativeInt) ?? 8,
             heldOutInterval: try arguments.value(Self.evalEvery, positiveInt) ?? 10,
             saveInterval: try arguments.value(Self.saveEvery, positiveInt) ?? 10,
+            keepsActivations: arguments.flag(Self.keepActivations),
             evaluations: evaluations,
             evaluationSequenceLength: try arguments.value(Self.evalSeqlen, positiveInt) ?? 2048,
             evaluationWindows: try arguments.value(Self.evalWindows, positiveInt),

@@ -105,6 +105,28 @@ import _TestSupport
         #expect { _ = try FinetuneCheckpoint.read(from: url, identity: other) } throws: { "\($0)".contains("hyperparameters.seed") }
     }
 
+    /// Keeping the activations (`--keep-activations`) instead of recomputing them trains the same
+    /// bits: parameters, losses and gradient norms after four steps with dropout and masked updates.
+    @Test func keptActivationsTrainTheSameBits() throws {
+        let model = try Self.tinyModel()
+        let training = Self.windows(6, length: 12, seed: 3)
+        let settings = FinetuneHyperparameters(
+            lora: LoRAConfiguration(rank: 2, alpha: 4, dropout: 0.1, targets: [.query, .value, .gate], masked: true, trainsNormGains: true),
+            sequenceLength: 12, sequencesPerStep: 2, totalSteps: 4, learningRate: 1e-2, warmupSteps: 1, decay: .linear,
+            maxGradNorm: 0.5, adamW: .init(), seed: 9)
+        let recomputing = FinetuneTrainer(model: model, training: training, heldOut: [], settings: settings)
+        let keeping = FinetuneTrainer(model: model, training: training, heldOut: [], settings: settings)
+        keeping.keepsActivations = true
+        for _ in 0..<4 {
+            recomputing.step()
+            keeping.step()
+        }
+        #expect(keeping.parameters.values.map(\.bitPattern) == recomputing.parameters.values.map(\.bitPattern))
+        #expect(keeping.progress.steps.map(\.loss.bitPattern) == recomputing.progress.steps.map(\.loss.bitPattern))
+        #expect(keeping.progress.steps.map(\.gradientNorm.bitPattern) == recomputing.progress.steps.map(\.gradientNorm.bitPattern))
+        #expect(recomputing.parameters.values != FinetuneTrainer(model: model, training: training, heldOut: [], settings: settings).parameters.values)
+    }
+
     /// SmolLM2 pruned with 2 × 64 calibration tokens, then fine-tuned for 6 steps of 2 × 32 tokens:
     /// - the library run with --merge: the prune's 2 calibration slots are cut out of the training
     ///   text, every block linear keeps its zero count through the masked merge, the merged
