@@ -30,7 +30,7 @@ struct FinetuneCommand: Command {
     static let unmasked = Option("--no-masked", nil, "plain LoRA update B·A (merging it fills the pruned zeros: the model is no longer sparse)")
     static let trainNorms = Option("--train-norms", nil, "train the RMSNorm gains too (saved in adapter/norm_gains.safetensors)")
     static let keepActivations = Option("--keep-activations", nil,
-                                        "keep every block's activations instead of recomputing them in the backward pass: the same\nresult, about a sixth faster, for T·(10·max(D, F) + H·T) values per block more memory (0.9 GiB for\nSmolLM2-135M at T = 512)")
+                                        "keep every block's activations instead of recomputing them in the backward pass: the same\nresult, about a tenth faster, for T·(10·max(D, F) + H·T) values per block more memory (0.9 GiB for\nSmolLM2-135M at T = 512)")
     static let maxGradNorm = Option("--max-grad-norm", "X", "clip the global gradient norm (default 1.0)")
     static let weightDecay = Option("--weight-decay", "X", "AdamW's decoupled weight decay on the LoRA matrices (default 0, transformers Trainer's,\nwhich the Wanda/OWL recipe keeps)")
     static let seed = Option("--seed", "S", "seed of the adapters' initialisation, data order, dropout and the held-out split (default 0)")
