@@ -86,7 +86,7 @@ public final class FinetuneTrainer {
     public private(set) var progress: FinetuneProgress
     /// Keep every block's activations from the forward pass instead of recomputing them block by
     /// block in the backward pass: the same bits (the same operations on the same values), about
-    /// a sixth faster, and `L` blocks' activations in memory instead of one. Not part of the
+    /// a tenth faster, and `L` blocks' activations in memory instead of one. Not part of the
     /// hyperparameters: a run may change it when resumed.
     public var keepsActivations = false
     private var cachedOrder: (epoch: Int, order: [Int])?
