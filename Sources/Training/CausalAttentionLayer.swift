@@ -38,20 +38,19 @@ public enum CausalAttentionLayer {
                 v.storage.withUnsafeBufferPointer { vb in
                     context.storage.withUnsafeMutableBufferPointer { cb in
                         probabilities.withUnsafeMutableBufferPointer { pb in
-                            let (qa, ka, va, ca, pa) = (address(qb), address(kb), address(vb), address(cb), address(pb))
+                            let (qp, kp, vp) = (SharedPointer(qb.baseAddress!), SharedPointer(kb.baseAddress!), SharedPointer(vb.baseAddress!))
+                            let (cp, pp) = (SharedPointer(cb.baseAddress!), SharedPointer(pb.baseAddress!))
                             // Heads are independent: each writes its own columns of the context and its own P.
                             BLASRuntime.singleThreaded { parallelFor(0..<heads, threads: threads) { range in
-                                let (qp, kp, vp) = (pointer(qa, S.self), pointer(ka, S.self), pointer(va, S.self))
-                                let cp = pointer(ca, S.self)
                                 for h in range {
-                                    let g = h / perGroup, p = pointer(pa, S.self) + h * t * t
+                                    let g = h / perGroup, p = pp.base + h * t * t
                                     // S = Q_h · K_gᵀ / √d
                                     S.gemm(transposeA: false, transposeB: true, m: t, n: t, k: d, alpha: scale,
-                                           a: qp + h * d, lda: qStride, b: kp + g * d, ldb: kvStride, beta: 0, c: p, ldc: t)
+                                           a: qp.base + h * d, lda: qStride, b: kp.base + g * d, ldb: kvStride, beta: 0, c: p, ldc: t)
                                     for row in 0..<t { causalSoftmax(p + row * t, visible: row + 1, count: t) }
                                     // O_h = P · V_g
                                     S.gemm(transposeA: false, transposeB: false, m: t, n: d, k: t, alpha: 1,
-                                           a: p, lda: t, b: vp + g * d, ldb: kvStride, beta: 0, c: cp + h * d, ldc: qStride)
+                                           a: p, lda: t, b: vp.base + g * d, ldb: kvStride, beta: 0, c: cp.base + h * d, ldc: qStride)
                                 }
                             } }
                         }
@@ -86,22 +85,23 @@ public enum CausalAttentionLayer {
         dq.storage.withUnsafeMutableBufferPointer { dqb in
         headKey.withUnsafeMutableBufferPointer { hkb in
         headValue.withUnsafeMutableBufferPointer { hvb in
-            let (qa, ka, va, oa, pa) = (address(qb), address(kb), address(vb), address(ob), address(pb))
-            let (dqa, hka, hva) = (address(dqb), address(hkb), address(hvb))
+            let (qp, kp, vp, op) = (SharedPointer(qb.baseAddress!), SharedPointer(kb.baseAddress!), SharedPointer(vb.baseAddress!),
+                                    SharedPointer(ob.baseAddress!))
+            let (pp, dqp) = (SharedPointer(pb.baseAddress!), SharedPointer(dqb.baseAddress!))
+            let (hkp, hvp) = (SharedPointer(hkb.baseAddress!), SharedPointer(hvb.baseAddress!))
             BLASRuntime.singleThreaded { parallelFor(0..<heads, threads: threads) { range in
-                let (qp, kp, vp, op) = (pointer(qa, S.self), pointer(ka, S.self), pointer(va, S.self), pointer(oa, S.self))
                 var scores = [S](repeating: 0, count: t * t)   // dP, then dS, of one head
                 scores.withUnsafeMutableBufferPointer { sb in
                     let ds = sb.baseAddress!
                     for h in range {
-                        let g = h / perGroup, p = pointer(pa, S.self) + h * t * t
-                        let dKey = pointer(hka, S.self) + h * t * d, dValue = pointer(hva, S.self) + h * t * d
+                        let g = h / perGroup, p = pp.base + h * t * t
+                        let dKey = hkp.base + h * t * d, dValue = hvp.base + h * t * d
                         // dP = dO_h · V_gᵀ
                         S.gemm(transposeA: false, transposeB: true, m: t, n: t, k: d, alpha: 1,
-                               a: op + h * d, lda: qStride, b: vp + g * d, ldb: kvStride, beta: 0, c: ds, ldc: t)
+                               a: op.base + h * d, lda: qStride, b: vp.base + g * d, ldb: kvStride, beta: 0, c: ds, ldc: t)
                         // dV_h = Pᵀ · dO_h
                         S.gemm(transposeA: true, transposeB: false, m: t, n: d, k: t, alpha: 1,
-                               a: p, lda: t, b: op + h * d, ldb: qStride, beta: 0, c: dValue, ldc: d)
+                               a: p, lda: t, b: op.base + h * d, ldb: qStride, beta: 0, c: dValue, ldc: d)
                         // dS = P ⊙ (dP − rowsum(dP ⊙ P)) over the visible keys.
                         for row in 0..<t {
                             let pr = p + row * t, sr = ds + row * t
@@ -112,10 +112,10 @@ public enum CausalAttentionLayer {
                         }
                         // dQ_h = dS · K_g / √d
                         S.gemm(transposeA: false, transposeB: false, m: t, n: d, k: t, alpha: scale,
-                               a: ds, lda: t, b: kp + g * d, ldb: kvStride, beta: 0, c: pointer(dqa, S.self) + h * d, ldc: qStride)
+                               a: ds, lda: t, b: kp.base + g * d, ldb: kvStride, beta: 0, c: dqp.base + h * d, ldc: qStride)
                         // dK_h = dSᵀ · Q_h / √d
                         S.gemm(transposeA: true, transposeB: false, m: t, n: d, k: t, alpha: scale,
-                               a: ds, lda: t, b: qp + h * d, ldb: qStride, beta: 0, c: dKey, ldc: d)
+                               a: ds, lda: t, b: qp.base + h * d, ldb: qStride, beta: 0, c: dKey, ldc: d)
                     }
                 }
             } }
@@ -132,15 +132,6 @@ public enum CausalAttentionLayer {
         }
         return (dq, dk, dv)
     }
-
-    /// A buffer's address, to hand to the threads of `parallelFor` (pointers are not `Sendable`).
-    @inline(__always)
-    static func address<S>(_ buffer: UnsafeBufferPointer<S>) -> UInt { UInt(bitPattern: buffer.baseAddress) }
-    @inline(__always)
-    static func address<S>(_ buffer: UnsafeMutableBufferPointer<S>) -> UInt { UInt(bitPattern: buffer.baseAddress) }
-    /// The pointer at `address` (from ``address(_:)``).
-    @inline(__always)
-    static func pointer<S>(_ address: UInt, _: S.Type) -> UnsafeMutablePointer<S> { UnsafeMutablePointer<S>(bitPattern: address)! }
 
     /// Softmax of the first `visible` values of a row of `count`, in place, the rest set to 0.
     @inline(__always)

@@ -1,7 +1,7 @@
 import Kernels
 
-/// A pointer handed to the threads of ``TrainingParallel/forEach(_:cost:_:)``: each thread
-/// writes only the indices of its own chunk.
+/// A pointer handed to the threads of ``TrainingParallel/forEach(_:cost:_:)`` or `parallelFor`
+/// (the attention's heads): each thread writes only the indices of its own chunk.
 struct SharedPointer<S>: @unchecked Sendable {
     let base: UnsafeMutablePointer<S>
     init(_ base: UnsafeMutablePointer<S>) { self.base = base }
