@@ -18,9 +18,11 @@ public struct ExperimentCell: Sendable, Equatable {
     /// or joint quantization.
     public var weights: WeightFormat
     public var evaluations: ExperimentPlan.Evaluations
+    /// LoRA recoveries of the pruned model, each evaluated with ``evaluations``.
+    public var recoveries: [Recovery]
 
     public init(model: String, method: PruningMethod, allocation: Allocation, target: Double, pattern: SparsityPattern,
-                weights: WeightFormat = .standard, evaluations: ExperimentPlan.Evaluations) {
+                weights: WeightFormat = .standard, evaluations: ExperimentPlan.Evaluations, recoveries: [Recovery] = []) {
         self.model = model
         self.method = method
         self.allocation = allocation
@@ -28,6 +30,7 @@ public struct ExperimentCell: Sendable, Equatable {
         self.pattern = pattern
         self.weights = weights
         self.evaluations = evaluations
+        self.recoveries = recoveries
     }
 
     /// The F32 cell a round-to-nearest cell is converted from (itself for F32 and joint cells).
@@ -36,6 +39,7 @@ public struct ExperimentCell: Sendable, Equatable {
         var base = self
         base.weights = .standard
         base.evaluations = .init()
+        base.recoveries = []
         return base
     }
 
@@ -129,15 +133,15 @@ public enum Measurement: Sendable, Equatable, Hashable {
     }
 
     /// The job that measures `model`, with `datasets` mapping dataset names to specs
-    /// (`wikitext2:PATH`, `ptb`).
-    public func job(model: String, datasets: [String: String], home: URL = ModelReference.home()) throws -> Job {
+    /// (`wikitext2:PATH`, `ptb`); `adapter` is a LoRA adapter applied to it (a recovery's).
+    public func job(model: String, datasets: [String: String], adapter: AdapterSettings? = nil, home: URL = ModelReference.home()) throws -> Job {
         switch self {
         case let .perplexity(dataset, t, windows):
             let parsed = try PerplexityDataset.parse(datasets[dataset] ?? dataset, home: home)
-            return .perplexity(PerplexityJob(model: model, dataset: parsed, sequenceLength: t, maxWindows: windows))
+            return .perplexity(PerplexityJob(model: model, dataset: parsed, sequenceLength: t, maxWindows: windows, adapter: adapter))
         case let .zeroshot(tasks, limit):
             return .zeroshot(ZeroShotJob(model: model, tasks: try ZeroShotTask.parseList(tasks),
-                                         dataDirectory: ZeroShotDataset.defaultDirectory(home: home).path, limit: limit))
+                                         dataDirectory: ZeroShotDataset.defaultDirectory(home: home).path, limit: limit, adapter: adapter))
         }
     }
 }

@@ -35,6 +35,7 @@ public struct ChildProcessExecutor: ExperimentStepExecutor {
         switch job {
         case .prune(let j): folder = j.outputURL.deletingLastPathComponent()
         case .convert(let j): folder = j.destinationURL.deletingLastPathComponent()
+        case .finetune(let j): folder = j.outputURL.deletingLastPathComponent()
         default: folder = result?.deletingLastPathComponent() ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         }
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -2,6 +2,7 @@ import Foundation
 import Pruning
 import TensorCore
 import TensorIO
+import Training
 import Transformer
 
 extension ExperimentPlan {
@@ -47,7 +48,7 @@ extension ExperimentPlan {
         let reader = Reader(path: path)
         let root = try reader.dictionary(object, key: "plan",
                                          allowed: ["name", "description", "calibration", "datasets", "perplexity",
-                                                   "zeroshot", "dense", "grids"])
+                                                   "zeroshot", "dense", "recovery", "grids"])
         let name = try reader.string(root["name"], key: "name")
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }), !name.hasPrefix(".") else {
             throw ExperimentError.invalidPlan(path: path, key: "name", reason: "use letters, digits, '-', '_' or '.' (it names the results folder)")
@@ -137,6 +138,41 @@ extension ExperimentPlan {
             }
         }
 
+        var recovery = RecoverySettings()
+        if let value = root["recovery"] {
+            let r = try reader.dictionary(value, key: "recovery",
+                                          allowed: ["seqlen", "batch_tokens", "warmup", "schedule", "rank", "alpha", "dropout", "seed",
+                                                    "held_out", "eval_every", "keep_activations"])
+            if let v = r["seqlen"] { recovery.sequenceLength = try reader.positiveInt(v, key: "recovery.seqlen") }
+            if let v = r["batch_tokens"] { recovery.batchTokens = try reader.positiveInt(v, key: "recovery.batch_tokens") }
+            if let v = r["warmup"] { recovery.warmupSteps = try reader.nonNegativeInt(v, key: "recovery.warmup") }
+            if let v = r["schedule"] {
+                let text = try reader.string(v, key: "recovery.schedule")
+                guard let decay = LearningRateSchedule.Decay(rawValue: text) else {
+                    throw ExperimentError.invalidPlan(path: path, key: "recovery.schedule",
+                                                      reason: "expected \(LearningRateSchedule.Decay.allCases.map(\.rawValue).joined(separator: " or "))")
+                }
+                recovery.decay = decay
+            }
+            if let v = r["rank"] { recovery.rank = try reader.positiveInt(v, key: "recovery.rank") }
+            if let v = r["alpha"] {
+                recovery.alpha = try reader.number(v, key: "recovery.alpha")
+                guard recovery.alpha > 0 else { throw ExperimentError.invalidPlan(path: path, key: "recovery.alpha", reason: "expected a positive number") }
+            }
+            if let v = r["dropout"] {
+                recovery.dropout = try reader.number(v, key: "recovery.dropout")
+                guard recovery.dropout < 1 else { throw ExperimentError.invalidPlan(path: path, key: "recovery.dropout", reason: "expected a probability in [0, 1)") }
+            }
+            if let v = r["seed"] { recovery.seed = UInt64(try reader.nonNegativeInt(v, key: "recovery.seed")) }
+            if let v = r["held_out"] { recovery.heldOutWindows = try reader.nonNegativeInt(v, key: "recovery.held_out") }
+            if let v = r["eval_every"] { recovery.heldOutInterval = try reader.positiveInt(v, key: "recovery.eval_every") }
+            if let v = r["keep_activations"] { recovery.keepsActivations = try reader.bool(v, key: "recovery.keep_activations") }
+            if let batch = recovery.batchTokens, batch % recovery.sequenceLength != 0 {
+                throw ExperimentError.invalidPlan(path: path, key: "recovery.batch_tokens",
+                                                  reason: "\(batch) is not a multiple of recovery.seqlen \(recovery.sequenceLength)")
+            }
+        }
+
         guard let gridValues = root["grids"]?.arrayValue, !gridValues.isEmpty else {
             throw ExperimentError.invalidPlan(path: path, key: "grids", reason: "expected a non-empty list of grids")
         }
@@ -145,7 +181,7 @@ extension ExperimentPlan {
         for (i, value) in gridValues.enumerated() {
             let key = "grids[\(i)]"
             let g = try reader.dictionary(value, key: key, allowed: ["models", "methods", "allocations", "sparsities", "patterns",
-                                                                      "weights", "perplexity", "zeroshot"])
+                                                                      "weights", "perplexity", "zeroshot", "recovery"])
             let models = try reader.strings(g["models"] ?? .array([]), key: "\(key).models")
             guard !models.isEmpty else { throw ExperimentError.invalidPlan(path: path, key: "\(key).models", reason: "name at least one model") }
             let methods = try reader.strings(g["methods"] ?? .array([]), key: "\(key).methods").map { text in
@@ -188,11 +224,24 @@ extension ExperimentPlan {
                 throw ExperimentError.invalidPlan(path: path, key: key, reason: "the plan names more than \(ExperimentPlan.maximumCells) cells "
                                                   + "(models × methods × allocations × patterns × sparsities × weights, summed over the grids); split it into smaller plans")
             }
+            let recoveries = try g["recovery"].map { try reader.recoveries($0, key: "\(key).recovery") } ?? []
+            if !recoveries.isEmpty, let format = weights.first(where: { $0 != .standard }) {
+                throw ExperimentError.invalidPlan(path: path, key: "\(key).recovery",
+                                                  reason: "recovery fine-tunes the prune's F32 model; this grid also names \(format): put the recoveries in a grid of f32 cells")
+            }
+            for r in recoveries {
+                let job = r.job(model: "", output: "", settings: recovery, resume: false, command: [])
+                if job.warmupSteps > job.totalSteps {
+                    throw ExperimentError.invalidPlan(path: path, key: "\(key).recovery.tokens",
+                                                      reason: "\(r.tokens) tokens make \(job.totalSteps) steps of \(job.batchTokens) tokens, fewer than recovery.warmup \(job.warmupSteps)")
+                }
+            }
             grids.append(Grid(models: models, methods: methods, allocations: allocations, sparsities: sparsities,
-                              patterns: patterns, weights: weights, evaluations: try evaluations(g, key: key)))
+                              patterns: patterns, weights: weights, evaluations: try evaluations(g, key: key), recoveries: recoveries))
         }
         return ExperimentPlan(name: name, description: description, calibration: calibration, datasets: datasets,
-                              perplexity: perplexity, zeroshot: zeroshot, dense: dense, denseWeights: denseWeights, grids: grids)
+                              perplexity: perplexity, zeroshot: zeroshot, dense: dense, denseWeights: denseWeights,
+                              recovery: recovery, grids: grids)
     }
 }
 
@@ -236,6 +285,35 @@ private struct Reader {
             throw fail(key, "\(repeated) is named twice")
         }
         return formats
+    }
+
+    /// A grid's `"recovery"`: `{"tokens": [250000, 500000], "masked": [true, false], "targets": ["q,v", "all"], "lr": [1e-4]}`,
+    /// crossed in that order; `tokens` is required, the others default to `[true]`, `["q,v"]`, `[1e-4]`.
+    func recoveries(_ value: JSONValue, key: String) throws -> [Recovery] {
+        let r = try dictionary(value, key: key, allowed: ["tokens", "masked", "targets", "lr"])
+        func list(_ name: String) throws -> [JSONValue]? {
+            guard let v = r[name] else { return nil }
+            guard let items = v.arrayValue, !items.isEmpty else { throw fail("\(key).\(name)", "expected a non-empty list") }
+            return items
+        }
+        guard let tokenValues = try list("tokens") else { throw fail("\(key).tokens", "name the token budgets, e.g. [250000, 500000]") }
+        let tokens = try tokenValues.map { try positiveInt($0, key: "\(key).tokens") }
+        let masked = try (try list("masked"))?.map { try bool($0, key: "\(key).masked") } ?? [true]
+        let targets = try (try list("targets"))?.map { item -> [TensorRole] in
+            guard let text = item.stringValue else { throw fail("\(key).targets", "expected strings such as \"q,v\" or \"all\"") }
+            do { return try LoRAConfiguration.parseTargets(text) } catch let error as TrainingError { throw fail("\(key).targets", error.description) }
+        } ?? [[.query, .value]]
+        let rates = try (try list("lr"))?.map { item -> Double in
+            guard let x = item.doubleValue, x.isFinite, x > 0 else { throw fail("\(key).lr", "\(item.serialized()) is not a positive number") }
+            return x
+        } ?? [1e-4]
+        var out = [Recovery]()
+        for t in tokens { for m in masked { for g in targets { for lr in rates {
+            let recovery = Recovery(tokens: t, masked: m, targets: g, learningRate: lr)
+            if out.contains(recovery) { throw fail(key, "\(recovery.folder) is named twice") }
+            out.append(recovery)
+        } } } }
+        return out
     }
 
     func bool(_ value: JSONValue, key: String) throws -> Bool {

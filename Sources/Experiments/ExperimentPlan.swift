@@ -21,7 +21,10 @@ import Transformer
 /// ```
 ///
 /// A grid's cells are the cross product of its lists; a cell named by several grids is run once
-/// with the union of their evaluations. Dataset paths are relative to the plan file; an empty
+/// with the union of their evaluations. A grid's `"recovery"` (token budgets × masked × targets ×
+/// learning rates, see ``Recovery``) fine-tunes each of its cells with LoRA and evaluates each
+/// result as the cell; the plan's `"recovery"` object holds the settings they share
+/// (``RecoverySettings``). Dataset paths are relative to the plan file; an empty
 /// path means the copy `scripts/assets.py` fetched (PTB, C4).
 public struct ExperimentPlan: Sendable, Equatable {
     /// Names the results directory; letters, digits, `-`, `_`, `.`.
@@ -38,6 +41,8 @@ public struct ExperimentPlan: Sendable, Equatable {
     /// Types the unpruned models are also converted to (block linears by round-to-nearest, as
     /// `dlp convert MODEL --formats gguf --gguf-dtype T`), each evaluated like `dense`.
     public var denseWeights: [DType]
+    /// What every LoRA recovery of the plan shares (a grid's `recovery` lists vary the rest).
+    public var recovery: RecoverySettings
     public var grids: [Grid]
 
     /// Window length and window limit of every perplexity evaluation.
@@ -97,10 +102,13 @@ public struct ExperimentPlan: Sendable, Equatable {
         /// How each cell's linears are stored (default: the prune's F32 export only).
         public var weights: [WeightFormat] = [.standard]
         public var evaluations: Evaluations
+        /// LoRA recoveries of each (F32) cell, each evaluated as the cell is.
+        public var recoveries: [Recovery] = []
     }
 
     public init(name: String, description: String, calibration: CalibrationSettings, datasets: [String: String],
-                perplexity: PerplexitySpec, zeroshot: ZeroShotSpec, dense: Evaluations, denseWeights: [DType] = [], grids: [Grid]) {
+                perplexity: PerplexitySpec, zeroshot: ZeroShotSpec, dense: Evaluations, denseWeights: [DType] = [],
+                recovery: RecoverySettings = RecoverySettings(), grids: [Grid]) {
         self.name = name
         self.description = description
         self.calibration = calibration
@@ -109,6 +117,7 @@ public struct ExperimentPlan: Sendable, Equatable {
         self.zeroshot = zeroshot
         self.dense = dense
         self.denseWeights = denseWeights
+        self.recovery = recovery
         self.grids = grids
     }
 
@@ -129,10 +138,12 @@ public struct ExperimentPlan: Sendable, Equatable {
                             for target in targets {
                                 for weights in grid.weights {
                                     let cell = ExperimentCell(model: model, method: method, allocation: allocation, target: target,
-                                                              pattern: pattern, weights: weights, evaluations: grid.evaluations)
+                                                              pattern: pattern, weights: weights, evaluations: grid.evaluations,
+                                                              recoveries: grid.recoveries)
                                     let key = "\(model)/\(cell.id)"
                                     if let existing = byKey[key] {
                                         byKey[key]?.evaluations = existing.evaluations.union(grid.evaluations)
+                                        byKey[key]?.recoveries = orderedUnique(existing.recoveries + grid.recoveries)
                                     } else {
                                         byKey[key] = cell
                                         order.append(key)

@@ -2,6 +2,7 @@ import Evaluation
 import Foundation
 import Jobs
 import Pruning
+import Training
 import Transformer
 
 /// Everything a plan's finished steps measured, read back from its results folder. Written as
@@ -14,6 +15,8 @@ public struct ExperimentResults: Sendable, Codable {
     public var perplexityMaxWindows: Int?
     public var zeroshotTasks: String
     public var zeroshotLimit: Int?
+    /// The settings every recovery shares (``RecoverySettings/label``), when the plan has recoveries.
+    public var recoverySettings: String?
     /// Unpruned models, one entry per model with any measurement.
     public var dense: [Entry]
     /// Pruned cells with a manifest, in plan order.
@@ -34,6 +37,33 @@ public struct ExperimentResults: Sendable, Codable {
         public var windows: Int
         public var sequenceLength: Int
         public var seconds: Double
+    }
+
+    /// One LoRA recovery of a cell: its settings, what its run recorded and its measurements.
+    public struct RecoveryEntry: Sendable, Codable, Equatable {
+        /// The recovery's folder name (``Recovery/folder``).
+        public var id: String
+        public var tokens: Int
+        public var masked: Bool
+        /// `qv`, `all`, ... (``LoRAConfiguration/targetsTag(_:)``).
+        public var targets: String
+        public var learningRate: Double
+        public var tokensTrained: Int
+        /// Passes over the training text.
+        public var epochs: Double
+        public var trainingSeconds: Double
+        public var tokensPerSecond: Double
+        public var peakMiB: Double
+        public var threads: Int
+        /// Whether merging keeps every zero of the pruned model (masked adapters).
+        public var mergeKeepsZeros: Bool
+        /// Held-out loss before the first step and after the last.
+        public var heldOutBefore: Double?
+        public var heldOutAfter: Double?
+        public var perplexity: [String: PerplexityScore]
+        public var zeroshot: [String: TaskScore]
+        public var zeroshotMean: Double?
+        public var zeroshotSeconds: Double?
     }
 
     /// One model (dense or a cell) and what was measured on it. On disk the allocation is its
@@ -66,6 +96,8 @@ public struct ExperimentResults: Sendable, Codable {
         /// Mean of the paper metric over the seven paper tasks, when all seven ran.
         public var zeroshotMean: Double?
         public var zeroshotSeconds: Double?
+        /// The cell's LoRA recoveries that finished training (nil: none asked).
+        public var recovery: [RecoveryEntry]?
 
         public init(model: String, id: String, method: PruningMethod? = nil, allocation: Allocation? = nil, target: Double? = nil,
                     pattern: SparsityPattern? = nil, column: String? = nil, weights: String? = nil, modelBytes: Int? = nil,
@@ -100,7 +132,7 @@ public struct ExperimentResults: Sendable, Codable {
         enum CodingKeys: String, CodingKey {
             case model, id, method, allocation, allocationTag, allocationLabel, allocationParameters, target, pattern, column,
                  weights, modelBytes, measuredSparsity, ratios, blockSparsity, timings, peakMiB, allocationCacheHit, perplexity, zeroshot,
-                 zeroshotMean, zeroshotSeconds
+                 zeroshotMean, zeroshotSeconds, recovery
         }
 
         public init(from decoder: any Decoder) throws {
@@ -129,6 +161,7 @@ public struct ExperimentResults: Sendable, Codable {
             zeroshot = try c.decode([String: TaskScore].self, forKey: .zeroshot)
             zeroshotMean = try c.decodeIfPresent(Double.self, forKey: .zeroshotMean)
             zeroshotSeconds = try c.decodeIfPresent(Double.self, forKey: .zeroshotSeconds)
+            recovery = try c.decodeIfPresent([RecoveryEntry].self, forKey: .recovery)
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -155,6 +188,7 @@ public struct ExperimentResults: Sendable, Codable {
             try c.encode(zeroshot, forKey: .zeroshot)
             try c.encodeIfPresent(zeroshotMean, forKey: .zeroshotMean)
             try c.encodeIfPresent(zeroshotSeconds, forKey: .zeroshotSeconds)
+            try c.encodeIfPresent(recovery, forKey: .recovery)
         }
     }
 
@@ -176,23 +210,48 @@ public struct ExperimentResults: Sendable, Codable {
     public static func collect(plan: ExperimentPlan, directory: URL) throws -> ExperimentResults {
         let fm = FileManager.default
         let runner = ExperimentRunner(plan: plan, directory: directory)
-        func measurements(into entry: inout Entry, folder: URL, evaluations: ExperimentPlan.Evaluations) throws {
+        /// Reads the measurements found in `folder` into the four fields they fill.
+        func read(_ folder: URL, _ evaluations: ExperimentPlan.Evaluations, perplexity: inout [String: PerplexityScore],
+                  zeroshot: inout [String: TaskScore], zeroshotMean: inout Double?, zeroshotSeconds: inout Double?) throws {
             for m in plan.measurements(evaluations) {
                 let url = folder.appendingPathComponent(m.fileName)
                 guard fm.fileExists(atPath: url.path) else { continue }
                 switch m {
                 case let .perplexity(dataset, _, _):
                     let r = try decode(PerplexityResult.self, from: url)
-                    entry.perplexity[dataset] = PerplexityScore(perplexity: r.perplexity, windows: r.windows, sequenceLength: r.sequenceLength,
-                                                                seconds: r.forwardSeconds + r.tokenizeSeconds)
+                    perplexity[dataset] = PerplexityScore(perplexity: r.perplexity, windows: r.windows, sequenceLength: r.sequenceLength,
+                                                          seconds: r.forwardSeconds + r.tokenizeSeconds)
                 case .zeroshot:
                     let r = try decode(ZeroShotReport.self, from: url)
                     for t in r.tasks {
-                        entry.zeroshot[t.task.rawValue] = TaskScore(acc: t.acc, accNorm: t.accNorm, paper: t.value(t.paperMetric), items: t.items)
+                        zeroshot[t.task.rawValue] = TaskScore(acc: t.acc, accNorm: t.accNorm, paper: t.value(t.paperMetric), items: t.items)
                     }
-                    entry.zeroshotMean = r.paperMean
-                    entry.zeroshotSeconds = r.seconds
+                    zeroshotMean = r.paperMean
+                    zeroshotSeconds = r.seconds
                 }
+            }
+        }
+        func measurements(into entry: inout Entry, folder: URL, evaluations: ExperimentPlan.Evaluations) throws {
+            try read(folder, evaluations, perplexity: &entry.perplexity, zeroshot: &entry.zeroshot,
+                     zeroshotMean: &entry.zeroshotMean, zeroshotSeconds: &entry.zeroshotSeconds)
+        }
+        func recoveries(of cell: ExperimentCell, folder: URL) throws -> [RecoveryEntry]? {
+            guard !cell.recoveries.isEmpty else { return nil }
+            return try cell.recoveries.compactMap { recovery in
+                let dir = folder.appendingPathComponent(recovery.folder)
+                let url = dir.appendingPathComponent("manifest.json")
+                guard fm.fileExists(atPath: url.path) else { return nil }
+                let m = try decode(FinetuneManifest.self, from: url)
+                var entry = RecoveryEntry(
+                    id: recovery.folder, tokens: recovery.tokens, masked: recovery.masked,
+                    targets: LoRAConfiguration.targetsTag(recovery.targets), learningRate: recovery.learningRate,
+                    tokensTrained: m.tokensTrained, epochs: m.epochs, trainingSeconds: m.timings["training"] ?? 0,
+                    tokensPerSecond: m.tokensPerSecond, peakMiB: Double(m.peakResidentBytes) / 1_048_576, threads: m.threads,
+                    mergeKeepsZeros: m.mergeKeepsZeros, heldOutBefore: m.heldOut.first?.loss, heldOutAfter: m.heldOut.last?.loss,
+                    perplexity: [:], zeroshot: [:])
+                try read(dir, cell.evaluations, perplexity: &entry.perplexity, zeroshot: &entry.zeroshot,
+                         zeroshotMean: &entry.zeroshotMean, zeroshotSeconds: &entry.zeroshotSeconds)
+                return entry
             }
         }
         func size(_ url: URL) -> Int? { (try? fm.attributesOfItem(atPath: url.path))?[.size].flatMap { ($0 as? NSNumber)?.intValue } }
@@ -225,11 +284,14 @@ public struct ExperimentResults: Sendable, Codable {
                 timings: manifest.timings, peakMiB: Double(manifest.peakResidentBytes) / 1_048_576,
                 allocationCacheHit: manifest.allocationCacheHit)
             try measurements(into: &entry, folder: folder, evaluations: cell.evaluations)
+            entry.recovery = try recoveries(of: cell, folder: folder)
             cells.append(entry)
         }
         return ExperimentResults(plan: plan.name, description: plan.description, calibration: plan.calibration.label,
                                  perplexitySequenceLength: plan.perplexity.seqlen, perplexityMaxWindows: plan.perplexity.maxWindows,
-                                 zeroshotTasks: plan.zeroshot.tasks, zeroshotLimit: plan.zeroshot.limit, dense: dense, cells: cells)
+                                 zeroshotTasks: plan.zeroshot.tasks, zeroshotLimit: plan.zeroshot.limit,
+                                 recoverySettings: plan.cells.contains { !$0.recoveries.isEmpty } ? plan.recovery.label : nil,
+                                 dense: dense, cells: cells)
     }
 
     /// The CSV: `plan,model,cell,method,allocation,parameters,pattern,target,weights,measured_sparsity,metric,value`
@@ -250,6 +312,20 @@ public struct ExperimentResults: Sendable, Codable {
                 lines.append(prefix + ",\(task)_acc_norm,\(fmt(s.accNorm))")
             }
             if let mean = e.zeroshotMean { lines.append(prefix + ",zeroshot_mean,\(fmt(mean))") }
+            // A recovery's rows: metrics prefixed by its folder name (`lora-qv-lr1e-4-t250k/wikitext2_ppl`).
+            for r in e.recovery ?? [] {
+                let p = prefix + ",\(r.id)/"
+                lines.append(p + "tokens_trained,\(r.tokensTrained)")
+                lines.append(p + "tokens_per_second,\(fmt(r.tokensPerSecond))")
+                lines.append(p + "training_seconds,\(fmt(r.trainingSeconds))")
+                lines.append(p + "peak_mib,\(fmt(r.peakMiB))")
+                for (dataset, score) in r.perplexity.sorted(by: { $0.key < $1.key }) { lines.append(p + "\(dataset)_ppl,\(fmt(score.perplexity))") }
+                for (task, score) in r.zeroshot.sorted(by: { $0.key < $1.key }) {
+                    lines.append(p + "\(task)_acc,\(fmt(score.acc))")
+                    lines.append(p + "\(task)_acc_norm,\(fmt(score.accNorm))")
+                }
+                if let mean = r.zeroshotMean { lines.append(p + "zeroshot_mean,\(fmt(mean))") }
+            }
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -262,7 +338,7 @@ public struct ExperimentResults: Sendable, Codable {
         try Data(csv.utf8).write(to: directory.appendingPathComponent("results.csv"), options: .atomic)
     }
 
-    /// Seconds of compute the finished steps took (prune totals and measurements). A converted
+    /// Seconds of compute the finished steps took (prune totals, measurements, recoveries' training). A converted
     /// cell's manifest repeats its F32 base's prune time, which counts once, through the base.
     public var totalSeconds: Double {
         var prunes = Set<String>()
@@ -272,7 +348,10 @@ public struct ExperimentResults: Sendable, Codable {
                 run = String(run.dropLast(format.folderSuffix.count))
             }
             let prune = prunes.insert(run).inserted ? e.timings?["total"] ?? 0 : 0
-            return sum + prune + e.perplexity.values.reduce(0) { $0 + $1.seconds } + (e.zeroshotSeconds ?? 0)
+            let recovery = (e.recovery ?? []).reduce(0) { sum, r in
+                sum + r.trainingSeconds + r.perplexity.values.reduce(0) { $0 + $1.seconds } + (r.zeroshotSeconds ?? 0)
+            }
+            return sum + prune + e.perplexity.values.reduce(0) { $0 + $1.seconds } + (e.zeroshotSeconds ?? 0) + recovery
         }
     }
 }

@@ -19,6 +19,10 @@ public protocol ExperimentStepExecutor {
 ///                                                model.gguf only while it is being measured)
 ///     MODEL/<cell id>/<measurement>.json         a perplexity job's `PerplexityResult` or a
 ///                                                zero-shot job's `ZeroShotReport`
+///     MODEL/<cell id>/<recovery>/                a LoRA recovery's `dlp finetune` output (adapter/,
+///                                                manifest.json, report.md, loss.svg; its unfinished
+///                                                state in <recovery>.partial/, resumed) and the
+///                                                cell's measurements of the adapted model
 ///     results.json, results.csv                  everything above, collected
 ///
 /// A step is finished when its file exists (results are written to a temporary name and
@@ -129,8 +133,42 @@ public struct ExperimentRunner {
                 steps.append(Step(model: cell.model, cell: cell.id, name: m.label, job: try m.job(model: pruned(cell).path, datasets: plan.datasets),
                                   output: dir.appendingPathComponent(m.fileName)))
             }
+            for recovery in cell.recoveries {
+                let folder = dir.appendingPathComponent(recovery.folder)
+                let trained = try checkRecovery(recovery, folder: folder)
+                let unmeasured = plan.measurements(cell.evaluations).filter { !exists(folder.appendingPathComponent($0.fileName)) }
+                guard !trained || !unmeasured.isEmpty else { continue }
+                // Training reads the pruned model, and an unmerged adapter is measured on it.
+                ensureModel(cell)
+                let label = "\(cell.id)/\(recovery.folder)"
+                if !trained {
+                    let partial = folder.deletingLastPathComponent().appendingPathComponent(folder.lastPathComponent + ".partial")
+                    let job = recovery.job(model: pruned(cell).path, output: folder.path, settings: plan.recovery,
+                                           resume: exists(partial.appendingPathComponent(FinetuneCheckpoint.fileName)),
+                                           command: ["dlp", "experiment", plan.name])
+                    steps.append(Step(model: cell.model, cell: cell.id, name: "fine-tune \(recovery.folder)", job: .finetune(job), output: nil))
+                }
+                let adapter = AdapterSettings(path: folder.appendingPathComponent("adapter").path)
+                for m in unmeasured {
+                    steps.append(Step(model: cell.model, cell: label, name: m.label,
+                                      job: try m.job(model: pruned(cell).path, datasets: plan.datasets, adapter: adapter),
+                                      output: folder.appendingPathComponent(m.fileName)))
+                }
+            }
         }
         return steps
+    }
+
+    /// Whether `folder` holds a finished fine-tuning run (its manifest); throws if the run had
+    /// other settings than `recovery` under the plan's.
+    func checkRecovery(_ recovery: Recovery, folder: URL) throws -> Bool {
+        let url = folder.appendingPathComponent("manifest.json")
+        guard FileManager.default.fileExists(atPath: url.path) else { return false }
+        let manifest = try ExperimentResults.decode(FinetuneManifest.self, from: url)
+        if let reason = recovery.mismatch(manifest.settings, settings: plan.recovery) {
+            throw ExperimentError.conflictingCell(directory: folder.path, reason: reason)
+        }
+        return true
     }
 
     /// The result a dense conversion step leaves in its folder (the converted file's size), so
@@ -180,7 +218,13 @@ public struct ExperimentRunner {
         func exists(_ url: URL) -> Bool { fm.fileExists(atPath: url.path) }
         func measured(_ cell: ExperimentCell) -> Bool {
             let dir = cellDirectory(model: cell.model, cell: cell.id)
-            return plan.measurements(cell.evaluations).allSatisfy { exists(dir.appendingPathComponent($0.fileName)) }
+            let measurements = plan.measurements(cell.evaluations)
+            return measurements.allSatisfy { exists(dir.appendingPathComponent($0.fileName)) }
+                && cell.recoveries.allSatisfy { recovery in
+                    let folder = dir.appendingPathComponent(recovery.folder)
+                    return exists(folder.appendingPathComponent("manifest.json"))
+                        && measurements.allSatisfy { exists(folder.appendingPathComponent($0.fileName)) }
+                }
         }
         func model(_ cell: ExperimentCell) -> URL { cellDirectory(model: cell.model, cell: cell.id).appendingPathComponent("pruned/model.gguf") }
         // F32 bases that a converted cell still needs (no manifest yet, or unmeasured without a model).

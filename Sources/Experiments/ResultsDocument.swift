@@ -83,6 +83,7 @@ public struct ResultsDocument {
                 if !datasets.isEmpty, !rows.isEmpty { md += ["Bold: the best allocation for that pruner and column.", ""] }
 
                 md += weightFormatTables(cells: allCells, dense: r.dense.filter { $0.model == model })
+                md += recoveryTables(cells: cells, dense: dense, settings: r.recoverySettings)
 
                 // Zero-shot table.
                 let zs = cells.filter { !$0.zeroshot.isEmpty }
@@ -272,6 +273,67 @@ public struct ResultsDocument {
                       + formats.map { f in entry(row, f)?.modelBytes.map(fmtMiB) ?? "" }.joined(separator: " | ") + " |")
         }
         md.append("")
+        return md
+    }
+
+    /// When cells were fine-tuned (LoRA recovery): per dataset, perplexity before and after each
+    /// recovery with the share of the log-perplexity gap to the dense model it closed,
+    /// `ln(before / after) / ln(before / dense)` (the paper's LLaMA1-7B case closes a third); then
+    /// what each run cost.
+    func recoveryTables(cells: [ExperimentResults.Entry], dense: ExperimentResults.Entry?, settings: String?) -> [String] {
+        let recovered = cells.filter { !($0.recovery ?? []).isEmpty }
+        guard !recovered.isEmpty else { return [] }
+        // Columns: one per recovery id, masked before unmasked, then by budget; labels say only what varies.
+        let all = recovered.flatMap { $0.recovery ?? [] }
+        let ids = orderedUnique(all.map(\.id))
+        let first = ids.map { id in all.first { $0.id == id }! }
+            .sorted { a, b in (a.masked ? 0 : 1, a.targets, a.learningRate, a.tokens) < (b.masked ? 0 : 1, b.targets, b.learningRate, b.tokens) }
+        let showTargets = Set(first.map(\.targets)).count > 1, showRate = Set(first.map(\.learningRate)).count > 1
+        func label(_ r: ExperimentResults.RecoveryEntry) -> String {
+            var parts = [Recovery.compactTokens(r.tokens, unitStyle: true)]
+            if showTargets { parts.append(r.targets) }
+            if showRate { parts.append("lr " + Recovery.compactScientific(r.learningRate)) }
+            if !r.masked { parts.append("unmasked") }
+            return parts.joined(separator: " ")
+        }
+        var md = ["LoRA recovery" + (settings.map { " (\($0))" } ?? "") + ": perplexity before and after fine-tuning on that many tokens "
+                  + "of C4 (not the calibration windows); in parentheses the share of the log-perplexity gap to the dense model "
+                  + "closed, ln(before / after) / ln(before / dense). Masked unless marked: every pruned zero stays zero.", ""]
+        let datasets = orderedUnique(recovered.flatMap { c in c.perplexity.keys.sorted(by: datasetOrder) })
+        for dataset in datasets {
+            md += ["\(datasetTitle(dataset)) perplexity after recovery" + (dense?.perplexity[dataset].map { " (dense \(fmtPPL($0.perplexity)))" } ?? "") + ":", "",
+                   "| method | allocation | sparsity | before | " + first.map(label).joined(separator: " | ") + " |",
+                   "|---|---|---|---:|" + first.map { _ in "---:|" }.joined()]
+            for c in recovered {
+                guard let before = c.perplexity[dataset]?.perplexity else { continue }
+                let values = first.map { column -> String in
+                    guard let after = c.recovery?.first(where: { $0.id == column.id })?.perplexity[dataset]?.perplexity else { return "" }
+                    let rivals = recovered.filter { $0.method == c.method && $0.column == c.column }
+                        .compactMap { $0.recovery?.first(where: { $0.id == column.id })?.perplexity[dataset]?.perplexity }
+                    var text = bestMark(after, among: rivals)
+                    if let d = dense?.perplexity[dataset]?.perplexity, before > d {
+                        text += String(format: " (%.0f%%)", 100 * log(before / after) / log(before / d))
+                    }
+                    return text
+                }
+                md.append("| \(c.method?.rawValue ?? "") | \(c.allocationLabel ?? "") | \(c.column ?? "") | \(fmtPPL(before)) | "
+                          + values.joined(separator: " | ") + " |")
+            }
+            md += ["", "Bold: the best allocation for that pruner, sparsity and recovery.", ""]
+        }
+        md += ["<details><summary>Recovery runs: tokens, time, speed, memory</summary>", "",
+               "| cell | recovery | tokens | passes | training h | tokens/s | threads | peak MiB | zeros kept | held-out loss |",
+               "|---|---|---:|---:|---:|---:|---:|---:|:---:|---|"]
+        for c in recovered {
+            for r in c.recovery ?? [] {
+                var loss = ""
+                if let a = r.heldOutBefore, let b = r.heldOutAfter { loss = String(format: "%.3f → %.3f", a, b) }
+                md.append("| \(c.id) | \(r.id) | \(r.tokensTrained) | " + String(format: "%.2f", r.epochs)
+                          + " | " + String(format: "%.2f", r.trainingSeconds / 3600) + " | " + String(format: "%.1f", r.tokensPerSecond)
+                          + " | \(r.threads) | " + String(format: "%.0f", r.peakMiB) + " | " + (r.mergeKeepsZeros ? "yes" : "no") + " | \(loss) |")
+            }
+        }
+        md += ["", "</details>", ""]
         return md
     }
 

@@ -32,6 +32,35 @@ public struct LoRAConfiguration: Sendable, Codable, Equatable {
         self.trainsNormGains = trainsNormGains
     }
 
+    /// Short names of the linears (`--targets`, plan files, folder names), in `TensorRole.linears` order.
+    public static let targetNames: [(name: String, role: TensorRole)] = [
+        ("q", .query), ("k", .key), ("v", .value), ("o", .attentionOutput), ("gate", .gate), ("up", .up), ("down", .down),
+    ]
+
+    /// Parses `all` or a comma-separated list of q, k, v, o, gate, up, down (or their Hugging Face
+    /// names q_proj, ...); repeats are dropped.
+    public static func parseTargets(_ text: String) throws -> [TensorRole] {
+        if text.trimmingCharacters(in: .whitespaces).lowercased() == "all" { return TensorRole.linears }
+        var roles = [TensorRole]()
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let name = part.trimmingCharacters(in: .whitespaces).lowercased()
+            guard let role = targetNames.first(where: { $0.name == name })?.role
+                ?? TensorRole.linears.first(where: { PEFTAdapter.moduleName($0) == name }) else {
+                throw TrainingError.invalidSetting(name: "LoRA target", value: String(part),
+                                                   valid: "q, k, v, o, gate, up, down (or q_proj, ...), or all")
+            }
+            if !roles.contains(role) { roles.append(role) }
+        }
+        return roles
+    }
+
+    /// `qv` for q and v, `all` for the seven linears, else the short names joined by `+` (`q+k+v`).
+    public static func targetsTag(_ targets: [TensorRole]) -> String {
+        if Set(targets) == Set(TensorRole.linears) { return "all" }
+        let names = targetNames.filter { targets.contains($0.role) }.map(\.name)
+        return names.allSatisfy { $0.count == 1 } ? names.joined() : names.joined(separator: "+")
+    }
+
     /// The update's scale `α / r`.
     public var scale: Double { alpha / Double(rank) }
 

@@ -138,17 +138,9 @@ struct FinetuneCommand: Command {
     /// `--targets`: `all`, or a comma-separated list of q, k, v, o, gate, up, down (or their
     /// Hugging Face names q_proj, ...).
     static func parseTargets(_ text: String) throws -> [TensorRole] {
-        let short: [String: TensorRole] = ["q": .query, "k": .key, "v": .value, "o": .attentionOutput, "gate": .gate, "up": .up, "down": .down]
-        if text == "all" { return TensorRole.linears }
-        var roles = [TensorRole]()
-        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let name = part.trimmingCharacters(in: .whitespaces).lowercased()
-            guard let role = short[name] ?? TensorRole.linears.first(where: { PEFTAdapter.moduleName($0) == name }) else {
-                throw UsageError("unknown target '\(part)'; valid: q, k, v, o, gate, up, down (or q_proj, ...), or all")
-            }
-            if !roles.contains(role) { roles.append(role) }
+        do { return try LoRAConfiguration.parseTargets(text) } catch let TrainingError.invalidSetting(_, value, valid) {
+            throw UsageError("unknown target '\(value)'; valid: \(valid)")
         }
-        return roles
     }
 
     func run() throws {

@@ -66,8 +66,26 @@ final class StubExecutor: ExperimentStepExecutor {
                  "paperMeanDefinition": "d", "limit": 5, "maxLength": 2048, "threads": 1, "seconds": 1}
                 """
             try Data(json.utf8).write(to: try #require(result))
-        case .finetune:
-            Issue.record("experiment plans schedule no fine-tuning")
+        case .finetune(let j):
+            // A recovery: the pruned model must exist; the manifest records the job, a speed and a held-out loss.
+            try #require(FileManager.default.fileExists(atPath: URL(fileURLWithPath: j.model).appendingPathComponent("model.gguf").path),
+                         "fine-tuning a deleted model")
+            let out = j.outputURL
+            try FileManager.default.createDirectory(at: out.appendingPathComponent("adapter"), withIntermediateDirectories: true)
+            func json(_ value: some Encodable) throws -> Any { try JSONSerialization.jsonObject(with: try JSONEncoder().encode(value)) }
+            let data: [String: Any] = [
+                "source": "c4", "path": "/c4", "sha256": "c", "documents": 10, "documentsExcluded": 0, "streamTokens": 1000,
+                "exclusion": "none", "excludedSlots": [Int](), "excludedTokens": 0, "sequenceLength": j.sequenceLength,
+                "trainingWindows": 10, "trainingTokens": 800, "heldOutOffsets": [Int](), "heldOutTokens": 0, "unusedTokens": 0]
+            let manifest: [String: Any] = [
+                "tool": "stub", "createdAt": "now", "command": j.command,
+                "model": ["path": j.model, "format": "gguf", "sha256": "0", "architecture": "llama", "layerCount": 3],
+                "data": data, "settings": try json(j), "hyperparameters": try json(j.hyperparameters), "trainableParameters": 8,
+                "tokensTrained": j.tokens, "predictionsTrained": j.tokens, "epochs": 1.5, "steps": [Any](),
+                "heldOut": [["step": 0, "loss": 6.5], ["step": j.totalSteps, "loss": 6.0]], "resumedAt": [Int](), "evaluation": [Any](),
+                "mergeKeepsZeros": j.lora.masked, "zeros": [Any](), "threads": 2, "tokensPerSecond": 100.0,
+                "timings": ["training": 3600.0, "total": 3700.0], "peakResidentBytes": 2 << 30, "outputs": [Any](), "notes": [String]()]
+            try JSONSerialization.data(withJSONObject: manifest).write(to: out.appendingPathComponent("manifest.json"))
         }
     }
 }
