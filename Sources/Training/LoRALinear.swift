@@ -45,8 +45,10 @@ public struct LoRALinear<Scalar: TrainingScalar>: Sendable {
         var dropout: TrainingMatrix<Scalar>?
         /// Unmasked: `u = x̃·Aᵀ`. `[T, r]`
         var projected: TrainingMatrix<Scalar>?
-        /// Masked: `ΔW = s·(B·A) ⊙ M`. `[out, in]`
+        /// Masked with dropout: `ΔW = s·(B·A) ⊙ M`. `[out, in]`
         var update: TrainingMatrix<Scalar>?
+        /// Masked without dropout: `W + ΔW`, the one matrix both passes multiply by. `[out, in]`
+        var effective: TrainingMatrix<Scalar>?
     }
 
     public let weight: TrainingMatrix<Scalar>   // [out, in], frozen
@@ -64,10 +66,10 @@ public struct LoRALinear<Scalar: TrainingScalar>: Sendable {
         self.adapter = adapter
     }
 
-    /// `ΔW = s·(B·A) ⊙ [W ≠ 0]`. `[out, in]`
-    static func maskedUpdate(_ adapter: Adapter, weight: TrainingMatrix<Scalar>) -> TrainingMatrix<Scalar> {
+    /// `ΔW = s·(B·A) ⊙ [W ≠ 0]`, or with `addingWeight` `W + ΔW`. `[out, in]`
+    static func maskedUpdate(_ adapter: Adapter, weight: TrainingMatrix<Scalar>, addingWeight: Bool = false) -> TrainingMatrix<Scalar> {
         var update = MatrixProduct.product(adapter.b, adapter.a, alpha: adapter.scale)
-        for i in 0..<update.count where weight.storage[i] == 0 { update.storage[i] = 0 }
+        update.keepNonZeros(of: weight, adding: addingWeight)
         return update
     }
 
@@ -91,16 +93,16 @@ public struct LoRALinear<Scalar: TrainingScalar>: Sendable {
         cache.droppedInput = dropped
         cache.dropout = dropout
         if adapter.masked {
-            let update = Self.maskedUpdate(adapter, weight: weight)
             if let dropped {
+                let update = Self.maskedUpdate(adapter, weight: weight)
                 MatrixProduct.multiply(x, weight, transposeB: true, beta: 1, into: &y)
                 MatrixProduct.multiply(dropped, update, transposeB: true, beta: 1, into: &y)
+                cache.update = update
             } else {
-                var effective = weight
-                effective.add(update)
+                let effective = Self.maskedUpdate(adapter, weight: weight, addingWeight: true)
                 MatrixProduct.multiply(x, effective, transposeB: true, beta: 1, into: &y)
+                cache.effective = effective
             }
-            cache.update = update
         } else {
             MatrixProduct.multiply(x, weight, transposeB: true, beta: 1, into: &y)
             let projected = MatrixProduct.product(dropped ?? x, adapter.a, transposeB: true)
@@ -123,16 +125,15 @@ public struct LoRALinear<Scalar: TrainingScalar>: Sendable {
         // The adapter's input gradient dx̃ `[T, in]`; through dropout it becomes dx̃ ⊙ keep.
         var droppedGradient: TrainingMatrix<Scalar>
         let gradients: (a: TrainingMatrix<Scalar>, b: TrainingMatrix<Scalar>)
-        if adapter.masked, let update = cache.update {
+        if adapter.masked {
             var g = MatrixProduct.product(dy, transposeA: true, dropped, alpha: adapter.scale)   // [out, in]
-            for i in 0..<g.count where weight.storage[i] == 0 { g.storage[i] = 0 }
+            g.keepNonZeros(of: weight, adding: false)
             gradients = (MatrixProduct.product(adapter.b, transposeA: true, g), MatrixProduct.product(g, adapter.a, transposeB: true))
-            guard cache.dropout != nil else {
-                var effective = weight
-                effective.add(update)
+            if let effective = cache.effective {
                 MatrixProduct.multiply(dy, effective, beta: 1, into: &dx)
                 return gradients
             }
+            guard let update = cache.update else { preconditionFailure("LoRA backward: the forward kept no update") }
             droppedGradient = MatrixProduct.product(dy, update)
         } else {
             guard let projected = cache.projected else { preconditionFailure("LoRA backward: the forward kept no x̃·Aᵀ") }

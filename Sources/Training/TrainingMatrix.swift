@@ -48,6 +48,24 @@ public struct TrainingMatrix<Scalar: TrainingScalar>: Sendable, Equatable {
     }
 
     /// `self += other`, element by element (same shape).
+    /// Sets every entry where `mask` (same shape) is zero to zero, and with `adding` adds
+    /// `mask` to the others: `self ⊙ [mask ≠ 0] (+ mask)`.
+    mutating func keepNonZeros(of mask: TrainingMatrix, adding: Bool) {
+        precondition(rows == mask.rows && columns == mask.columns, "mask: [\(rows), \(columns)] by [\(mask.rows), \(mask.columns)]")
+        mask.storage.withUnsafeBufferPointer { mb in
+            storage.withUnsafeMutableBufferPointer { sb in
+                guard let mp = mb.baseAddress, let sp = sb.baseAddress else { return }
+                let (source, target) = (SharedPointer(mp), SharedPointer(sp))
+                TrainingParallel.forEach(sb.count, cost: sb.count) { range in
+                    for i in range {
+                        let w = source[i]
+                        target[i] = w == 0 ? 0 : (adding ? w + target[i] : target[i])
+                    }
+                }
+            }
+        }
+    }
+
     public mutating func add(_ other: TrainingMatrix) {
         precondition(rows == other.rows && columns == other.columns, "add: [\(rows), \(columns)] + [\(other.rows), \(other.columns)]")
         other.storage.withUnsafeBufferPointer { ob in
