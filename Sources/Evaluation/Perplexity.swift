@@ -52,6 +52,7 @@ public struct PerplexityEvaluation: Sendable {
         let tokensPerStep = Double(windows.count * t) / Double(total)
         func report() { progress(EvaluationProgress(done: done, total: total, tokensPerStep: tokensPerStep)) }
         threads.applyToBLAS()
+        report()   // starts a progress bar's clock before the first block, so its first rate is true
         for group in groups {
             let buffer = ActivationBuffer(sequences: group.count, tokens: t, hiddenSize: c.hiddenSize)
             try model.embed(group, into: buffer)
