@@ -21,7 +21,8 @@ struct FinetuneCommand: Command {
     static let batchTokens = Option("--batch-tokens", "N", "tokens per optimizer step, a multiple of T, reached by gradient accumulation\n(default \(FinetuneJob.defaultSequencesPerStep) × T; the GPU recipe's 128 × 1024 leaves few steps on a CPU budget)")
     static let lr = Option("--lr", "X", "peak learning rate (default 1e-4)")
     static let warmup = Option("--warmup", "N", "linear warm-up steps (default 5)")
-    static let schedule = Option("--schedule", "linear|cosine", "decay to 0 after the warm-up (default linear)")
+    static let schedule = Option("--schedule", "linear|cosine|constant",
+                                 "after the warm-up: decay to 0 (linear, the default; cosine) or hold the peak (constant)")
     static let rank = Option("--rank", "R", "LoRA rank r (default 8)")
     static let alpha = Option("--alpha", "A", "LoRA α; the update is scaled by α/r (default 16)")
     static let dropout = Option("--dropout", "P", "dropout on the adapters' input while training (default 0.05)")

@@ -68,7 +68,7 @@ import Transformer
         #expect(error(#""weights": ["q4_0"], "recovery": {"tokens": [250000]}"#).contains("F32"))
         #expect(error(#""recovery": {"tokens": [250000]}"#, planLevel: #""recovery": {"seqlen": 512, "batch_tokens": 1000},"#)
             .contains("recovery.batch_tokens"))
-        #expect(error(#""recovery": {"tokens": [250000]}"#, planLevel: #""recovery": {"schedule": "constant"},"#).contains("linear or cosine"))
+        #expect(error(#""recovery": {"tokens": [250000]}"#, planLevel: #""recovery": {"schedule": "step"},"#).contains("linear or cosine or constant"))
         #expect(error(#""recovery": {"tokens": [250000]}"#).isEmpty)
     }
 

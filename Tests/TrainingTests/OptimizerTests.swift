@@ -101,6 +101,13 @@ enum TorchReference {
         }
     }
 
+    /// transformers' `get_constant_schedule_with_warmup`: `s / max(1, W)` during the warm-up, then 1.
+    @Test func constantScheduleHoldsThePeakAfterTheWarmUp() {
+        let schedule = LearningRateSchedule(peak: 2e-4, warmupSteps: 3, totalSteps: 10, decay: .constant)
+        let expected = [0, 2e-4 / 3, 4e-4 / 3] + Array(repeating: 2e-4, count: 8)
+        #expect(expected.indices.map { schedule.learningRate(step: $0) } == expected)
+    }
+
     @Test func clippingMatchesPyTorch() {
         var gradients = TorchReference.clippingGradients
         let norm = GradientClipping.clip(&gradients, maxNorm: 1)
