@@ -63,9 +63,11 @@ import Transformer
         #expect(relativeError(production.storage.map(Double.init), rotated.storage) < 1e-6)
     }
 
-    /// Grouped (4 query heads on 2 or 1 key/value heads) and one key/value head per query head.
-    @Test(arguments: [2, 1, 4])
-    func causalAttention(_ keyValueHeads: Int) {
+    /// Grouped (4 query heads on 2 or 1 key/value heads) and one key/value head per query head;
+    /// the products in one block of query rows or in blocks of 1, 2 and 3 (7 rows: a short last
+    /// block), which equal the one-block result.
+    @Test(arguments: [(2, 128), (1, 3), (4, 2), (2, 1)])
+    func causalAttention(_ keyValueHeads: Int, _ rowBlock: Int) {
         let (t, heads, d) = (7, 4, 4)
         let c = ModelConfiguration(architecture: .llama, layerCount: 1, hiddenSize: 16, intermediateSize: 8, headCount: heads,
                                    keyValueHeadCount: keyValueHeads, headDimension: d, vocabularySize: 8, rmsNormEpsilon: 1e-5,
@@ -74,11 +76,19 @@ import Transformer
         let q = randomMatrix(t, heads * d, seed: 6, scale: 2), k = randomMatrix(t, kv, seed: 7, scale: 2)
         let v = randomMatrix(t, kv, seed: 8), weights = randomDoubles(t * heads * d, seed: 9)
         func loss(_ q: TrainingMatrix<Double>, _ k: TrainingMatrix<Double>, _ v: TrainingMatrix<Double>) -> Double {
-            Self.dot(weights, CausalAttentionLayer.forward(query: q, key: k, value: v, configuration: c).context.storage)
+            Self.dot(weights, CausalAttentionLayer.forward(query: q, key: k, value: v, configuration: c, rowBlock: rowBlock).context.storage)
         }
-        let (_, p) = CausalAttentionLayer.forward(query: q, key: k, value: v, configuration: c)
-        let (dq, dk, dv) = CausalAttentionLayer.backward(TrainingMatrix(rows: t, columns: heads * d, storage: weights), query: q,
-                                                         key: k, value: v, probabilities: p, configuration: c)
+        let (_, p) = CausalAttentionLayer.forward(query: q, key: k, value: v, configuration: c, rowBlock: rowBlock)
+        let dContext = TrainingMatrix(rows: t, columns: heads * d, storage: weights)
+        let (dq, dk, dv) = CausalAttentionLayer.backward(dContext, query: q, key: k, value: v, probabilities: p, configuration: c,
+                                                         rowBlock: rowBlock)
+        let (oneContext, oneP) = CausalAttentionLayer.forward(query: q, key: k, value: v, configuration: c, rowBlock: t)
+        let one = CausalAttentionLayer.backward(dContext, query: q, key: k, value: v, probabilities: oneP, configuration: c, rowBlock: t)
+        #expect(relativeError(p, oneP) < 1e-14)
+        #expect(relativeError(CausalAttentionLayer.forward(query: q, key: k, value: v, configuration: c, rowBlock: rowBlock).context.storage,
+                              oneContext.storage) < 1e-14)
+        #expect(relativeError(dq.storage, one.query.storage) < 1e-14 && relativeError(dk.storage, one.key.storage) < 1e-14
+                && relativeError(dv.storage, one.value.storage) < 1e-14)
         func replaced(_ m: TrainingMatrix<Double>, _ values: [Double]) -> TrainingMatrix<Double> {
             TrainingMatrix(rows: m.rows, columns: m.columns, storage: values)
         }
@@ -89,7 +99,7 @@ import Transformer
         #expect(relativeError(dk.storage, fk) < Self.tolerance)
         #expect(relativeError(dv.storage, fv) < Self.tolerance)
         // Causality: the first row sees only itself, so its context is v's first row for each head.
-        let context = CausalAttentionLayer.forward(query: q, key: k, value: v, configuration: c).context
+        let context = CausalAttentionLayer.forward(query: q, key: k, value: v, configuration: c, rowBlock: rowBlock).context
         for h in 0..<heads {
             let g = h / (heads / keyValueHeads)
             #expect(relativeError(Array(context.storage[(h * d)..<((h + 1) * d)]), Array(v.storage[(g * d)..<((g + 1) * d)])) < 1e-12)
