@@ -7,17 +7,17 @@ struct ExperimentCommand: Command {
     static let name = "experiment"
     static let summary = "run a declarative grid of prunes and evaluations (resumable; finished steps are skipped)"
     static let synopsis = "usage: dlp experiment PLAN.json [--results DIR] [--dry-run] [--keep-models] [--in-process]"
-    static let planArgument = Option("PLAN.json", nil, "the plan: models × methods × allocations × sparsities × patterns, calibration,\nevaluations (format: see experiments/README.md)")
+    static let planArgument = Option("PLAN.json", nil, "the plan: models × methods × allocations × sparsities × patterns, calibration,\nevaluations, LoRA recoveries (format: see experiments/README.md)")
     static let results = Option("--results", "DIR", "where results go (default: results/<plan name> beside the plan file)")
     static let dryRun = Option("--dry-run", nil, "list the steps that would run, with their jobs, and stop")
     static let keepModels = Option("--keep-models", nil, "keep each pruned model.gguf (default: deleted once it is measured)")
     static let inProcess = Option("--in-process", nil, "run every job in this process (default: each job in a child process,\n`dlp job FILE`, so its memory goes back to the system when it ends)")
     static let options = [planArgument, results, dryRun, keepModels, inProcess]
-    static let interruptedMessage = "the step in flight was stopped and its partial files removed; finished steps are kept: run the plan again to resume"
+    static let interruptedMessage = "the step in flight was stopped and its partial files removed (a fine-tuning step keeps the state of its last finished training step); finished steps are kept: run the plan again to resume"
     static let footer = """
-        Every step is one job — a prune, a perplexity or a zero-shot evaluation — written as JSON and run by
-        `dlp job`; each writes its result under DIR/<model>/<cell>/ and a step whose file exists is not run
-        again. At the end DIR/results.json and DIR/results.csv collect everything; `dlp results` turns plans
+        Every step is one job — a prune, a perplexity or a zero-shot evaluation, a fine-tuning (a grid's
+        recovery) — written as JSON and run by `dlp job`; each writes its result under DIR/<model>/<cell>/
+        (a recovery under DIR/<model>/<cell>/lora-.../) and a step whose file exists is not run again. At the end DIR/results.json and DIR/results.csv collect everything; `dlp results` turns plans
         into a Markdown report.
         """
     let plan: ExperimentPlan

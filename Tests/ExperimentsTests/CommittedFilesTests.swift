@@ -1,4 +1,5 @@
 import Foundation
+import Jobs
 import Pruning
 import Testing
 import _TestSupport
@@ -22,13 +23,25 @@ import _TestSupport
         return x != nil && x == y
     }
 
+    /// A LoRA recovery's folder (`lora-...`, a `dlp finetune` output) holds a fine-tuning manifest.
+    func isRecovery(_ url: URL) -> Bool { url.deletingLastPathComponent().lastPathComponent.hasPrefix("lora-") }
+
     @Test func everyManifestLoadsAndWritesBackTheSame() throws {
-        let manifests = files(named: "manifest.json")
+        let manifests = files(named: "manifest.json").filter { !isRecovery($0) }
         #expect(manifests.count >= 80, "found only \(manifests.count) committed manifests")
         for url in manifests {
             let data = try Data(contentsOf: url)
             let manifest = try JSONDecoder().decode(PruningManifest.self, from: data)
             #expect(Allocation.names.contains(manifest.settings.allocation.name))
+            #expect(try sameJSON(data, try JSONEncoder().encode(manifest)), "\(url.path) changes when written back")
+        }
+    }
+
+    @Test func everyFinetuneManifestLoadsAndWritesBackTheSame() throws {
+        for url in files(named: "manifest.json").filter(isRecovery) {
+            let data = try Data(contentsOf: url)
+            let manifest = try JSONDecoder().decode(FinetuneManifest.self, from: data)
+            #expect(manifest.tokensTrained > 0)
             #expect(try sameJSON(data, try JSONEncoder().encode(manifest)), "\(url.path) changes when written back")
         }
     }
