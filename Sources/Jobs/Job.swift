@@ -1,4 +1,5 @@
 import Foundation
+import Training
 
 /// Any job, as one value: what the experiment runner schedules and what `dlp job FILE` runs in a
 /// child process. On disk: `{"kind": "prune" | "convert" | "perplexity" | "zeroshot" | "finetune", "job": {...}}`.
@@ -126,7 +127,8 @@ extension Job: CustomStringConvertible {
         case .zeroshot(let j):
             return "zero-shot \(j.model): \(j.tasks.map(\.rawValue).joined(separator: ","))" + (j.limit.map { ", first \($0) per task" } ?? "")
         case .finetune(let j):
-            return "finetune \(j.model): LoRA r \(j.lora.rank) α \(j.lora.alpha) \(j.lora.masked ? "masked" : "unmasked"), \(j.tokens) tokens of \(j.data.name) in \(j.sequencesPerStep)×\(j.sequenceLength)-token steps, lr \(j.learningRate) → \(j.output)"
+            return "finetune \(j.model): LoRA r \(j.lora.rank) α \(j.lora.alpha) on \(LoRAConfiguration.targetsTag(j.lora.targets)) "
+                + "\(j.lora.masked ? "masked" : "unmasked"), dropout \(j.lora.dropout), \(j.tokens) tokens of \(j.data.name) in \(j.sequencesPerStep)×\(j.sequenceLength)-token steps, lr \(j.learningRate) → \(j.output)"
         }
     }
 }
