@@ -47,34 +47,34 @@ public struct TrainingMatrix<Scalar: TrainingScalar>: Sendable, Equatable {
         set { storage[r * columns + c] = newValue }
     }
 
-    /// `self += other`, element by element (same shape).
     /// Sets every entry where `mask` (same shape) is zero to zero, and with `adding` adds
     /// `mask` to the others: `self ⊙ [mask ≠ 0] (+ mask)`.
     mutating func keepNonZeros(of mask: TrainingMatrix, adding: Bool) {
-        precondition(rows == mask.rows && columns == mask.columns, "mask: [\(rows), \(columns)] by [\(mask.rows), \(mask.columns)]")
-        mask.storage.withUnsafeBufferPointer { mb in
-            storage.withUnsafeMutableBufferPointer { sb in
-                guard let mp = mb.baseAddress, let sp = sb.baseAddress else { return }
-                let (source, target) = (SharedPointer(mp), SharedPointer(sp))
-                TrainingParallel.forEach(sb.count, cost: sb.count) { range in
-                    for i in range {
-                        let w = source[i]
-                        target[i] = w == 0 ? 0 : (adding ? w + target[i] : target[i])
-                    }
-                }
+        combine(mask, "mask") { target, source, range in
+            for i in range {
+                let w = source[i]
+                target[i] = w == 0 ? 0 : (adding ? w + target[i] : target[i])
             }
         }
     }
 
+    /// `self += other`, element by element (same shape).
     public mutating func add(_ other: TrainingMatrix) {
-        precondition(rows == other.rows && columns == other.columns, "add: [\(rows), \(columns)] + [\(other.rows), \(other.columns)]")
+        combine(other, "add") { target, source, range in
+            for i in range { target[i] += source[i] }
+        }
+    }
+
+    /// Runs `body(self, other, range)` over chunks of the elements on the training threads;
+    /// `body` writes only `self`'s entries in its range.
+    private mutating func combine(_ other: TrainingMatrix, _ name: String,
+                                  _ body: @Sendable (SharedPointer<Scalar>, SharedPointer<Scalar>, Range<Int>) -> Void) {
+        precondition(rows == other.rows && columns == other.columns, "\(name): [\(rows), \(columns)] and [\(other.rows), \(other.columns)]")
         other.storage.withUnsafeBufferPointer { ob in
             storage.withUnsafeMutableBufferPointer { sb in
                 guard let op = ob.baseAddress, let sp = sb.baseAddress else { return }
                 let (source, target) = (SharedPointer(op), SharedPointer(sp))
-                TrainingParallel.forEach(sb.count, cost: sb.count) { range in
-                    for i in range { target[i] += source[i] }
-                }
+                TrainingParallel.forEach(sb.count, cost: sb.count) { body(target, source, $0) }
             }
         }
     }
