@@ -167,7 +167,8 @@ public struct ResultsDocument {
                     md += ["", "</details>", ""]
                 }
             }
-            md += [String(format: "Compute of the finished steps of this plan: %.1f h (prunes plus evaluations, as recorded in their outputs).", r.totalSeconds / 3600), ""]
+            let work = r.cells.contains { !($0.recovery ?? []).isEmpty } ? "prunes, fine-tuning and evaluations" : "prunes plus evaluations"
+            md += [String(format: "Compute of the finished steps of this plan: %.1f h (%@, as recorded in their outputs).", r.totalSeconds / 3600, work), ""]
         }
         return (md.joined(separator: "\n"), charts)
     }
@@ -296,7 +297,12 @@ public struct ResultsDocument {
             if !r.masked { parts.append("unmasked") }
             return parts.joined(separator: " ")
         }
-        var md = ["LoRA recovery" + (settings.map { " (\($0))" } ?? "") + ": perplexity before and after fine-tuning on that many tokens "
+        // What every column shares goes into the sentence.
+        var shared = [String]()
+        if !showTargets, let t = first.first?.targets { shared.append("adapters on \(t == "qv" ? "q, v" : t)") }
+        if !showRate, let r = first.first?.learningRate { shared.append("lr " + Recovery.compactScientific(r)) }
+        let described = ([settings].compactMap { $0 } + shared).joined(separator: "; ")
+        var md = ["LoRA recovery" + (described.isEmpty ? "" : " (\(described))") + ": perplexity before and after fine-tuning on that many tokens "
                   + "of C4 (not the calibration windows); in parentheses the share of the log-perplexity gap to the dense model "
                   + "closed, ln(before / after) / ln(before / dense). Masked unless marked: every pruned zero stays zero.", ""]
         let datasets = orderedUnique(recovered.flatMap { c in c.perplexity.keys.sorted(by: datasetOrder) })

@@ -118,6 +118,8 @@ import Transformer
             let markdown = ResultsDocument(title: "R", notes: "", sections: [.init(planPath: "r.json", results: collected)])
                 .render(chartFolder: "c").markdown
             #expect(markdown.contains("| method | allocation | sparsity | before | 0.25M | 0.5M | 0.25M unmasked | 0.5M unmasked |"), "\(markdown)")
+            #expect(markdown.contains("Compute of the finished steps of this plan: 8.0 h (prunes, fine-tuning and evaluations"))
+            #expect(markdown.contains("4 × 256 tokens per step; seed 0; activations recomputed; adapters on q, v; lr 5e-4):"))
             // The DLP row (the stub's perplexities grow with each job, so uniform's are the bold ones).
             let dlp = try #require(collected.cells.first { $0.id == "wanda-dlp-a0.15-median-p70" })
             let before = try #require(dlp.perplexity["wikitext2"]?.perplexity)
