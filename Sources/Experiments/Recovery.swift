@@ -35,9 +35,15 @@ public struct Recovery: Sendable, Equatable, Hashable {
     /// How tables head the column: `0.25M`, `0.25M unmasked`, `0.25M all lr 5e-4` — the targets
     /// and the learning rate only when asked (where they differ between a table's recoveries).
     public func label(showTargets: Bool, showRate: Bool) -> String {
-        var parts = [Self.compactTokens(tokens, unitStyle: true)]
-        if showTargets { parts.append(LoRAConfiguration.targetsTag(targets)) }
-        if showRate { parts.append("lr " + Self.compactScientific(learningRate)) }
+        Self.label(tokens: tokens, targetsTag: LoRAConfiguration.targetsTag(targets), learningRate: learningRate, masked: masked,
+                   showTargets: showTargets, showRate: showRate)
+    }
+
+    /// ``label(showTargets:showRate:)`` of a recovery known by its fields (a results entry's).
+    static func label(tokens: Int, targetsTag: String, learningRate: Double, masked: Bool, showTargets: Bool, showRate: Bool) -> String {
+        var parts = [compactTokens(tokens, unitStyle: true)]
+        if showTargets { parts.append(targetsTag) }
+        if showRate { parts.append("lr " + compactScientific(learningRate)) }
         if !masked { parts.append("unmasked") }
         return parts.joined(separator: " ")
     }

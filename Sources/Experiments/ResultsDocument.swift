@@ -291,11 +291,8 @@ public struct ResultsDocument {
             .sorted { a, b in (a.masked ? 0 : 1, a.targets, a.learningRate, a.tokens) < (b.masked ? 0 : 1, b.targets, b.learningRate, b.tokens) }
         let showTargets = Set(first.map(\.targets)).count > 1, showRate = Set(first.map(\.learningRate)).count > 1
         func label(_ r: ExperimentResults.RecoveryEntry) -> String {
-            var parts = [Recovery.compactTokens(r.tokens, unitStyle: true)]
-            if showTargets { parts.append(r.targets) }
-            if showRate { parts.append("lr " + Recovery.compactScientific(r.learningRate)) }
-            if !r.masked { parts.append("unmasked") }
-            return parts.joined(separator: " ")
+            Recovery.label(tokens: r.tokens, targetsTag: r.targets, learningRate: r.learningRate, masked: r.masked,
+                           showTargets: showTargets, showRate: showRate)
         }
         // What every column shares goes into the sentence.
         var shared = [String]()
