@@ -51,18 +51,23 @@ struct ConvertCommand: Command {
         if json {
             if let manifest { try printJSON(manifest) } else { print("{}") }
         } else {
-            let destination = job.destinationURL
-            let files = job.formats.map(\.outputName).flatMap { name -> [String] in
-                let url = destination.appendingPathComponent(name)
-                var isDirectory: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else { return [] }
-                if !isDirectory.boolValue { return [name + " (\(formatBytes(Self.size(url))))"] }
-                let total = ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? [])
-                    .reduce(0) { $0 + Self.size(url.appendingPathComponent($1)) }
-                return [name + "/ (\(formatBytes(total)))"]
-            }
-            print("converted \(job.directory) → \(destination.path): " + files.joined(separator: ", "))
+            print(Self.summary(job))
         }
+    }
+
+    /// One line: what was converted into which files, with their sizes.
+    static func summary(_ job: ConvertJob) -> String {
+        let destination = job.destinationURL
+        let files = job.formats.map(\.outputName).flatMap { name -> [String] in
+            let url = destination.appendingPathComponent(name)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else { return [] }
+            if !isDirectory.boolValue { return [name + " (\(formatBytes(Self.size(url))))"] }
+            let total = ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? [])
+                .reduce(0) { $0 + Self.size(url.appendingPathComponent($1)) }
+            return [name + "/ (\(formatBytes(total)))"]
+        }
+        return "converted \(job.directory) → \(destination.path): " + files.joined(separator: ", ")
     }
 
     private static func size(_ url: URL) -> Int {

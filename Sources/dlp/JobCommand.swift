@@ -8,7 +8,7 @@ struct JobCommand: Command {
     static let summary = "run a job file (a prune, perplexity or zero-shot job as JSON; what `dlp experiment` runs)"
     static let synopsis = "usage: dlp job FILE.json [--result PATH]"
     static let file = Option("FILE.json", nil, "{\"kind\": \"prune\" | \"perplexity\" | \"zeroshot\", \"job\": {...}}, as `dlp experiment`\nwrites it (every field of the job present)")
-    static let result = Option("--result", "PATH", "write the result JSON (manifest, PerplexityResult or ZeroShotReport) to PATH\n(default: stdout; a prune prints its summary, its manifest is in its output)")
+    static let result = Option("--result", "PATH", "write the result JSON (manifest, PerplexityResult or ZeroShotReport) to PATH\n(default: stdout; a prune, a conversion or a fine-tuning prints its summary instead:\nits manifest is in its output)")
     static let options = [file, result]
     static let interruptedMessage = "the job was stopped and its unfinished output removed; run it again"
     let job: Job
@@ -24,11 +24,24 @@ struct JobCommand: Command {
     }
 
     func run() throws {
-        if case .prune(let prune) = job, result == nil {
-            // The manifest is in the output directory; say what was done.
-            let manifest = try asUsageError { try prune.run(observer: .terminal()) }
-            print(PruneCommand.summary(manifest, directory: prune.outputURL))
-            return
+        if result == nil {
+            // Jobs that write their own output (a manifest in it) say what they did in a few
+            // lines: an experiment's log is not the place for a whole manifest.
+            switch job {
+            case .prune(let prune):
+                let manifest = try asUsageError { try prune.run(observer: .terminal()) }
+                print(PruneCommand.summary(manifest, directory: prune.outputURL))
+                return
+            case .convert(let convert):
+                _ = try asUsageError { try convert.run(observer: .terminal()) }
+                print(ConvertCommand.summary(convert))
+                return
+            case .finetune(let finetune):
+                let manifest = try asUsageError { try finetune.run(observer: .terminal()) }
+                print(FinetuneCommand.summary(manifest, directory: finetune.outputURL))
+                return
+            case .perplexity, .zeroshot: break
+            }
         }
         let data = try asUsageError { try job.run(observer: .terminal()) }
         if let result {

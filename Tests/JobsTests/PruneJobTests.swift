@@ -67,7 +67,8 @@ import _TestSupport
     /// `--formats safetensors,sparse` on the real model (2 × 64 calibration tokens): `sparse/` holds
     /// the pruned weights of `hf/` rounded to bf16, bit for bit, and a prune output with only
     /// those folders opens as its `hf/`; the manifest records the value type. `ConvertJob` then
-    /// rewrites `sparse/` in f32 (exactly `hf/`) and refuses a directory that is no prune output.
+    /// rewrites `sparse/` in f32 (exactly `hf/`) and refuses a directory that is no prune output;
+    /// `dlp job` runs the same conversion from a job file and prints a one-line summary.
     /// Sizes at 70%: the block linears' tensors are at most 0.38× their dense bf16 bytes.
     @Test(.enabled(if: TestAssets.has(smol, c4)))
     func sparseExportAndConvert() throws {
@@ -124,6 +125,17 @@ import _TestSupport
         #expect(config["quantization_config"]?["sparsity_config"]?["global_sparsity"]?.doubleValue ?? 0 > 0.5)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: output.path).filter { $0.hasPrefix(".") }
         #expect(leftovers.isEmpty, "\(leftovers)")
+
+        // The same conversion as a job file, run by `dlp job` without --result (as `dlp experiment`
+        // runs it): one line saying what was written, not the manifest.
+        let executable = TestAssets.dlpExecutable
+        if FileManager.default.isExecutableFile(atPath: executable.path) {
+            let file = folder.appendingPathComponent("convert.json")
+            try Job.convert(convert).write(to: file)
+            let (status, stdout) = runCapturingStandardOutput(executable.path, ["job", file.path])
+            let text = String(decoding: stdout, as: UTF8.self)
+            #expect(status == 0 && text.hasPrefix("converted \(output.path) → ") && text.contains("sparse/ (") && !text.contains("{"), "\(text)")
+        }
 
         // A prune output with only sparse/ opens as it.
         try FileManager.default.removeItem(at: output.appendingPathComponent("hf"))
