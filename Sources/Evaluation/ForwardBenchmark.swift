@@ -36,6 +36,8 @@ public enum ForwardBenchmark {
         /// The LM head + log-softmax seconds of that second pass, which also runs the head's twin
         /// (whole logits rows, then log-sum-exp) instead of the fused vocabulary tiles.
         public var twinHeadSeconds: Double?
+        /// Whether sparse enough f32 linears multiplied by their non-zeros (``BlockWorkspace/sparseLinears``).
+        public var sparseLinears: Bool?
     }
 
     /// The profile part that holds attention.
@@ -55,12 +57,13 @@ public enum ForwardBenchmark {
     /// With `compareTwin`, the pass runs a second time with the twins (attention's BLAS twin where
     /// the fused kernel ran, and the LM head's unfused twin), for the comparison in the report.
     public static func run(model: LanguageModel, windows: [[Int32]], threads: ComputeThreads,
-                           precision: ComputePrecision = .f32, compareTwin: Bool = true) throws -> Report {
+                           precision: ComputePrecision = .f32, sparseLinears: Bool = false,
+                           compareTwin: Bool = true) throws -> Report {
         var report = try run(model: model, windows: windows, threads: threads, precision: precision,
-                             fusedAttention: Attention.fusedKernelAvailable, fusedHead: true)
+                             fusedAttention: Attention.fusedKernelAvailable, fusedHead: true, sparseLinears: sparseLinears)
         if compareTwin {
             let twin = try run(model: model, windows: windows, threads: threads, precision: precision,
-                               fusedAttention: false, fusedHead: false)
+                               fusedAttention: false, fusedHead: false, sparseLinears: sparseLinears)
             report.twinSeconds = twin.seconds
             if Attention.fusedKernelAvailable && Attention.fusedKernelHandles(model.configuration) {
                 report.twinAttentionSeconds = twin.breakdown[attentionPart]
@@ -71,7 +74,7 @@ public enum ForwardBenchmark {
     }
 
     static func run(model: LanguageModel, windows: [[Int32]], threads: ComputeThreads, precision: ComputePrecision,
-                    fusedAttention: Bool, fusedHead: Bool) throws -> Report {
+                    fusedAttention: Bool, fusedHead: Bool, sparseLinears: Bool = false) throws -> Report {
         let c = model.configuration, t = windows[0].count
         let seconds2048 = GEMMBenchmark.time(m: 2048, k: 2048, n: 2048, threads: threads, minimumSeconds: 0.5)
         let peak = 2 * pow(2048.0, 3) / seconds2048 / 1e9
@@ -80,6 +83,7 @@ public enum ForwardBenchmark {
         let profile = ForwardProfile()
         workspace.profile = profile
         workspace.fusedAttention = fusedAttention
+        workspace.sparseLinears = sparseLinears
         var extra = [String: Double]()
         func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
             let start = Date()
@@ -110,7 +114,8 @@ public enum ForwardBenchmark {
                       ratioToPeak: gflops / peak, breakdown: breakdown, peakResidentBytes: peakResidentBytes(), precision: precision.rawValue,
                       attention: !fusedAttention ? "BLAS"
                         : precision == .bf16 && c.headDimension % 16 == 0 ? "fused (bf16)"
-                        : Attention.fusedKernelHandles(c) ? "fused (AVX2)" : "BLAS")
+                        : Attention.fusedKernelHandles(c) ? "fused (AVX2)" : "BLAS",
+                      sparseLinears: sparseLinears)
     }
 
     /// The process's peak resident set size: `VmHWM` of `/proc/self/status` on Linux, else

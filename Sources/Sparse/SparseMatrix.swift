@@ -32,23 +32,38 @@ public struct SparseMatrix: Sendable, Equatable {
         rows = dense.rows
         columns = dense.columns
         self.valueType = valueType
-        let stride = (dense.columns + 7) / 8
+        let rows = dense.rows, columns = dense.columns, stride = (dense.columns + 7) / 8, size = valueType.size
         var mask = [UInt8](repeating: 0, count: rows * stride)
         var offsets = [Int64](repeating: 0, count: rows)
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(dense.count / 2 * valueType.size + Self.padding)
+        // Two passes over typed buffers (appending each value's bytes to an array took 20 ns a
+        // weight): the mask and the row offsets, then the values.
         var count = 0
-        for r in 0..<rows {
-            offsets[r] = Int64(count)
-            for c in 0..<columns {
-                let w = dense.storage[r * columns + c]
-                guard w != 0 else { continue }
-                mask[r * stride + c / 8] |= 1 << UInt8(c % 8)
-                Self.append(w, as: valueType, to: &bytes)
-                count += 1
+        dense.storage.withUnsafeBufferPointer { w in
+            mask.withUnsafeMutableBufferPointer { m in
+                for r in 0..<rows {
+                    offsets[r] = Int64(count)
+                    let row = w.baseAddress! + r * columns, bits = m.baseAddress! + r * stride
+                    for c in 0..<columns where row[c] != 0 {
+                        bits[c >> 3] |= 1 << UInt8(c & 7)
+                        count += 1
+                    }
+                }
             }
         }
-        bytes += [UInt8](repeating: 0, count: Self.padding)
+        var bytes = [UInt8](repeating: 0, count: count * size + Self.padding)
+        dense.storage.withUnsafeBufferPointer { w in
+            bytes.withUnsafeMutableBytes { out in
+                var index = 0
+                for i in 0..<w.count where w[i] != 0 {
+                    switch valueType {
+                    case .f32: out.storeBytes(of: w[i].bitPattern.littleEndian, toByteOffset: index * 4, as: UInt32.self)
+                    case .f16: out.storeBytes(of: HalfConversion.half(from: w[i]).littleEndian, toByteOffset: index * 2, as: UInt16.self)
+                    case .bf16: out.storeBytes(of: HalfConversion.bfloat16(from: w[i]).littleEndian, toByteOffset: index * 2, as: UInt16.self)
+                    }
+                    index += 1
+                }
+            }
+        }
         self.mask = mask
         rowOffsets = offsets
         nonZeroCount = count
@@ -139,20 +154,6 @@ public struct SparseMatrix: Sendable, Equatable {
     /// Bytes of the stored form — mask, values and the int64 row offsets — which is also what one
     /// product reads.
     public var storedBytes: Int { mask.count + nonZeroCount * valueType.size + rows * 8 }
-
-    static func append(_ w: Float, as type: SparseValueType, to bytes: inout [UInt8]) {
-        switch type {
-        case .f32:
-            let b = w.bitPattern
-            bytes += [UInt8(b & 0xFF), UInt8(b >> 8 & 0xFF), UInt8(b >> 16 & 0xFF), UInt8(b >> 24)]
-        case .f16:
-            let h = HalfConversion.half(from: w)
-            bytes += [UInt8(h & 0xFF), UInt8(h >> 8)]
-        case .bf16:
-            let h = HalfConversion.bfloat16(from: w)
-            bytes += [UInt8(h & 0xFF), UInt8(h >> 8)]
-        }
-    }
 
     public static func == (a: SparseMatrix, b: SparseMatrix) -> Bool {
         a.rows == b.rows && a.columns == b.columns && a.valueType == b.valueType && a.mask == b.mask

@@ -28,6 +28,10 @@ public final class BlockWorkspace: @unchecked Sendable {
     /// Whether attention runs the fused kernel where it applies (see ``Attention``); false runs
     /// its BLAS twin (benchmarks compare the two).
     public var fusedAttention = Attention.fusedKernelAvailable
+    /// Whether f32 linear layers sparse enough (``DecoderLayer/sparseDensityLimit``) multiply by
+    /// their non-zeros (``SparseMatrix/multiplySparse(tokens:count:inputStride:into:outputStride:bias:accumulate:threads:)``)
+    /// instead of the dense GEMM, where the CPU runs that kernel. Same sums to rounding, not bits.
+    public var sparseLinears = false
     /// The number format of the linear layers' products (``ComputePrecision``).
     public let precision: ComputePrecision
     /// bf16 activations for the linear layers when `precision` is bf16: `[T, widest input]`.

@@ -14,7 +14,7 @@ struct BenchCommand: Command {
     static let summary = "benchmarks: gemm (BLAS on LLM shapes), forward (model vs GEMM peak), zeroshot (shared prefixes)"
     static let synopsis = """
         usage: dlp bench gemm [--threads N] [--tokens T] [--seconds S] [--json]
-               dlp bench forward [--model MODEL] [--windows W] [--tokens T] [--threads N] [--precision f32,bf16] [--json]
+               dlp bench forward [--model MODEL] [--windows W] [--tokens T] [--threads N] [--precision f32,bf16] [--sparse-linears] [--json]
                dlp bench zeroshot [--model MODEL] [--tasks T1,T2,...] [--limit N] [--data-dir DIR] [--threads N] [--json]
                dlp bench sparse [--model MODEL] [--sparsity P] [--blocks N] [--threads N] [--seconds S] [--json]
                dlp bench decode [MODEL] [--context 128,512,2048] [--tokens N] [--dtype f32,bf16] [--sparsity P]
@@ -48,6 +48,7 @@ struct BenchCommand: Command {
     static let tasks = Option("--tasks", "T", "tasks for zeroshot (default all: the paper's seven)")
     static let limit = Option("--limit", "N", "questions per task for zeroshot (default 100)")
     static let dataDir = Option("--data-dir", "DIR", "where <task>.jsonl live for zeroshot (default: $DLP_HOME/data/zeroshot)")
+    static let sparseLinears = Option("--sparse-linears", nil, "forward: also run the pass with the f32 linears sparse enough (≤ 45% non-zeros)\nmultiplied by their non-zeros, side by side with the dense pass (use a pruned model)")
     static let model = Option("--model", "M", "model for forward and zeroshot (default smollm2-135m)")
     static let windows = Option("--windows", "W", "windows for forward (default 2)")
     static let threads = Option("--threads", "N", "OpenBLAS threads to measure (default: gemm 1 and 2, forward 2, zeroshot all)")
@@ -57,7 +58,7 @@ struct BenchCommand: Command {
     static let blocks = Option("--blocks", "N", "sparse: the first N blocks (default all)")
     static let json = Option("--json", nil, "machine-readable report on stdout")
     static let options = [benchmarkArgument, modelArgument, tasks, limit, dataDir, model, windows, threads, tokens, seconds, sparsity,
-                          blocks, contexts, dtypes, precisions, json]
+                          blocks, contexts, dtypes, precisions, sparseLinears, json]
 
     /// The benchmarks this verb knows.
     enum Benchmark: String, CaseIterable {
@@ -88,9 +89,11 @@ struct BenchCommand: Command {
     let valueTypes: [WeightType]
     let explicitTokens: Int?
     let precisions: [ComputePrecision]
+    let sparseLinears: Bool
 
     init(arguments: inout Arguments) throws {
         json = arguments.flag(Self.json)
+        sparseLinears = arguments.flag(Self.sparseLinears)
         model = try arguments.value(Self.model) ?? "smollm2-135m"
         windows = try arguments.value(Self.windows, positiveInt) ?? 2
         let threads = try arguments.value(Self.threads, positiveInt)
@@ -218,12 +221,16 @@ struct BenchCommand: Command {
         for precision in precisions {
             reports.append(try ForwardBenchmark.run(model: model, windows: chunks, threads: threads, precision: precision))
         }
+        if sparseLinears {
+            reports.append(try ForwardBenchmark.run(model: model, windows: chunks, threads: threads, precision: .f32, sparseLinears: true))
+        }
         if json {
             if reports.count == 1 { try printJSON(reports[0]) } else { try printJSON(reports) }
             return
         }
         for r in reports {
-            print("forward pass, \(r.model): \(r.windows) windows × \(r.tokens) tokens, \(r.threads) threads, \(r.precision) products")
+            print("forward pass, \(r.model): \(r.windows) windows × \(r.tokens) tokens, \(r.threads) threads, \(r.precision) products"
+                  + (r.sparseLinears == true ? ", sparse linears by their non-zeros" : ""))
             print(String(format: "  %.0f tokens/s, %.2f GFLOP/token, %.1f GFLOP/s effective", r.tokensPerSecond, r.flopsPerToken / 1e9, r.gflops))
             print(String(format: "  f32 GEMM peak (2048³, same threads, same run): %.1f GFLOP/s → forward at %.0f%% of peak", r.gemmPeakGflops, r.ratioToPeak * 100))
             print(String(format: "  peak resident memory %.0f MiB; wall %.2f s", Double(r.peakResidentBytes) / 1048576, r.seconds))
@@ -243,9 +250,12 @@ struct BenchCommand: Command {
                 print("    " + pad(part, 28) + String(format: "%7.3f s  %5.1f%%", seconds, seconds / r.seconds * 100))
             }
         }
-        if reports.count == 2 {
+        if precisions.count == 2 {
             print(String(format: "%@ / %@ forward (tokens/s, same run): %.2f×", reports[1].precision, reports[0].precision,
                          reports[1].tokensPerSecond / reports[0].tokensPerSecond))
+        }
+        if sparseLinears, let sparse = reports.last, let dense = reports.first(where: { $0.precision == "f32" && $0.sparseLinears != true }) {
+            print(String(format: "sparse linears / dense f32 forward (tokens/s, same run): %.2f×", sparse.tokensPerSecond / dense.tokensPerSecond))
         }
     }
 

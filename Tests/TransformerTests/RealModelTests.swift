@@ -114,6 +114,50 @@ import _TestSupport
         #expect(halvedGate >= 1e-2, "halving the gate moved the logits by only \(halvedGate) (relative)")
     }
 
+    /// Sparse linears (``BlockWorkspace/sparseLinears``): on SmolLM2's first two blocks with 70%
+    /// of every linear's weights zeroed (Qwen2's q/k/v biases too, on its first block), 130
+    /// tokens (tiles of 64, 64 and 2) on two threads give the dense workspace's hidden states to
+    /// rounding, by another summation (not the same bits: the sparse path ran); with 80% kept the
+    /// linears stay dense (above ``DecoderLayer/sparseDensityLimit``, even with the zeros Qwen's
+    /// quantized weights hold already) and the bits are the same.
+    @Test(.enabled(if: TestAssets.has(smol, qwen)), arguments: ["smollm2-135m", "qwen2.5-coder-0.5b"])
+    func sparseLinearsMatchTheDenseForward(name: String) throws {
+        let checkpoint = try Checkpoint.openGGUF(TestAssets.model(name))
+        let c = checkpoint.configuration, blocks = name == "smollm2-135m" ? 2 : 1
+        let tokens = (0..<130).map { Int32(($0 * 7919 + 11) % c.vocabularySize) }
+        let model = try LanguageModel(checkpoint: checkpoint, maxSequenceLength: tokens.count)
+        for (keep, expectSparse) in [(3, true), (8, false)] {
+            var layers = [DecoderLayer]()
+            for block in 0..<blocks {
+                var layer = try model.layer(block)
+                var weights = layer.weights
+                for role in TensorRole.linears {
+                    var w = weights[linear: role]
+                    for i in 0..<w.storage.count where ((i &* 2654435761) >> 7 & 1023) % 10 >= keep { w.storage[i] = 0 }
+                    weights[linear: role] = w
+                }
+                layer.weights = weights
+                layers.append(layer)
+            }
+            func run(sparse: Bool) throws -> [Float] {
+                var hidden = Matrix(rows: tokens.count, columns: c.hiddenSize)
+                try hidden.storage.withUnsafeMutableBufferPointer { try model.embed(tokens, into: $0.baseAddress!) }
+                let workspace = BlockWorkspace(configuration: c, capacity: tokens.count, threads: ComputeThreads(2))
+                workspace.sparseLinears = sparse
+                for layer in layers { layer.forward(&hidden, workspace: workspace) }
+                return hidden.storage
+            }
+            let dense = try run(sparse: false), sparse = try run(sparse: true)
+            if expectSparse {
+                let difference = Self.largestRelativeDifference(dense, sparse), same = dense == sparse
+                #expect(difference <= 1e-4 && !same, "\(name), \(keep)0% kept: relative |Δ| \(difference), same bits: \(same)")
+            } else {
+                let same = dense == sparse
+                #expect(same, "\(name), \(keep)0% kept: the linears should have stayed dense")
+            }
+        }
+    }
+
     /// The largest `|a - b|` of corresponding elements, each relative to `|a| + rms(a)`: rounding
     /// moves an element by a fraction of its own size, while a real change in a small element
     /// stands out even next to the few very large activations these models carry.

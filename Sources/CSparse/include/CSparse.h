@@ -45,6 +45,23 @@ typedef struct {
 void csparse_gemv_avx512(const csparse_matrix *m, const float *x, float *y, int64_t r0, int64_t r1);
 void csparse_gemv_avx2(const csparse_matrix *m, const float *x, float *y, int64_t r0, int64_t r1);
 
+/// Tokens per tile of ``csparse_gemm_tile_avx2``.
+enum { CSPARSE_TILE_TOKENS = 64 };
+
+/// One tile of 64 tokens through rows r0 ..< r1 of an f32 bitmask matrix `m` (`[rows, cols]`):
+/// `yt[(r - r0)·64 + t] = Σ_c W[r, c] · xt[c·64 + t]`, the input tile token-minor (`[cols, 64]`,
+/// zero rows for absent tokens) and so the output (`[r1 - r0, 64]`). `cursor` is scratch of
+/// `r1 - r0` entries. Sums run over each row's non-zeros in column order.
+void csparse_gemm_tile_avx2(const csparse_matrix *m, const float *xt, float *yt, int64_t r0, int64_t r1,
+                            int64_t *cursor);
+/// `xt[c·64 + t] = x[t·ldx + c]` for the first `tokens` (≤ 64) rows of `x`; the other token
+/// lanes zero.
+void csparse_tile_load(const float *x, int64_t ldx, int64_t tokens, int64_t cols, float *xt);
+/// Rows r0 ..< r1 of an output tile back to token-major `y` (row stride `ldy`), first `tokens`
+/// lanes: `y[t·ldy + r] = (accumulate ? y[t·ldy + r] : 0) + yt[(r - r0)·64 + t] (+ bias[r])`.
+void csparse_tile_store(const float *yt, int64_t r0, int64_t r1, int64_t tokens, float *y, int64_t ldy,
+                        const float *bias, int accumulate);
+
 /// y[r] = Σ_c W[r, c] · x[c] for rows r0 ..< r1 of a dense row-major matrix of 16-bit values
 /// (`type` CSPARSE_F16 or CSPARSE_BF16), the dense baseline of the same value type.
 void csparse_dense_gemv16_avx512(const uint16_t *w, int32_t type, int64_t cols, const float *x, float *y,
