@@ -8,7 +8,7 @@ import Transformer
 ///
 /// Normalisation: per **sequence**, `N` = number of `observe` calls for that input (one per
 /// calibration sequence) or the `sequenceCount` given at initialisation. The raw sum `Σ x xᵀ`
-/// is accumulated with `ssyrk` and scaled by `2/N` when read; SparseGPT's running update
+/// is accumulated by ``GEMM/gramUpdate(_:rows:columns:alpha:beta:into:mirror:threads:)`` and scaled by `2/N` when read; SparseGPT's running update
 /// `H ← H·n/(n+b); H += (2/(n+b))·XᵀX` ends at the same `(2/N)·Σ x xᵀ` (up to rounding).
 ///
 /// Memory: `in²` floats per kept input (LLaMA-7B down: 11008² ≈ 485 MB). Keep only the roles of
@@ -26,14 +26,17 @@ public final class HessianObserver: LinearInputObserver {
 
     private let keptRoles: Set<TensorRole>?
     private let sequenceCount: Int?
+    private let threads: ComputeThreads
     private var accumulators: [TensorRole: Accumulator] = [:]
 
     /// - Parameters:
     ///   - roles: the linear layers whose Hessians are kept; nil keeps all seven.
     ///   - sequenceCount: the `N` of `2/N`; nil counts `observe` calls.
-    public init(roles: Set<TensorRole>? = nil, sequenceCount: Int? = nil) {
+    ///   - threads: the accumulation's threads (no bit depends on them).
+    public init(roles: Set<TensorRole>? = nil, sequenceCount: Int? = nil, threads: ComputeThreads = .single) {
         precondition(sequenceCount.map { $0 > 0 } ?? true, "sequence count must be positive")
         keptRoles = roles
+        self.threads = threads
         self.sequenceCount = sequenceCount
     }
 
@@ -46,7 +49,7 @@ public final class HessianObserver: LinearInputObserver {
         for role in kept { accumulators[role] = accumulator }
         accumulator.sum.withUnsafeMutableBufferPointer { h in
             guard let hp = h.baseAddress else { return }
-            GEMM.gramUpdate(input, rows: tokens, columns: inputSize, alpha: 1, beta: 1, into: hp, mirror: false)
+            GEMM.gramUpdate(input, rows: tokens, columns: inputSize, alpha: 1, beta: 1, into: hp, mirror: false, threads: threads)
         }
         accumulator.calls += 1
     }

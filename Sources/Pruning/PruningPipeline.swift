@@ -158,7 +158,7 @@ public final class PruningPipeline {
             var seconds = BlockSeconds()
             var layer = try timed(&seconds.decode) { try model.layer(l) }
             let norms = need == .inputNorms || need == .inputNormsAndHessian ? InputNormObserver(sequenceCount: windows.count) : nil
-            let hessians = need == .hessian || need == .inputNormsAndHessian ? HessianObserver(sequenceCount: windows.count) : nil
+            let hessians = need == .hessian || need == .inputNormsAndHessian ? HessianObserver(sequenceCount: windows.count, threads: threads) : nil
             let observer: TimedObserver? = if let norms, let hessians { TimedObserver(ObserverPair(norms, hessians)) }
                 else if let norms { TimedObserver(norms) } else { hessians.map { TimedObserver($0) } }
             if let observer, let buffer {

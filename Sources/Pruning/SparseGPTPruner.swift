@@ -277,9 +277,11 @@ public struct SparseGPTPruner: Sendable {
             }
             if i2 < columns {
                 // W[:, i2:] −= E[rows, count] · U[i1:i2, i2:]
+                // On our threads in tiles cut by shape: OpenBLAS's own threading of this product
+                // changed bits with its thread count on a Zen 3 (its ZEN kernels, 1536 columns).
                 GEMM.multiply(transposeA: false, transposeB: false, m: rows, n: columns - i2, k: count,
                               alpha: -1, a: errors, lda: count, b: u + i1 * columns + i2, ldb: columns,
-                              beta: 1, c: w + i2, ldc: columns)
+                              beta: 1, c: w + i2, ldc: columns, threads: threads)
             }
         }
         var total = 0.0

@@ -56,9 +56,11 @@ import _TestSupport
                     worstFused = max(worstFused, abs(fused[i] - exact))
                     worstTwin = max(worstTwin, abs(twin[i] - exact))
                 }
-                // Measured: fused 5.4e-7, twin 1.7e-5 (its 16 f32 lanes each add 3,072 terms; a tile's
-                // lanes add 64).
-                #expect(worstFused <= 2e-6, "fused against the Double log-softmax: \(worstFused) (twin \(worstTwin))")
+                // Measured: fused 5.4e-7, twin 1.7e-5 on a Zen 4 (AVX-512; the twin's 16 f32 lanes each
+                // add 3,072 terms, a tile's lanes 64); fused 6.4e-6, twin 1.9e-5 on a Zen 3 (AVX2),
+                // where the tiles' logits and the one sgemm's round differently. The tiles stay
+                // closer than the twin.
+                #expect(worstFused <= 1e-5 && worstFused < worstTwin, "fused against the Double log-softmax: \(worstFused) (twin \(worstTwin))")
             }
             // The twin's own rounding (above) bounds the difference (measured 1.5e-5 in both precisions).
             #expect(worst <= 5e-5, "\(precision): worst relative difference \(worst)")

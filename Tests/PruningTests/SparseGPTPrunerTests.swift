@@ -73,7 +73,7 @@ import Pruning
         try SparsityVerifier.verify(ma, weight: a, name: "w")
     }
 
-    /// OpenBLAS's thread count changes no bit of SparseGPT: the Hessian (`ssyrk`), its Cholesky
+    /// OpenBLAS's thread count changes no bit of SparseGPT: the Hessian (tiles of `sgemm` on our threads), its Cholesky
     /// factor (`spotrf`, `strtri`) and the lazy updates (`sgemm`) at a real layer's size
     /// (576 inputs, as SmolLM2-135M's q/k/v/gate/up; 1,536 as its down projection) with 1, 2 and 3
     /// BLAS threads, compared bit for bit, as are the pruner's own 1 and 3 threads.
