@@ -104,7 +104,8 @@ struct BenchCommand: Command {
         } ?? 0.7
         blocks = try arguments.value(Self.blocks, positiveInt)
         threadCounts = threads.map { [ComputeThreads($0)] } ?? [ComputeThreads(1), ComputeThreads(2)]
-        tokens = try arguments.value(Self.tokens, positiveInt) ?? 2048
+        explicitTokens = try arguments.value(Self.tokens, positiveInt)
+        tokens = explicitTokens ?? 2048
         minimumSeconds = try arguments.value(Self.seconds) { text in
             guard let value = Double(text), value >= 0, value.isFinite else {
                 throw UsageError("expected a non-negative number of seconds")
@@ -121,7 +122,6 @@ struct BenchCommand: Command {
         valueTypes = try arguments.value(Self.dtypes) { text in
             try text.split(separator: ",").map { try WeightType.parse(String($0)) }
         } ?? [.f32, .bf16]
-        explicitTokens = try arguments.value(Self.tokens, positiveInt)
         precisions = try arguments.value(Self.precisions) { text in
             let values = try text.split(separator: ",").map { part -> ComputePrecision in
                 guard let value = ComputePrecision(rawValue: String(part)) else {

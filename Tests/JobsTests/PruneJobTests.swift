@@ -423,6 +423,19 @@ import _TestSupport
         #expect(throws: JobError.self) { try Job.load(from: folder.appendingPathComponent("bad.json")) }
     }
 
+    /// `dlp bench decode --tokens N` generates N tokens (the option was read twice, and the second
+    /// read found it already taken, so the default of 32 was used whatever was asked).
+    @Test(.enabled(if: TestAssets.has(smol)))
+    func benchDecodeGeneratesTheTokensAskedFor() throws {
+        let executable = TestAssets.dlpExecutable
+        try #require(FileManager.default.isExecutableFile(atPath: executable.path), "no dlp executable at \(executable.path)")
+        let (status, stdout) = runCapturingStandardOutput(executable.path, ["bench", "decode", Self.smol.path, "--context", "16",
+                                                                            "--tokens", "3", "--dtype", "f32", "--threads", "1", "--json"])
+        try #require(status == 0)
+        let report = try JSONDecoder().decode(DecodeBenchmark.Report.self, from: stdout)
+        #expect(report.generatedTokens == 3 && report.rows.allSatisfy { $0.context == 16 })
+    }
+
     /// Bad input at the command line is a usage error (exit 64) that names what is wrong: a flag of
     /// another allocation, an unknown allocation, a job file that is not a job.
     @Test func commandLineNamesBadInput() throws {
