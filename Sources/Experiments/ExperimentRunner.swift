@@ -1,6 +1,7 @@
 import Foundation
 import Jobs
 import Pruning
+import Training
 
 /// Runs one step of a plan: a job. A measurement's JSON result goes to `result`. Throws when the
 /// job fails. ``ChildProcessExecutor`` (what `dlp experiment` uses) runs each job in a child
@@ -22,7 +23,9 @@ public protocol ExperimentStepExecutor {
 ///     MODEL/<cell id>/<recovery>/                a LoRA recovery's `dlp finetune` output (adapter/,
 ///                                                manifest.json, report.md, loss.svg; its unfinished
 ///                                                state in <recovery>.partial/, resumed) and the
-///                                                cell's measurements of the adapted model
+///                                                cell's measurements of the adapted model; a run
+///                                                whose adapter is missing while a measurement is
+///                                                still to do is trained again
 ///     results.json, results.csv                  everything above, collected
 ///
 /// A step is finished when its file exists (results are written to a temporary name and
@@ -135,9 +138,14 @@ public struct ExperimentRunner {
             }
             for recovery in cell.recoveries {
                 let folder = dir.appendingPathComponent(recovery.folder)
-                let trained = try checkRecovery(recovery, folder: folder)
+                var trained = try checkRecovery(recovery, folder: folder)
                 let unmeasured = plan.measurements(cell.evaluations).filter { !exists(folder.appendingPathComponent($0.fileName)) }
                 guard !trained || !unmeasured.isEmpty else { continue }
+                // A finished run whose adapter is gone (results are committed without it) is
+                // trained again: the measurements still to do need the adapter.
+                if trained && !exists(folder.appendingPathComponent("adapter").appendingPathComponent(PEFTAdapter.weightsFileName)) {
+                    trained = false
+                }
                 // Training reads the pruned model, and an unmerged adapter is measured on it.
                 ensureModel(cell)
                 let label = "\(cell.id)/\(recovery.folder)"

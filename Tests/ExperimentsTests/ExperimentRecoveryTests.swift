@@ -135,6 +135,17 @@ import Transformer
             try runner.run(executor: again)
             #expect(again.jobs.map(\.kind) == ["prune", "perplexity"])
 
+            // Results committed without the adapter: nothing to do while every measurement exists;
+            // with one missing, the run is trained again before it is measured.
+            let t500k = results.appendingPathComponent("m/\(uniform)/lora-qv-lr5e-4-t500k")
+            try fm.removeItem(at: t500k.appendingPathComponent("adapter"))
+            #expect(try runner.pendingSteps().isEmpty)
+            try fm.removeItem(at: t500k.appendingPathComponent("wikitext2-128-w2.json"))
+            let retrain = StubExecutor()
+            try runner.run(executor: retrain)
+            #expect(retrain.jobs.map(\.kind) == ["prune", "finetune", "perplexity"])
+            #expect(fm.fileExists(atPath: t500k.appendingPathComponent("adapter/\(PEFTAdapter.weightsFileName)").path))
+
             // A recovery folder trained with other settings is a conflict.
             var other = plan
             other.recovery.rank = 16

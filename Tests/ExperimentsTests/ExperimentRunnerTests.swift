@@ -2,6 +2,7 @@ import Foundation
 import Jobs
 import Pruning
 import Testing
+import Training
 @testable import Experiments
 
 /// Stands in for running jobs: every job it is handed goes through its JSON form first (what a
@@ -72,6 +73,7 @@ final class StubExecutor: ExperimentStepExecutor {
                          "fine-tuning a deleted model")
             let out = j.outputURL
             try FileManager.default.createDirectory(at: out.appendingPathComponent("adapter"), withIntermediateDirectories: true)
+            try Data("stub".utf8).write(to: out.appendingPathComponent("adapter/\(PEFTAdapter.weightsFileName)"))
             func json(_ value: some Encodable) throws -> Any { try JSONSerialization.jsonObject(with: try JSONEncoder().encode(value)) }
             let data: [String: Any] = [
                 "source": "c4", "path": "/c4", "sha256": "c", "documents": 10, "documentsExcluded": 0, "streamTokens": 1000,
