@@ -138,14 +138,13 @@ public struct ExperimentRunner {
             }
             for recovery in cell.recoveries {
                 let folder = dir.appendingPathComponent(recovery.folder)
-                var trained = try checkRecovery(recovery, folder: folder)
+                let finished = try checkRecovery(recovery, folder: folder)
                 let unmeasured = plan.measurements(cell.evaluations).filter { !exists(folder.appendingPathComponent($0.fileName)) }
-                guard !trained || !unmeasured.isEmpty else { continue }
-                // A finished run whose adapter is gone (results are committed without it) is
-                // trained again: the measurements still to do need the adapter.
-                if trained && !exists(folder.appendingPathComponent("adapter").appendingPathComponent(PEFTAdapter.weightsFileName)) {
-                    trained = false
-                }
+                guard !finished || !unmeasured.isEmpty else { continue }
+                // The measurements still to do need the adapter; a finished run whose adapter is
+                // gone (results are committed without it) is trained again.
+                let adapterFolder = folder.appendingPathComponent("adapter")
+                let trained = finished && exists(adapterFolder.appendingPathComponent(PEFTAdapter.weightsFileName))
                 // Training reads the pruned model, and an unmerged adapter is measured on it.
                 ensureModel(cell)
                 let label = "\(cell.id)/\(recovery.folder)"
@@ -156,7 +155,7 @@ public struct ExperimentRunner {
                                            command: ["dlp", "experiment", plan.name])
                     steps.append(Step(model: cell.model, cell: cell.id, name: "fine-tune \(recovery.folder)", job: .finetune(job), output: nil))
                 }
-                let adapter = AdapterSettings(path: folder.appendingPathComponent("adapter").path)
+                let adapter = AdapterSettings(path: adapterFolder.path)
                 for m in unmeasured {
                     steps.append(Step(model: cell.model, cell: label, name: m.label,
                                       job: try m.job(model: pruned(cell).path, datasets: plan.datasets, adapter: adapter),
