@@ -39,6 +39,14 @@ public struct Recovery: Sendable, Equatable, Hashable {
                    showTargets: showTargets, showRate: showRate)
     }
 
+    /// A targets tag in words for a sentence: `qv` → "q, v", `gate+up` → "gate, up", `all` → "all
+    /// seven linears (q, k, v, o, gate, up, down)".
+    static func targetsPhrase(_ tag: String) -> String {
+        if tag == "all" { return "all seven linears (q, k, v, o, gate, up, down)" }
+        let names = tag.contains("+") ? tag.split(separator: "+").map(String.init) : tag.map(String.init)
+        return names.joined(separator: ", ")
+    }
+
     /// ``label(showTargets:showRate:)`` of a recovery known by its fields (a results entry's).
     static func label(tokens: Int, targetsTag: String, learningRate: Double, masked: Bool, showTargets: Bool, showRate: Bool) -> String {
         var parts = [compactTokens(tokens, unitStyle: true)]

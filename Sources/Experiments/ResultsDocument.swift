@@ -296,7 +296,7 @@ public struct ResultsDocument {
         }
         // What every column shares goes into the sentence.
         var shared = [String]()
-        if !showTargets, let t = first.first?.targets { shared.append("adapters on \(t == "qv" ? "q, v" : t)") }
+        if !showTargets, let t = first.first?.targets { shared.append("adapters on " + Recovery.targetsPhrase(t)) }
         if !showRate, let r = first.first?.learningRate { shared.append("lr " + Recovery.compactScientific(r)) }
         let described = ([settings].compactMap { $0 } + shared).joined(separator: "; ")
         var md = ["LoRA recovery" + (described.isEmpty ? "" : " (\(described))") + ": perplexity before and after fine-tuning on that many tokens "

@@ -37,6 +37,9 @@ import Transformer
         #expect(Recovery(tokens: 12_345, targets: [.gate, .up], learningRate: 2.5e-4).folder == "lora-gate+up-lr2.5e-4-t12345")
         #expect(r.label(showTargets: false, showRate: false) == "0.25M unmasked")
         #expect(r.label(showTargets: true, showRate: true) == "0.25M qv lr 5e-4 unmasked")
+        // The sentence above a table names the targets in words.
+        #expect(Recovery.targetsPhrase("qv") == "q, v" && Recovery.targetsPhrase("gate+up") == "gate, up")
+        #expect(Recovery.targetsPhrase("all") == "all seven linears (q, k, v, o, gate, up, down)")
     }
 
     @Test func planCrossesTheRecoveryLists() throws {
