@@ -40,11 +40,12 @@ public struct Recovery: Sendable, Equatable, Hashable {
     }
 
     /// A targets tag in words for a sentence: `qv` → "q, v", `gate+up` → "gate, up", `all` → "all
-    /// seven linears (q, k, v, o, gate, up, down)".
+    /// seven linears (q, k, v, o, gate, up, down)"; a tag ``LoRAConfiguration/targetsTag(_:)`` never
+    /// writes is given back as it is.
     static func targetsPhrase(_ tag: String) -> String {
-        if tag == "all" { return "all seven linears (q, k, v, o, gate, up, down)" }
-        let names = tag.contains("+") ? tag.split(separator: "+").map(String.init) : tag.map(String.init)
-        return names.joined(separator: ", ")
+        guard let targets = LoRAConfiguration.targets(fromTag: tag) else { return tag }
+        let names = LoRAConfiguration.targetNames.filter { targets.contains($0.role) }.map(\.name).joined(separator: ", ")
+        return targets == TensorRole.linears ? "all seven linears (\(names))" : names
     }
 
     /// ``label(showTargets:showRate:)`` of a recovery known by its fields (a results entry's).

@@ -61,6 +61,23 @@ public struct LoRAConfiguration: Sendable, Codable, Equatable {
         return names.allSatisfy { $0.count == 1 } ? names.joined() : names.joined(separator: "+")
     }
 
+    /// The linears a ``targetsTag(_:)`` names, in `TensorRole.linears` order; nil for a string that
+    /// tag never is (an unknown or repeated name, the wrong joiner, names out of order).
+    public static func targets(fromTag tag: String) -> [TensorRole]? {
+        if tag == "all" { return TensorRole.linears }
+        // Joined by `+` (a single name has no joiner), or one letter per name.
+        let readings = [tag.split(separator: "+", omittingEmptySubsequences: false).map(String.init), tag.map(String.init)]
+        for names in readings {
+            var roles = [TensorRole]()
+            for name in names {
+                guard let role = targetNames.first(where: { $0.name == name })?.role, !roles.contains(role) else { break }
+                roles.append(role)
+            }
+            if roles.count == names.count, !roles.isEmpty, targetsTag(roles) == tag { return roles }
+        }
+        return nil
+    }
+
     /// The update's scale `α / r`.
     public var scale: Double { alpha / Double(rank) }
 

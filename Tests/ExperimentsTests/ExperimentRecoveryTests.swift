@@ -40,6 +40,7 @@ import Transformer
         // The sentence above a table names the targets in words.
         #expect(Recovery.targetsPhrase("qv") == "q, v" && Recovery.targetsPhrase("gate+up") == "gate, up")
         #expect(Recovery.targetsPhrase("all") == "all seven linears (q, k, v, o, gate, up, down)")
+        #expect(Recovery.targetsPhrase("q+x") == "q+x")
     }
 
     @Test func planCrossesTheRecoveryLists() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Training
+import Transformer
 
 /// Golden values printed by `scripts/reference/adamw_reference.py` with torch 2.x (CPU, float32,
 /// `torch.optim.AdamW(foreach=False)`, `torch.nn.utils.clip_grad_norm_`) and transformers 4.57
@@ -125,5 +126,18 @@ enum TorchReference {
         #expect(throws: TrainingError.self) { try LearningRateSchedule(peak: 1e-4, warmupSteps: 11, totalSteps: 10).validate() }
         #expect(throws: TrainingError.self) { try AdamW<Float>.Settings(beta2: 1).validate() }
         #expect(throws: Never.self) { try LoRAConfiguration().validate() }
+    }
+
+    /// Every subset of the seven linears reads back from its tag; strings the tag never is do not.
+    @Test func targetTagsReadBack() throws {
+        for bits in 1..<(1 << TensorRole.linears.count) {
+            let targets = TensorRole.linears.indices.filter { bits & (1 << $0) != 0 }.map { TensorRole.linears[$0] }
+            let tag = LoRAConfiguration.targetsTag(targets)
+            #expect(LoRAConfiguration.targets(fromTag: tag) == targets, "\(tag)")
+        }
+        #expect(LoRAConfiguration.targetsTag([.query, .value]) == "qv" && LoRAConfiguration.targetsTag([.gate, .up]) == "gate+up")
+        for bad in ["", "x", "vq", "qq", "q+v", "gate+", "+up", "up+gate", "gateup", "q_proj", "All"] {
+            #expect(LoRAConfiguration.targets(fromTag: bad) == nil, "\(bad)")
+        }
     }
 }
