@@ -44,7 +44,7 @@ public struct Recovery: Sendable, Equatable, Hashable {
     /// writes is given back as it is.
     static func targetsPhrase(_ tag: String) -> String {
         guard let targets = LoRAConfiguration.targets(fromTag: tag) else { return tag }
-        let names = LoRAConfiguration.targetNames.filter { targets.contains($0.role) }.map(\.name).joined(separator: ", ")
+        let names = LoRAConfiguration.shortNames(of: targets).joined(separator: ", ")
         return targets == TensorRole.linears ? "all seven linears (\(names))" : names
     }
 

@@ -57,7 +57,7 @@ public struct LoRAConfiguration: Sendable, Codable, Equatable {
     /// `qv` for q and v, `all` for the seven linears, else the short names joined by `+` (`q+k+v`).
     public static func targetsTag(_ targets: [TensorRole]) -> String {
         if Set(targets) == Set(TensorRole.linears) { return "all" }
-        let names = targetNames.filter { targets.contains($0.role) }.map(\.name)
+        let names = shortNames(of: targets)
         return names.allSatisfy { $0.count == 1 } ? names.joined() : names.joined(separator: "+")
     }
 
@@ -68,14 +68,16 @@ public struct LoRAConfiguration: Sendable, Codable, Equatable {
         // Joined by `+` (a single name has no joiner), or one letter per name.
         let readings = [tag.split(separator: "+", omittingEmptySubsequences: false).map(String.init), tag.map(String.init)]
         for names in readings {
-            var roles = [TensorRole]()
-            for name in names {
-                guard let role = targetNames.first(where: { $0.name == name })?.role, !roles.contains(role) else { break }
-                roles.append(role)
-            }
+            // Every name known, and the tag they make is this one (so no repeats, in order).
+            let roles = names.compactMap { name in targetNames.first(where: { $0.name == name })?.role }
             if roles.count == names.count, !roles.isEmpty, targetsTag(roles) == tag { return roles }
         }
         return nil
+    }
+
+    /// The short names of `targets` (``targetNames``), in `TensorRole.linears` order.
+    public static func shortNames(of targets: [TensorRole]) -> [String] {
+        targetNames.filter { targets.contains($0.role) }.map(\.name)
     }
 
     /// The update's scale `α / r`.
