@@ -8,7 +8,8 @@ import Testing
 /// blocks' values exactly, their mask is the non-zero codes, and every kernel equals the
 /// reference twin, which itself is within the activation-quantization bound of the exact product.
 @Suite struct QuantizedMatrixTests {
-    static let shapes = [(1, 32), (3, 64), (7, 96), (16, 128), (9, 576), (33, 160)]
+    // 2144 and 4096 columns span more than one of the AVX2 dense Q4_0 loop's 2048-column tiles.
+    static let shapes = [(1, 32), (3, 64), (7, 96), (16, 128), (9, 576), (33, 160), (5, 2144), (2, 4096)]
     static let sparsities = [0.0, 0.5, 0.7, 0.95, 1.0]
 
     static func blocks(_ m: Matrix, _ type: QuantizedType) -> [UInt8] {
