@@ -169,28 +169,21 @@ QAVX2 static inline void signed_codes_avx2(const uint8_t *p, int q4, int8_t *out
     }
 }
 
-// Calls body(group, signed 32 weights) for each group of row r, advancing through its values.
-#define FOR_EACH_GROUP_AVX2(m, q4, r, body)                                                           \
-    do {                                                                                              \
-        const int64_t groups_ = (m)->cols / 32;                                                       \
-        const uint8_t *row_ = (m)->mask ? (m)->mask + (r) * (m)->stride : NULL;                       \
-        const uint8_t *p_ = (m)->values + (m)->offsets[r];                                            \
-        int8_t buffer_[96] __attribute__((aligned(32)));                                              \
-        memset(buffer_ + 64, 0, 32);                                                                  \
-        for (int64_t g_ = 0; g_ < groups_; g_ += 2) {                                                 \
-            signed_codes_avx2(p_, (q4), buffer_);                                                     \
-            const int count_ = groups_ - g_ >= 2 ? 2 : 1;                                             \
-            int used_ = 0;                                                                            \
-            for (int h_ = 0; h_ < count_; h_++) {                                                     \
-                const uint32_t k_ = row_ ? load32(row_ + 4 * (g_ + h_)) : 0xFFFFFFFFu;                \
-                const __m256i w_ = row_ ? expand32(buffer_ + used_, k_)                               \
-                                        : _mm256_loadu_si256((const __m256i *)(buffer_ + used_));     \
-                used_ += __builtin_popcount(k_);                                                      \
-                body(g_ + h_, w_);                                                                    \
-            }                                                                                         \
-            p_ += (q4) ? (used_ + 1) >> 1 : used_;                                                    \
-        }                                                                                             \
-    } while (0)
+// Groups g and, where count is 2, g + 1 of a sparse row's codes at p (its mask at `row`), each
+// expanded to 32 signed weights in w[0], w[1]; returns the bytes of codes they took.
+QAVX2 static inline int64_t expand_groups_avx2(const uint8_t *row, const uint8_t *p, int64_t g, int count, int q4,
+                                               int8_t *buffer, __m256i *w) {
+    signed_codes_avx2(p, q4, buffer);
+    const uint32_t k0 = load32(row + 4 * g);
+    w[0] = expand32(buffer, k0);
+    int used = __builtin_popcount(k0);
+    if (count == 2) {
+        const uint32_t k1 = load32(row + 4 * g + 4);
+        w[1] = expand32(buffer + used, k1);
+        used += __builtin_popcount(k1);
+    }
+    return q4 ? (used + 1) >> 1 : used;
+}
 
 // The row's group scales times the vector's, groups g0 ..< g1, into ds[0 ..< g1 - g0].
 QAVX2 static inline void group_scales_avx2(const uint16_t *scale, const float *xd, int64_t g0, int64_t g1, float *ds) {
@@ -303,7 +296,6 @@ QAVX2 static inline void qgemv_dense_q4_avx2(const csparse_qmatrix *m, const int
     int8_t arranged[Q4_TILE] __attribute__((aligned(32)));
     int16_t offsets[Q4_TILE / 4] __attribute__((aligned(32)));
     float ds[Q4_TILE / 32];
-#define PAIR_SCALES(i) q4_pair_scales(ds + 2 * (i))
     for (int64_t c0 = 0; c0 < m->cols; c0 += Q4_TILE) {
         const int64_t n = m->cols - c0 < Q4_TILE ? m->cols - c0 : Q4_TILE, pairs = n / 64, g0 = c0 / 32;
         q4_arrange(xq + c0, n, arranged, offsets);
@@ -315,12 +307,12 @@ QAVX2 static inline void qgemv_dense_q4_avx2(const csparse_qmatrix *m, const int
             for (; i + 2 <= pairs; i += 2) {
                 const __m256i s0 = q4_pair_sums(p + 32 * i, arranged + 64 * i, offsets + 16 * i);
                 const __m256i s1 = q4_pair_sums(p + 32 * i + 32, arranged + 64 * i + 64, offsets + 16 * i + 16);
-                acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), PAIR_SCALES(i), acc0);
-                acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), PAIR_SCALES(i + 1), acc1);
+                acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), q4_pair_scales(ds + 2 * i), acc0);
+                acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), q4_pair_scales(ds + 2 * i + 2), acc1);
             }
             if (i < pairs) {
                 acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q4_pair_sums(p + 32 * i, arranged + 64 * i, offsets + 16 * i)),
-                                       PAIR_SCALES(i), acc0);
+                                       q4_pair_scales(ds + 2 * i), acc0);
                 i++;
             }
             float total = hsum8(_mm256_add_ps(acc0, acc1));
@@ -339,7 +331,6 @@ QAVX2 static inline void qgemv_dense_q4_avx2(const csparse_qmatrix *m, const int
             y[r] = c0 == 0 ? total : y[r] + total;
         }
     }
-#undef PAIR_SCALES
 }
 
 // Sparse rows: each group expanded through the table (its codes made signed in a small buffer
@@ -350,17 +341,12 @@ QAVX2 static inline float sparse_q8_row(const uint8_t *row, const uint8_t *p, in
                                         const float *ds, int8_t *buffer) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     for (int64_t g = 0; g < groups; g += 2) {
-        signed_codes_avx2(p, 0, buffer);
-        const uint32_t k0 = load32(row + 4 * g);
-        int used = __builtin_popcount(k0);
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(group_sums(expand32(buffer, k0), xq + 32 * g)), _mm256_broadcast_ss(ds + g), acc0);
-        if (g + 1 < groups) {
-            const uint32_t k1 = load32(row + 4 * g + 4);
-            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(group_sums(expand32(buffer + used, k1), xq + 32 * g + 32)),
-                                   _mm256_broadcast_ss(ds + g + 1), acc1);
-            used += __builtin_popcount(k1);
-        }
-        p += used;
+        const int count = groups - g >= 2 ? 2 : 1;
+        __m256i w[2];
+        p += expand_groups_avx2(row, p, g, count, 0, buffer, w);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(group_sums(w[0], xq + 32 * g)), _mm256_broadcast_ss(ds + g), acc0);
+        if (count == 2)
+            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(group_sums(w[1], xq + 32 * g + 32)), _mm256_broadcast_ss(ds + g + 1), acc1);
     }
     return hsum8(_mm256_add_ps(acc0, acc1));
 }
@@ -373,22 +359,20 @@ QAVX2 static inline float sparse_q4_row(const uint8_t *row, const uint8_t *p, in
         __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
         for (int64_t i = 0; i < pairs; i++) {
             const int64_t g = g0 + 2 * i;
-            signed_codes_avx2(p, 1, buffer);
-            const uint32_t k0 = load32(row + 4 * g), k1 = load32(row + 4 * g + 4);
-            const int used = __builtin_popcount(k0);
-            const __m256i s0 = group_sums(expand32(buffer, k0), xq + 32 * g);
-            const __m256i s1 = group_sums(expand32(buffer + used, k1), xq + 32 * g + 32);
+            __m256i w[2];
+            p += expand_groups_avx2(row, p, g, 2, 1, buffer, w);
+            const __m256i s0 = group_sums(w[0], xq + 32 * g), s1 = group_sums(w[1], xq + 32 * g + 32);
             // [4 lanes of 8 columns of the first group, 4 of the second], as the dense loop has them.
             const __m256 s = _mm256_cvtepi32_ps(_mm256_permute4x64_epi64(_mm256_hadd_epi32(s0, s1), 0xD8));
             if (i & 1) acc1 = _mm256_fmadd_ps(s, q4_pair_scales(ds + g), acc1);
             else acc0 = _mm256_fmadd_ps(s, q4_pair_scales(ds + g), acc0);
-            p += (used + __builtin_popcount(k1) + 1) >> 1;
         }
         float total = hsum8(_mm256_add_ps(acc0, acc1));
         if (n & 32) {
             const int64_t g = g0 + 2 * pairs;
-            signed_codes_avx2(p, 1, buffer);
-            const __m256i h = _mm256_hadd_epi32(group_sums(expand32(buffer, load32(row + 4 * g)), xq + 32 * g), _mm256_setzero_si256());
+            __m256i w[1];
+            expand_groups_avx2(row, p, g, 1, 1, buffer, w);
+            const __m256i h = _mm256_hadd_epi32(group_sums(w[0], xq + 32 * g), _mm256_setzero_si256());
             total += q4_lone_total(_mm_unpacklo_epi64(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)), ds[g]);
         }
         sum = c0 == 0 ? total : sum + total;
@@ -412,8 +396,7 @@ QAVX2 static inline void qgemv_sparse_avx2(const csparse_qmatrix *m, int q4, con
 void csparse_qgemv_avx2(const csparse_qmatrix *m, const int8_t *xq, const float *xd, float *y, int64_t r0, int64_t r1) {
     const int q4 = m->type == CSPARSE_Q4_0;
     if (m->mask) {
-        if (q4) qgemv_sparse_avx2(m, 1, xq, xd, y, r0, r1);
-        else qgemv_sparse_avx2(m, 0, xq, xd, y, r0, r1);
+        qgemv_sparse_avx2(m, q4, xq, xd, y, r0, r1);
     } else if (q4) {
         qgemv_dense_q4_avx2(m, xq, xd, y, r0, r1);
     } else {
@@ -433,12 +416,25 @@ QAVX2 static inline void store_group(float *o, __m256i w, float d) {
 
 QAVX2 static inline void qexpand_typed(const csparse_qmatrix *m, int q4, float *out, int64_t r0, int64_t r1) {
     const int64_t groups = m->cols / 32;
+    int8_t buffer[96] __attribute__((aligned(32)));
+    memset(buffer + 64, 0, 32);
     for (int64_t r = r0; r < r1; r++) {
         const uint16_t *scale = m->scales + r * groups;
+        const uint8_t *row = m->mask ? m->mask + r * m->stride : NULL, *p = m->values + m->offsets[r];
         float *o = out + (r - r0) * m->cols;
-#define STORE(g, w) store_group(o + 32 * (g), w, _cvtsh_ss(scale[g]))
-        FOR_EACH_GROUP_AVX2(m, q4, r, STORE);
-#undef STORE
+        for (int64_t g = 0; g < groups; g += 2) {
+            const int count = groups - g >= 2 ? 2 : 1;
+            __m256i w[2];
+            if (row) {
+                p += expand_groups_avx2(row, p, g, count, q4, buffer, w);
+            } else {
+                signed_codes_avx2(p, q4, buffer);
+                w[0] = _mm256_load_si256((const __m256i *)buffer);
+                w[1] = _mm256_load_si256((const __m256i *)(buffer + 32));
+                p += q4 ? 32 : 64;
+            }
+            for (int h = 0; h < count; h++) store_group(o + 32 * (g + h), w[h], _cvtsh_ss(scale[g + h]));
+        }
     }
 }
 
